@@ -1,0 +1,132 @@
+"""netroom-agent: the command line. The only place that exits."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import agent
+from agent import collectors, protocol
+from agent.config import AgentConfig, ConfigError, load
+from agent.runner import Runner
+from agent.transport import Publisher, outbox_path
+
+log = logging.getLogger("netroom.agent")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="netroom-agent", description=__doc__)
+    p.add_argument("--config", "-c", required=True, help="path to config.yaml")
+    p.add_argument("--once", action="store_true", help="run one round, then exit")
+    p.add_argument("--print", action="store_true",
+                   help="print messages as JSON lines instead of publishing")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="with --once: seconds to wait for the broker's acks (default 30)")
+    p.add_argument("--log-level", default="INFO",
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--version", action="version", version=agent.__version__)
+    return p.parse_args(argv)
+
+
+class Agent:
+    """Turns collector output into messages for a sink (publisher or stdout)."""
+
+    def __init__(self, cfg: AgentConfig) -> None:
+        self.cfg = cfg
+
+    def message(self, kind: str, body: dict[str, Any], ts: float) -> tuple[str, bytes]:
+        c = self.cfg
+        payload = protocol.envelope(c.site, c.host, c.network, c.role, ts)
+        payload.update(body)
+        return protocol.topic(c.site, c.host, kind), protocol.encode(payload)
+
+    def status(self, state: str, will: bool = False) -> tuple[str, bytes]:
+        body: dict[str, Any] = {"state": state, "agent_version": agent.__version__,
+                                "interval_s": self.cfg.interval_s}
+        if will:
+            body["will"] = True
+        return self.message("status", body, time.time())
+
+
+def print_round(a: Agent) -> int:
+    def emit(kind: str, body: dict[str, Any], ts: float) -> None:
+        topic, payload = a.message(kind, body, ts)
+        line = {"topic": topic, "retain": protocol.KINDS[kind].retained,
+                "payload": json.loads(payload)}
+        print(json.dumps(line, ensure_ascii=False), flush=True)
+
+    Runner(collectors.jobs(a.cfg), emit).run_once()
+    return 0
+
+
+def publish(a: Agent, once: bool, timeout_s: float) -> int:
+    cfg = a.cfg
+    client_id = cfg.mqtt.client_id or f"netroom-agent-{cfg.site}-{cfg.host}"
+    pub = Publisher(cfg.mqtt, client_id, outbox_path(cfg.state_dir),
+                    will=a.status("offline", will=True), outbox_max=cfg.outbox_max,
+                    birth=None if once else lambda: a.status("online"))
+
+    def emit(kind: str, body: dict[str, Any], ts: float) -> None:
+        topic, payload = a.message(kind, body, ts)
+        pub.send(topic, payload, retain=protocol.KINDS[kind].retained)
+
+    pub.start()
+    runner = Runner(collectors.jobs(cfg), emit)
+    if once:
+        runner.run_once()
+        ok = pub.wait_acked(timeout_s)
+        pending = pub.pending()
+        pub.close()
+        if not ok:
+            reason = pub.last_error or "no answer"
+            print(f"netroom-agent: error: broker {cfg.mqtt.host}:{cfg.mqtt.port} did not "
+                  f"acknowledge {pending} message(s) within {timeout_s:g} s ({reason}); "
+                  "they stay in the outbox for the next run", file=sys.stderr)
+            return 1
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("agent %s for site %s (%s, %s), every %g s", cfg.host, cfg.site,
+             cfg.network, cfg.role, cfg.interval_s)
+    runner.run_forever(stop)
+    log.info("stopping: publishing offline")
+    pub.close(last=a.status("offline"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load(args.config)
+    except ConfigError as exc:
+        print(f"netroom-agent: error: {exc}", file=sys.stderr)
+        return 2
+    a = Agent(cfg)
+    if args.print:
+        return print_round(a) if args.once else _print_forever(a)
+    try:
+        return publish(a, args.once, args.timeout)
+    except OSError as exc:
+        print(f"netroom-agent: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _print_forever(a: Agent) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.is_set():
+        print_round(a)
+        stop.wait(a.cfg.interval_s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

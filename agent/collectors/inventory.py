@@ -1,0 +1,256 @@
+"""Inventory: what this PC is (identity, OS, CPU, memory, firmware, disks, NICs).
+
+Sent rarely and retained. Reading (files, registry, psutil) is kept apart from
+parsing: parse_*, build_* and windows_os take plain data and are tested on
+literal strings.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import re
+import shlex
+import socket
+import uuid
+from typing import Any, Mapping, Sequence
+
+import psutil
+
+import agent
+from agent.collectors.metrics import PART_ERRORS, Errors, is_loopback, physical_partitions
+
+_MACHINE_ID_PATHS = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+_MACHINE_ID_RE = re.compile(r"^[0-9a-f]{32}$")  # rejects "" and systemd's "uninitialized"
+# Firmware fields vendors leave unset; sending them would group unrelated PCs.
+_PLACEHOLDERS = frozenset({
+    "", "none", "default string", "to be filled by o.e.m.", "o.e.m.", "not specified",
+    "system manufacturer", "system product name", "system serial number", "0123456789"})
+_DMI = {"vendor": "sys_vendor", "model": "product_name", "serial": "product_serial",
+        "bios_version": "bios_version"}
+_WIN_BIOS = {"vendor": "SystemManufacturer", "model": "SystemProductName",
+             "bios_version": "BIOSVersion"}
+# aarch64 kernels print no "model name": implementer -> (vendor, part -> core),
+# after util-linux's lscpu-arm.c, for the CPUs found in Kylin/UOS PCs.
+_ARM_IDS: dict[str, tuple[str, dict[str, str]]] = {
+    "0x41": ("ARM", {}),
+    "0x48": ("HiSilicon", {"0xd01": "Kunpeng-920", "0xd02": "TaiShan-v120"}),
+    "0x70": ("Phytium", {"0x660": "FTC660", "0x661": "FTC661", "0x662": "FTC662",
+                         "0x663": "FTC663", "0x664": "FTC664"}),
+}
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """/etc/os-release -> os_name (PRETTY_NAME, else NAME), os_version (VERSION_ID)."""
+    kv: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and not key.startswith("#"):
+            try:
+                kv[key] = " ".join(shlex.split(value))
+            except ValueError:  # unbalanced quote: keep the raw text
+                kv[key] = value.strip("\"'")
+    name = kv.get("PRETTY_NAME") or kv.get("NAME", "")
+    return {k: v for k, v in (("os_name", name), ("os_version", kv.get("VERSION_ID", ""))) if v}
+
+
+def parse_cpuinfo(text: str) -> str:
+    """/proc/cpuinfo -> CPU model: "model name" (x86; LoongArch "Model Name"; MIPS
+    "cpu model"), else "Hardware", else the ARM implementer/part ("Phytium FTC663")."""
+    kv: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            kv.setdefault(key.strip().lower(), value.strip())
+    for key in ("model name", "cpu model", "hardware"):
+        if kv.get(key):
+            return kv[key]
+    impl, part = kv.get("cpu implementer", "").lower(), kv.get("cpu part", "").lower()
+    if not impl:
+        return ""
+    vendor, parts = _ARM_IDS.get(impl, ("implementer " + impl, {}))
+    return f"{vendor} {parts.get(part, 'part ' + part)}".strip()
+
+
+def windows_os(release: str, version: str, edition: str | None) -> dict[str, str]:
+    """platform.win32_ver()/win32_edition() -> os_name, os_version (the build).
+
+    Python < 3.12 says release "10" on Windows 11, whose builds start at 22000.
+    """
+    build = version.split(".")[2] if version.count(".") >= 2 else ""
+    client = "Server" not in (edition or "")
+    if release == "10" and client and build.isdigit() and int(build) >= 22000:
+        release = "11"
+    name = " ".join(p for p in ("Windows", release, edition) if p)
+    return {"os_name": name, "os_version": version}
+
+
+def _join(items: Sequence[str], maxlen: int) -> str:
+    """Comma-join, dropping whole items from the end to stay within maxlen."""
+    text = ",".join(items)
+    return text if len(text) <= maxlen else text[: max(text.rfind(",", 0, maxlen + 1), 0)]
+
+
+def build_nics(
+    addrs: Mapping[str, Sequence[Any]], stats: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """net_if_addrs() + net_if_stats() -> one dict per NIC, loopback skipped.
+
+    speed_mbps in Mbit/s (0 = unknown), mtu in bytes; IPv6 without ``%scope``.
+    """
+    nics = []
+    for name in sorted(set(addrs) | set(stats)):
+        if is_loopback(name):
+            continue
+        nic: dict[str, Any] = {"name": name[:64]}
+        v4, v6 = [], []
+        for a in addrs.get(name, ()):
+            if a.family == socket.AF_INET:
+                v4.append(a.address)
+            elif a.family == socket.AF_INET6:
+                v6.append(a.address.split("%", 1)[0])
+            elif a.family == psutil.AF_LINK and 0 < len(a.address) <= 32:  # not Infiniband's
+                nic["mac"] = a.address.replace("-", ":").lower()
+        nic.update(ipv4=_join(v4, 512), ipv6=_join(v6, 1024))
+        st = stats.get(name)
+        if st is not None:
+            nic.update(speed_mbps=max(st.speed, 0), mtu=max(st.mtu, 0), is_up=bool(st.isup))
+        nics.append(nic)
+    return nics
+
+
+def build_disks(parts: Sequence[Any], totals: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Partitions whose size could be read -> mount, device, fstype, total_bytes."""
+    return [{"mount": p.mountpoint[:256], "device": p.device[:256], "fstype": p.fstype[:32],
+             "total_bytes": totals[p.mountpoint]} for p in parts if p.mountpoint in totals]
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def read_registry(path: str, names: Sequence[str]) -> dict[str, str]:
+    """Values under HKLM\\<path> (Windows only); missing values are left out."""
+    winreg: Any = importlib.import_module("winreg")  # exists only on Windows
+    out = {}
+    # A 32-bit Python would otherwise read the WOW6432Node copy, which lacks MachineGuid.
+    access = winreg.KEY_READ | winreg.KEY_WOW64_64KEY
+    with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, path, 0, access) as key:
+        for name in names:
+            try:
+                value = winreg.QueryValueEx(key, name)[0]
+            except FileNotFoundError:
+                continue
+            out[name] = " ".join(value) if isinstance(value, list) else str(value).strip()
+    return out
+
+
+def read_host_id(state_dir: str, system: str, paths: Sequence[str] = _MACHINE_ID_PATHS) -> str:
+    """The OS's machine id, else a uuid4 kept in <state_dir>/host-id (OSError if unwritable)."""
+    if system == "Windows":
+        try:
+            key = read_registry(r"SOFTWARE\Microsoft\Cryptography", ["MachineGuid"])
+        except OSError:
+            key = {}  # fall back to our own id
+        if key.get("MachineGuid"):
+            return key["MachineGuid"].lower()
+    else:
+        for path in paths:
+            try:
+                mid = _read(path).strip()
+            except OSError:
+                continue
+            if _MACHINE_ID_RE.match(mid):
+                return mid
+    path = os.path.join(state_dir, "host-id")
+    try:
+        kept = _read(path).strip()
+    except FileNotFoundError:
+        kept = ""
+    if not kept:
+        os.makedirs(state_dir, exist_ok=True)
+        kept = str(uuid.uuid4())
+        with open(path + ".tmp", "w", encoding="ascii") as f:
+            f.write(kept + "\n")
+        os.replace(path + ".tmp", path)  # never leave a half-written id behind
+    return kept
+
+
+def _linux(out: dict[str, Any], errors: Errors) -> None:
+    with errors.part("os"):
+        exists = os.path.exists("/etc/os-release")
+        out.update(parse_os_release(_read("/etc/os-release" if exists else "/usr/lib/os-release")))
+    with errors.part("cpu_model"):
+        out["cpu_model"] = parse_cpuinfo(_read("/proc/cpuinfo"))[:256]
+    for field, name in _DMI.items():
+        with errors.part(field):
+            try:
+                value = _read("/sys/class/dmi/id/" + name).strip()
+            except FileNotFoundError:  # no DMI here (VM, some ARM boards): nothing to report
+                continue
+            except PermissionError:
+                if name == "product_serial":  # root-only on most distributions
+                    continue
+                raise
+            if value.lower() not in _PLACEHOLDERS:
+                out[field] = value[:256]
+
+
+def _windows(out: dict[str, Any], errors: Errors) -> None:
+    with errors.part("os"):
+        release, version, _, _ = platform.win32_ver()
+        out.update(windows_os(release, version, platform.win32_edition()))
+    with errors.part("cpu_model"):
+        cpu = read_registry(r"HARDWARE\DESCRIPTION\System\CentralProcessor\0",
+                            ["ProcessorNameString"])
+        out["cpu_model"] = (cpu.get("ProcessorNameString") or platform.processor())[:256]
+    with errors.part("bios"):
+        bios = read_registry(r"HARDWARE\DESCRIPTION\System\BIOS", list(_WIN_BIOS.values()))
+        for field, name in _WIN_BIOS.items():
+            if bios.get(name, "").lower() not in _PLACEHOLDERS:
+                out[field] = bios[name][:256]
+
+
+class Inventory:
+    """Collector of the ``inventory`` kind; docs/collectors.md lists fields and units."""
+
+    kind = "inventory"
+
+    def __init__(self, state_dir: str, ps: Any = psutil, system: str | None = None) -> None:
+        self._state_dir = state_dir
+        self._ps = ps
+        self._system = system or platform.system()
+
+    def collect(self) -> dict[str, Any]:
+        ps, errors = self._ps, Errors()
+        out: dict[str, Any] = {
+            "hostname": socket.gethostname()[:256],
+            "host_id": read_host_id(self._state_dir, self._system)[:128],
+            "kernel": platform.release()[:256],
+            "arch": platform.machine()[:32],
+            "agent_version": agent.__version__,
+        }
+        (_windows if self._system == "Windows" else _linux)(out, errors)
+        with errors.part("cpu"):
+            out.update(cpu_cores=ps.cpu_count(logical=False), cpu_threads=ps.cpu_count())
+            freq = ps.cpu_freq()
+            if freq is not None and (freq.max or freq.current) > 0:
+                out["cpu_mhz"] = float(freq.max or freq.current)
+        with errors.part("mem"):
+            out["mem_total_bytes"] = ps.virtual_memory().total
+        with errors.part("boot"):
+            out["boot_time_s"] = float(ps.boot_time())
+        with errors.part("disks"):
+            parts = physical_partitions(ps.disk_partitions(all=False))
+            totals = {}
+            for p in parts:
+                try:
+                    totals[p.mountpoint] = ps.disk_usage(p.mountpoint).total
+                except PART_ERRORS:  # unreadable or unplugged: not a disk we can describe
+                    continue
+            out["disks"] = errors.cap("disks", build_disks(parts, totals), 64)
+        with errors.part("nics"):
+            nics = build_nics(ps.net_if_addrs(), ps.net_if_stats())
+            out["nics"] = errors.cap("nics", nics, 64)
+        return errors.finish({k: v for k, v in out.items() if v is not None and v != ""})

@@ -1,0 +1,193 @@
+"""Metrics: how this PC is doing (CPU, load, memory, disks, disk I/O, NIC counters).
+
+Runs on every tick, so it must stay cheap: the partition list (the costly
+psutil call) is cached. Counters go out raw and cumulative; rates are derived
+at query time, so a lost sample does not distort a rate.
+"""
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager, suppress
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import psutil
+
+# What one part of a collection may raise; psutil lacks some functions on some
+# platforms (AttributeError). Anything else is a bug and reaches the runner.
+PART_ERRORS = (OSError, ValueError, LookupError, RuntimeError, AttributeError, psutil.Error)
+ERRORS_MAX = 2048  # characters, as in protocol.KINDS
+_SKIP_FSTYPES = frozenset({"squashfs", "overlay", "iso9660", ""})  # "": drive without media
+_SKIP_DISKIO = ("loop", "ram", "zram")
+
+
+class Errors:
+    """Failed parts of one collection, reported as ``part: reason; part: reason``."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    @contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except PART_ERRORS as exc:
+            self.parts.append(f"{name}: {type(exc).__name__}: {exc}")
+
+    def cap(self, name: str, items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+        """The first ``limit`` items (the schema's max_items), noting any cut."""
+        if len(items) > limit:
+            self.parts.append(f"{name}: {len(items)} items, sent the first {limit}")
+        return items[:limit]
+
+    def finish(self, out: dict[str, Any]) -> dict[str, Any]:
+        """``out`` plus ``errors``; raise if every part failed (nothing to send)."""
+        text = "; ".join(self.parts)[:ERRORS_MAX]
+        if not out:
+            raise RuntimeError("nothing collected: " + text)
+        if text:
+            out["errors"] = text
+        return out
+
+
+def is_loopback(name: str) -> bool:
+    return name == "lo" or name.startswith("Loopback Pseudo-Interface")
+
+
+def physical_partitions(parts: Iterable[Any]) -> list[Any]:
+    """psutil partitions minus snaps, squashfs, loop and overlay mounts, one per filesystem.
+
+    A device mounted twice (bind mounts) is kept once, so that sums are not doubled.
+    """
+    seen: set[str] = set()
+    out = []
+    for p in parts:
+        dev = p.device if p.device.startswith("/dev/") else p.mountpoint
+        if (p.fstype in _SKIP_FSTYPES or p.device.startswith("/dev/loop")
+                or p.mountpoint.startswith("/snap/") or dev in seen or p.mountpoint in seen):
+            continue
+        seen.update((dev, p.mountpoint))
+        out.append(p)
+    return out
+
+
+def build_disk_usage(usages: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """mount -> psutil disk_usage() -> one dict per mount (bytes, used_percent in %)."""
+    return [
+        {"mount": mount[:256], "total_bytes": u.total, "used_bytes": u.used, "free_bytes": u.free,
+         "used_percent": min(max(float(u.percent), 0.0), 100.0)}
+        for mount, u in usages.items()
+    ]
+
+
+def build_diskio(counters: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """disk_io_counters(perdisk=True) -> one dict per disk; loop/ram/zram skipped.
+
+    Bytes and counts cumulative since boot; read/write_time_ms in ms.
+    """
+    return [
+        {"name": name[:64], "read_bytes": c.read_bytes, "write_bytes": c.write_bytes,
+         "read_count": c.read_count, "write_count": c.write_count,
+         "read_time_ms": c.read_time, "write_time_ms": c.write_time}
+        for name, c in counters.items() if not name.startswith(_SKIP_DISKIO)
+    ]
+
+
+def build_nic_counters(
+    counters: Mapping[str, Any], stats: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """net_io_counters(pernic=True) + net_if_stats() -> one dict per NIC, loopback skipped.
+
+    Counters cumulative (bytes, packets); speed_mbps in Mbit/s, 0 = unknown.
+    """
+    nics = []
+    for name, c in counters.items():
+        if is_loopback(name):
+            continue
+        nic = {"name": name[:64], "bytes_sent": c.bytes_sent, "bytes_recv": c.bytes_recv,
+               "packets_sent": c.packets_sent, "packets_recv": c.packets_recv,
+               "errin": c.errin, "errout": c.errout, "dropin": c.dropin, "dropout": c.dropout}
+        st = stats.get(name)
+        if st is not None:
+            nic["speed_mbps"] = max(st.speed, 0)
+            nic["is_up"] = bool(st.isup)
+        nics.append(nic)
+    return nics
+
+
+class Metrics:
+    """Collector of the ``metrics`` kind; see docs/collectors.md for fields and units.
+
+    ``refresh_s`` (s): how long slow-changing, costly facts are reused: the list
+    of mounted partitions, the boot time, NIC speed and link state.
+    """
+
+    kind = "metrics"
+
+    def __init__(self, ps: Any = psutil, refresh_s: float = 600.0) -> None:
+        self._ps = ps
+        self._refresh_s = refresh_s
+        self._cache: dict[str, tuple[float, Any]] = {}  # name -> (monotonic s, value)
+        # The first non-blocking cpu_percent() has no previous sample and says 0.0.
+        with suppress(*PART_ERRORS):  # collect() reports it
+            ps.cpu_percent(interval=None)
+
+    def collect(self) -> dict[str, Any]:
+        ps, errors = self._ps, Errors()
+        out: dict[str, Any] = {}
+        with errors.part("cpu"):
+            out["cpu_percent"] = min(float(ps.cpu_percent(interval=None)), 100.0)
+        # Not on Windows: there psutil.getloadavg() starts a sampling thread.
+        if hasattr(os, "getloadavg"):
+            with errors.part("load"):
+                out["load1"], out["load5"], out["load15"] = os.getloadavg()
+        with errors.part("mem"):
+            vm = ps.virtual_memory()
+            out.update(mem_total_bytes=vm.total, mem_available_bytes=vm.available,
+                       mem_used_percent=min(float(vm.percent), 100.0))
+        with errors.part("swap"):
+            sw = ps.swap_memory()
+            out.update(swap_total_bytes=sw.total, swap_used_bytes=sw.used)
+        with errors.part("users"):
+            out["users"] = len(ps.users())
+        with errors.part("procs"):
+            out["procs"] = len(ps.pids())
+        with errors.part("boot"):
+            # Moves only when the clock is stepped; uptime is off by the step until refresh.
+            boot = float(self._slow("boot", ps.boot_time))
+            out.update(boot_time_s=boot, uptime_s=round(max(time.time() - boot, 0.0), 3))
+        with errors.part("disks"):
+            out["disks"] = errors.cap("disks", build_disk_usage(self._disk_usage()), 64)
+        with errors.part("diskio"):
+            io = ps.disk_io_counters(perdisk=True, nowrap=True) or {}
+            out["diskio"] = errors.cap("diskio", build_diskio(io), 64)
+        with errors.part("nics"):
+            counters = ps.net_io_counters(pernic=True, nowrap=True) or {}
+            stats: Mapping[str, Any] = {}
+            with errors.part("nic_stats"):
+                # Speed and link state change rarely, and net_if_stats() costs as much as
+                # all the counters (ioctls per NIC). A NIC that is down for long
+                # usually silences the agent anyway (the status will say offline).
+                stats = self._slow("nic_stats", ps.net_if_stats)
+            out["nics"] = errors.cap("nics", build_nic_counters(counters, stats), 128)
+        return errors.finish(out)
+
+    def _slow(self, name: str, read: Callable[[], Any]) -> Any:
+        """``read()``, reused for refresh_s seconds; a failure is retried next round."""
+        now = time.monotonic()
+        hit = self._cache.get(name)
+        if hit is None or now - hit[0] >= self._refresh_s:
+            hit = self._cache[name] = (now, read())
+        return hit[1]
+
+    def _disk_usage(self) -> dict[str, Any]:
+        def mounts() -> list[str]:
+            return [p.mountpoint for p in physical_partitions(self._ps.disk_partitions(all=False))]
+
+        usages = {}
+        for mount in self._slow("mounts", mounts):
+            try:
+                usages[mount] = self._ps.disk_usage(mount)
+            except PART_ERRORS:  # unplugged since the last listing; gone at the next one
+                continue
+        return usages

@@ -1,0 +1,323 @@
+"""The wire contract between agents and the collector.
+
+Topic: ``netroom/v1/<site>/<host>/<kind>``; payload: one UTF-8 JSON object.
+Both sides import this module, so the agent's encoder and the collector's
+validator cannot drift apart. docs/protocol.md is the human-readable copy;
+keep the two in step.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+SCHEMA = 1
+TOPIC_PREFIX = "netroom/v1"
+SUBSCRIPTION = TOPIC_PREFIX + "/#"
+MAX_PAYLOAD_BYTES = 256 * 1024
+NETWORKS = ("gov", "internet")
+ROLES = ("cadre", "room", "class", "office")
+# An identifier is one MQTT topic level and one InfluxDB tag value: keep it
+# free of wildcards, separators and spaces.
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Timestamps outside these bounds are a broken clock, not data (UTC epoch s).
+TS_MIN = 946684800.0  # 2000-01-01
+TS_MAX = 4102444800.0  # 2100-01-01
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the contract; str() is the reason.
+
+    ``code`` classifies it for counting: topic, size, json, schema, mismatch,
+    field.
+    """
+
+    def __init__(self, reason: str, code: str = "field") -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class F:
+    """One payload field: its JSON type, whether required, bounds, unit."""
+
+    type: type
+    required: bool = False
+    unit: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    maxlen: int = 256
+
+
+@dataclass(frozen=True)
+class Section:
+    """A list of objects in a payload (one per disk, NIC...).
+
+    ``key`` names the field identifying an item; the collector makes it a tag.
+    """
+
+    key: str
+    fields: Mapping[str, F]
+    max_items: int = 64
+
+
+@dataclass(frozen=True)
+class Kind:
+    fields: Mapping[str, F]
+    sections: Mapping[str, Section] = field(default_factory=dict)
+    retained: bool = False
+
+
+def _n(unit: str = "", required: bool = False, lo: float | None = 0, hi: float | None = None) -> F:
+    return F(float, required, unit, lo, hi)
+
+
+def _i(unit: str = "", required: bool = False, lo: float | None = 0, hi: float | None = None) -> F:
+    return F(int, required, unit, lo, hi)
+
+
+def _s(required: bool = False, maxlen: int = 256) -> F:
+    return F(str, required, maxlen=maxlen)
+
+
+_NIC_INV = {
+    "name": _s(True, 64),
+    "mac": _s(maxlen=32),
+    "ipv4": _s(maxlen=512),
+    "ipv6": _s(maxlen=1024),
+    "speed_mbps": _i("Mbit/s"),
+    "mtu": _i("bytes"),
+    "is_up": F(bool),
+}
+_DISK_INV = {
+    "mount": _s(True),
+    "device": _s(),
+    "fstype": _s(maxlen=32),
+    "total_bytes": _i("bytes"),
+}
+_DISK_USE = {
+    "mount": _s(True),
+    "total_bytes": _i("bytes"),
+    "used_bytes": _i("bytes"),
+    "free_bytes": _i("bytes"),
+    "used_percent": _n("%", hi=100),
+}
+_DISKIO = {
+    "name": _s(True, 64),
+    "read_bytes": _i("bytes"),
+    "write_bytes": _i("bytes"),
+    "read_count": _i(),
+    "write_count": _i(),
+    "read_time_ms": _i("ms"),
+    "write_time_ms": _i("ms"),
+}
+_NIC_USE = {
+    "name": _s(True, 64),
+    "bytes_sent": _i("bytes"),
+    "bytes_recv": _i("bytes"),
+    "packets_sent": _i(),
+    "packets_recv": _i(),
+    "errin": _i(),
+    "errout": _i(),
+    "dropin": _i(),
+    "dropout": _i(),
+    "speed_mbps": _i("Mbit/s"),
+    "is_up": F(bool),
+}
+
+KINDS: dict[str, Kind] = {
+    "status": Kind(
+        retained=True,
+        fields={
+            "state": F(str, True, choices=("online", "offline")),
+            # True only in the Last Will: the broker sends it when the agent
+            # vanished, so `ts` is when the agent connected, not when it died.
+            "will": F(bool),
+            "agent_version": _s(maxlen=32),
+            "interval_s": _n("s", lo=1),
+        },
+    ),
+    "inventory": Kind(
+        retained=True,
+        fields={
+            "hostname": _s(True),
+            "host_id": _s(True, 128),
+            "os_name": _s(),
+            "os_version": _s(),
+            "kernel": _s(),
+            "arch": _s(maxlen=32),
+            "cpu_model": _s(),
+            "cpu_cores": _i(),
+            "cpu_threads": _i(),
+            "cpu_mhz": _n("MHz"),
+            "mem_total_bytes": _i("bytes"),
+            "vendor": _s(),
+            "model": _s(),
+            "serial": _s(),
+            "bios_version": _s(),
+            "boot_time_s": _n("s since epoch"),
+            "agent_version": _s(maxlen=32),
+            "errors": _s(maxlen=2048),
+        },
+        sections={
+            "disks": Section("mount", _DISK_INV),
+            "nics": Section("name", _NIC_INV),
+        },
+    ),
+    "metrics": Kind(
+        fields={
+            "cpu_percent": _n("%", hi=100),
+            "load1": _n(),
+            "load5": _n(),
+            "load15": _n(),
+            "mem_total_bytes": _i("bytes"),
+            "mem_available_bytes": _i("bytes"),
+            "mem_used_percent": _n("%", hi=100),
+            "swap_total_bytes": _i("bytes"),
+            "swap_used_bytes": _i("bytes"),
+            "users": _i(),
+            "procs": _i(),
+            "boot_time_s": _n("s since epoch"),
+            "uptime_s": _n("s"),
+            "collect_ms": _n("ms"),
+            "errors": _s(maxlen=2048),
+        },
+        sections={
+            "disks": Section("mount", _DISK_USE),
+            "diskio": Section("name", _DISKIO),
+            "nics": Section("name", _NIC_USE, max_items=128),
+        },
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    """A validated message. ``fields`` holds scalars, ``sections`` lists."""
+
+    kind: str
+    site: str
+    host: str
+    ts: float
+    network: str
+    role: str
+    fields: Mapping[str, Any]
+    sections: Mapping[str, list[Mapping[str, Any]]]
+
+
+def topic(site: str, host: str, kind: str) -> str:
+    return f"{TOPIC_PREFIX}/{site}/{host}/{kind}"
+
+
+def parse_topic(name: str) -> tuple[str, str, str]:
+    """Split a topic into (site, host, kind), or raise ProtocolError."""
+    parts = name.split("/")
+    if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_PREFIX:
+        raise ProtocolError(
+            f"topic {name!r} is not {TOPIC_PREFIX}/<site>/<host>/<kind>", "topic"
+        )
+    site, host, kind = parts[2:]
+    if kind not in KINDS:
+        raise ProtocolError(f"unknown kind {kind!r}", "topic")
+    for what, value in (("site", site), ("host", host)):
+        if not ID_RE.match(value):
+            raise ProtocolError(f"topic {what} {value!r} is not a valid id", "topic")
+    return site, host, kind
+
+
+def envelope(site: str, host: str, network: str, role: str, ts: float) -> dict[str, Any]:
+    """The fields every payload carries; ``ts`` is UTC epoch seconds."""
+    return {
+        "schema": SCHEMA,
+        "ts": round(ts, 3),
+        "site": site,
+        "host": host,
+        "network": network,
+        "role": role,
+    }
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode(topic_name: str, payload: bytes | bytearray) -> Message:
+    """Validate one message off the wire; raise ProtocolError with a reason."""
+    site, host, kind = parse_topic(topic_name)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(f"payload is {len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}", "size")
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"payload is not JSON: {exc}", "json") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("payload is not a JSON object", "json")
+    if obj.get("schema") != SCHEMA:
+        raise ProtocolError(f"schema must be {SCHEMA}, got {obj.get('schema')!r}", "schema")
+    if obj.get("site") != site or obj.get("host") != host:
+        raise ProtocolError(
+            f"payload site/host {obj.get('site')!r}/{obj.get('host')!r} "
+            f"do not match topic {site}/{host}",
+            "mismatch",
+        )
+    ts = _check("ts", obj.get("ts"), F(float, True, "s", TS_MIN, TS_MAX))
+    network = _check("network", obj.get("network"), F(str, True, choices=NETWORKS))
+    role = _check("role", obj.get("role"), F(str, True, choices=ROLES))
+    spec = KINDS[kind]
+    fields = _check_object(obj, spec.fields, "")
+    sections: dict[str, list[Mapping[str, Any]]] = {}
+    for name, sec in spec.sections.items():
+        items = obj.get(name)
+        if items is None:
+            continue
+        if not isinstance(items, list) or len(items) > sec.max_items:
+            raise ProtocolError(f"{name}: must be a list of at most {sec.max_items} objects")
+        checked: list[Mapping[str, Any]] = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise ProtocolError(f"{name}[{i}]: must be an object")
+            checked.append(_check_object(item, sec.fields, f"{name}[{i}]."))
+        sections[name] = checked
+    return Message(kind, site, host, ts, network, role, fields, sections)
+
+
+def _check_object(obj: Mapping[str, Any], spec: Mapping[str, F], where: str) -> dict[str, Any]:
+    # Unknown keys are skipped, not rejected: a newer agent may add fields
+    # without breaking older collectors (see docs/protocol.md, versioning).
+    out = {}
+    for name, f in spec.items():
+        value = obj.get(name)
+        if value is None:
+            if f.required:
+                raise ProtocolError(f"{where}{name}: required")
+            continue
+        out[name] = _check(where + name, value, f)
+    return out
+
+
+def _check(name: str, value: Any, f: F) -> Any:
+    if f.type is str:
+        if not isinstance(value, str):
+            raise ProtocolError(f"{name}: must be a string, got {type(value).__name__}")
+        if len(value) > f.maxlen:
+            raise ProtocolError(f"{name}: longer than {f.maxlen} characters")
+        if f.choices and value not in f.choices:
+            raise ProtocolError(f"{name}: must be one of {', '.join(f.choices)}, got {value!r}")
+        return value
+    if f.type is bool:
+        if not isinstance(value, bool):
+            raise ProtocolError(f"{name}: must be true or false")
+        return value
+    # JSON has one number type; bool is an int in Python, so exclude it.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError(f"{name}: must be a number, got {type(value).__name__}")
+    if f.type is int and not (isinstance(value, int) or float(value).is_integer()):
+        raise ProtocolError(f"{name}: must be an integer, got {value!r}")
+    if math.isnan(value) or math.isinf(value):
+        raise ProtocolError(f"{name}: must be finite")
+    if (f.min is not None and value < f.min) or (f.max is not None and value > f.max):
+        raise ProtocolError(f"{name}: {value!r} out of range [{f.min}, {f.max}]")
+    return int(value) if f.type is int else float(value)

@@ -1,0 +1,181 @@
+"""MQTT transport: the agent's only contact with paho.
+
+Every message first goes to a disk outbox and leaves it only when the broker
+acknowledged it (PUBACK), so a broker outage or an agent restart loses
+nothing; resends may duplicate, which InfluxDB absorbs (same series and
+timestamp overwrite).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from typing import Any, Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from agent.config import MqttConfig
+from agent.diskqueue import DiskQueue
+
+log = logging.getLogger(__name__)
+QOS = 1
+# Messages handed to paho at once; the rest wait in the outbox, so a long
+# outage costs disk, not memory.
+WINDOW = 100
+
+
+def make_client(cfg: MqttConfig, client_id: str, persistent: bool = False,
+                manual_ack: bool = False) -> mqtt.Client:
+    """A paho client set up from config (protocol, auth, TLS)."""
+    v5 = cfg.protocol == "5"
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        clean_session=None if v5 else not persistent,
+        manual_ack=manual_ack,
+    )
+    if cfg.username:
+        client.username_pw_set(cfg.username, cfg.password)
+    if cfg.tls is not None:
+        client.tls_set(ca_certs=cfg.tls.ca or None, certfile=cfg.tls.cert or None,
+                       keyfile=cfg.tls.key or None)
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
+def connect_args(cfg: MqttConfig, persistent: bool, receive_max: int = 0) -> dict[str, Any]:
+    """Keyword arguments for connect(): session and flow control (MQTT 5)."""
+    args: dict[str, Any] = {"host": cfg.host, "port": cfg.port, "keepalive": cfg.keepalive_s}
+    if cfg.protocol == "5":
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        if persistent:
+            props.SessionExpiryInterval = 7 * 86400  # s the broker keeps our queue
+        if receive_max:
+            props.ReceiveMaximum = receive_max
+        args["clean_start"] = not persistent
+        args["properties"] = props
+    return args
+
+
+class Publisher:
+    """Publishes through a disk outbox; call start(), send(), close()."""
+
+    def __init__(self, cfg: MqttConfig, client_id: str, outbox_path: str,
+                 will: tuple[str, bytes] | None = None, outbox_max: int = 0,
+                 birth: Callable[[], tuple[str, bytes]] | None = None) -> None:
+        self.cfg = cfg
+        self.outbox = DiskQueue(outbox_path, max_items=outbox_max)
+        self._client = make_client(cfg, client_id)
+        self._lock = threading.Lock()
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox id
+        self._cursor = 0  # highest outbox id handed to paho
+        self._connected = threading.Event()
+        self.last_error = ""
+        # Sent (retained) on every connect: a Last Will fired during an outage
+        # must not leave the host marked offline once it is back.
+        self._birth = birth
+        if will is not None:
+            self._client.will_set(will[0], will[1], qos=QOS, retain=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+        self._client.on_connect_fail = self._on_connect_fail
+
+    def start(self) -> None:
+        """Connect in the background; reconnects by itself until close()."""
+        self._client.connect_async(**connect_args(self.cfg, persistent=False))
+        self._client.loop_start()
+
+    def send(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        """Store durably, then publish as soon as the window allows."""
+        item = json.dumps([topic, payload.decode(), retain], ensure_ascii=False).encode()
+        self.outbox.put([item])
+        self._pump()
+
+    def pending(self) -> int:
+        """Messages not yet acknowledged by the broker."""
+        return len(self.outbox)
+
+    def wait_acked(self, timeout_s: float) -> bool:
+        """Block until the outbox is empty or the timeout (s) passes."""
+        deadline = time.monotonic() + timeout_s
+        while self.pending() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not self.pending()
+
+    def connected(self, timeout_s: float = 0) -> bool:
+        return self._connected.wait(timeout_s)
+
+    def close(self, last: tuple[str, bytes] | None = None, timeout_s: float = 5.0) -> None:
+        """Optionally send ``last`` (retained), wait for acks, disconnect."""
+        if last is not None and self._connected.is_set():
+            self.send(last[0], last[1], retain=True)
+        if self._connected.is_set():
+            self.wait_acked(timeout_s)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.outbox.close()
+
+    def _pump(self) -> None:
+        if not self._connected.is_set():
+            return
+        with self._lock:
+            room = WINDOW - len(self._inflight)
+            if room <= 0:
+                return
+            for oid, item in self.outbox.peek(room, after=self._cursor):
+                topic, text, retain = json.loads(item)
+                info = self._client.publish(topic, text.encode(), qos=QOS, retain=retain)
+                self._inflight[info.mid] = oid
+                self._cursor = oid
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any,
+                    reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            self.last_error = f"broker refused connection: {reason}"
+            log.error("%s:%s: %s", self.cfg.host, self.cfg.port, self.last_error)
+            return
+        log.info("connected to %s:%s", self.cfg.host, self.cfg.port)
+        with self._lock:
+            # Clean session: the broker forgot our in-flight messages; paho
+            # would resend its own, but restarting from the outbox is simpler
+            # and covers messages stored before this process started.
+            self._inflight.clear()
+            self._cursor = 0
+        self.last_error = ""
+        self._connected.set()
+        if self._birth is not None:
+            topic, payload = self._birth()
+            self.send(topic, payload, retain=True)
+        self._pump()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self.last_error = "cannot connect"
+        log.warning("%s:%s: cannot connect, retrying", self.cfg.host, self.cfg.port)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
+                       reason: Any, props: Any) -> None:
+        self._connected.clear()
+        if reason.is_failure or reason.value != 0:
+            self.last_error = f"disconnected: {reason}"
+            log.warning("%s:%s: %s", self.cfg.host, self.cfg.port, self.last_error)
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int,
+                    reason: Any, props: Any) -> None:
+        with self._lock:
+            oid = self._inflight.pop(mid, None)
+        if oid is not None:
+            if reason.is_failure:
+                log.warning("broker rejected message %d: %s", oid, reason)
+            self.outbox.delete([oid])
+        self._pump()
+
+
+def outbox_path(state_dir: str) -> str:
+    return os.path.join(state_dir, "outbox.sqlite")

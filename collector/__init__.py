@@ -1,0 +1,1 @@
+"""netroom collector: MQTT in, validated, into InfluxDB; compliance out."""

@@ -1,0 +1,48 @@
+"""netroom-collector: the command line. The only place that exits."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+import agent
+from collector.config import ConfigError, load
+from collector.service import Collector
+
+log = logging.getLogger("netroom.collector")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="netroom-collector", description=__doc__)
+    p.add_argument("--config", "-c", required=True, help="path to config.yaml")
+    p.add_argument("--log-level", default="INFO",
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--version", action="version", version=agent.__version__)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load(args.config)
+        service = Collector(cfg)
+    except ConfigError as exc:
+        print(f"netroom-collector: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"netroom-collector: error: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    service.start()
+    log.info("collecting %s:%s -> %s db=%s", cfg.mqtt.host, cfg.mqtt.port,
+             cfg.influxdb.url, cfg.influxdb.database)
+    stop.wait()
+    log.info("stopping: flushing")
+    service.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""pytest fixtures that run real mosquitto and influxd servers on 127.0.0.1.
+
+Each server lives in the test's tmp_path and is killed at teardown. Startup is
+fast (mosquitto ~25 ms, influxd ~50 ms), so every fixture is function-scoped.
+Missing binaries fail the test (never skip): run `bash scripts/setup.sh`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import INFLUXD_BIN, INSTALL_HINT, MOSQUITTO_BIN, Influxd, Mosquitto
+
+
+def _require(binary: str) -> None:
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"{binary} is missing: {INSTALL_HINT}", pytrace=False)
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
+    """Start extra brokers: `mosquitto_factory(extra_config=[...])` -> started Mosquitto.
+
+    Keyword arguments go to `Mosquitto(...)`; all are stopped at teardown.
+    """
+    _require(MOSQUITTO_BIN)
+    made: list[Mosquitto] = []
+
+    def make(**kwargs: Any) -> Mosquitto:
+        kwargs.setdefault("workdir", tmp_path / f"mosquitto{len(made)}")
+        server = Mosquitto(**kwargs)
+        made.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in made:
+        server.kill()
+
+
+@pytest.fixture
+def influxd_factory(tmp_path: Path) -> Iterator[Callable[..., Influxd]]:
+    """Start extra influxd: `influxd_factory(auth_enabled=True)` -> started Influxd."""
+    _require(INFLUXD_BIN)
+    made: list[Influxd] = []
+
+    def make(**kwargs: Any) -> Influxd:
+        kwargs.setdefault("workdir", tmp_path / f"influxd{len(made)}")
+        server = Influxd(**kwargs)
+        made.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in made:
+        server.kill()
+
+
+@pytest.fixture
+def mosquitto(mosquitto_factory: Callable[..., Mosquitto]) -> Mosquitto:
+    """A started, anonymous, persistent broker: use `.host`, `.port`, `.stop()`, `.start()`."""
+    return mosquitto_factory()
+
+
+@pytest.fixture
+def influxd(influxd_factory: Callable[..., Influxd]) -> Influxd:
+    """A started influxd without auth: use `.url`, `.query()`, `.post()`, `.write()`."""
+    return influxd_factory()
+
+
+@pytest.fixture
+def influx_db(influxd: Influxd) -> str:
+    """Name of a freshly created, uniquely named database on `influxd`."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    influxd.post(f'CREATE DATABASE "{name}"')
+    return name
