@@ -85,7 +85,7 @@ def _s(required: bool = False, maxlen: int = 256) -> F:
 
 _NIC_INV = {
     "name": _s(True, 64),
-    "mac": _s(maxlen=32),
+    "mac": _s(maxlen=64),  # InfiniBand addresses are 59 characters
     "ipv4": _s(maxlen=512),
     "ipv6": _s(maxlen=1024),
     "speed_mbps": _i("Mbit/s"),
@@ -164,7 +164,7 @@ KINDS: dict[str, Kind] = {
         },
         sections={
             "disks": Section("mount", _DISK_INV),
-            "nics": Section("name", _NIC_INV),
+            "nics": Section("name", _NIC_INV, max_items=128),
         },
     ),
     "metrics": Kind(

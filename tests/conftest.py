@@ -81,3 +81,27 @@ def influx_db(influxd: Influxd) -> str:
     name = f"test_{uuid.uuid4().hex[:12]}"
     influxd.post(f'CREATE DATABASE "{name}"')
     return name
+
+
+@pytest.fixture
+def run_collector() -> Iterator[Callable[[Path], Any]]:
+    """Start the real collector in this process: `run_collector(config_path)`.
+
+    Returns the started collector.service.Collector once it is subscribed;
+    all are stopped at teardown.
+    """
+    from collector.config import load
+    from collector.service import Collector
+
+    started: list[Collector] = []
+
+    def start(config: Path) -> Collector:
+        svc = Collector(load(config))
+        svc.start()
+        started.append(svc)
+        assert svc.ingest.subscribed.wait(10), "collector did not subscribe"
+        return svc
+
+    yield start
+    for svc in started:
+        svc.stop()

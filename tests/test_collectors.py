@@ -6,6 +6,8 @@ protocol.decode) and once against a fake psutil, injected as ``ps``.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import socket
 import sys
 import time
@@ -269,7 +271,10 @@ def test_errors_are_joined_and_capped() -> None:
 def test_host_id_from_machine_id(tmp_path: Path) -> None:
     mid = tmp_path / "machine-id"
     mid.write_text("0123456789abcdef0123456789abcdef\n")
-    assert read_host_id(str(tmp_path / "state"), "Linux", [str(mid)]) == mid.read_text().strip()
+    # Documented contract: HMAC-SHA256 keyed by the machine id, never the id itself.
+    expected = hmac.new(b"0123456789abcdef0123456789abcdef", b"netroom-host-id",
+                        hashlib.sha256).hexdigest()[:32]
+    assert read_host_id(str(tmp_path / "state"), "Linux", [str(mid)]) == expected
     assert not (tmp_path / "state").exists()
 
 
@@ -473,7 +478,8 @@ def test_inventory_on_windows_reads_the_registry(
     monkeypatch.setattr("platform.win32_ver", lambda: win32_ver)
     monkeypatch.setattr("platform.win32_edition", lambda: "Professional")
     body = Inventory(str(tmp_path), ps=FakePs(), system="Windows").collect()
-    assert body["host_id"] == "5b3a3f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+    assert body["host_id"] == hmac.new(b"5b3a3f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
+                                       b"netroom-host-id", hashlib.sha256).hexdigest()[:32]
     assert body["os_name"] == "Windows 11 Professional" and body["os_version"] == "10.0.22631"
     assert body["cpu_model"] == "Intel(R) Core(TM) i5-10500 CPU @ 3.10GHz"
     assert (body["vendor"], body["model"], body["bios_version"]) == (

@@ -6,6 +6,8 @@ literal strings.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import os
 import platform
@@ -146,6 +148,15 @@ def read_registry(path: str, names: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def app_specific(machine_id: str) -> str:
+    """A stable id derived from the OS's machine id without revealing it.
+
+    systemd asks that /etc/machine-id never be sent over the network; like
+    sd_id128_get_machine_app_specific(), send an HMAC keyed by it instead.
+    """
+    return hmac.new(machine_id.encode(), b"netroom-host-id", hashlib.sha256).hexdigest()[:32]
+
+
 def read_host_id(state_dir: str, system: str, paths: Sequence[str] = _MACHINE_ID_PATHS) -> str:
     """The OS's machine id, else a uuid4 kept in <state_dir>/host-id (OSError if unwritable)."""
     if system == "Windows":
@@ -154,7 +165,7 @@ def read_host_id(state_dir: str, system: str, paths: Sequence[str] = _MACHINE_ID
         except OSError:
             key = {}  # fall back to our own id
         if key.get("MachineGuid"):
-            return key["MachineGuid"].lower()
+            return app_specific(key["MachineGuid"].lower())
     else:
         for path in paths:
             try:
@@ -162,7 +173,7 @@ def read_host_id(state_dir: str, system: str, paths: Sequence[str] = _MACHINE_ID
             except OSError:
                 continue
             if _MACHINE_ID_RE.match(mid):
-                return mid
+                return app_specific(mid)
     path = os.path.join(state_dir, "host-id")
     try:
         kept = _read(path).strip()

@@ -1,8 +1,10 @@
 """Metrics: how this PC is doing (CPU, load, memory, disks, disk I/O, NIC counters).
 
-Runs on every tick, so it must stay cheap: the partition list (the costly
-psutil call) is cached. Counters go out raw and cumulative; rates are derived
-at query time, so a lost sample does not distort a rate.
+Runs on every tick, so it must stay cheap: the partition list, the boot time
+and NIC speed/link state (the costly psutil calls) are reused for refresh_s.
+Counters go out raw and cumulative; rates are derived at query time, so a lost
+sample does not distort a rate. The helpers shared with inventory.py (Errors,
+physical_partitions, is_loopback) live here.
 """
 from __future__ import annotations
 

@@ -1,0 +1,108 @@
+"""The wire contract: golden payloads checked by both encoder and decoder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent import protocol
+from agent.__main__ import Agent
+from agent.config import AgentConfig, MqttConfig
+
+GOLDEN = sorted((Path(__file__).parent / "fixtures" / "golden").glob("*.json"))
+
+
+def golden(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_golden_payload_decodes(path: Path) -> None:
+    g = golden(path)
+    raw = json.dumps(g["payload"], ensure_ascii=False).encode()
+    msg = protocol.decode(g["topic"], raw)
+    p = g["payload"]
+    assert (msg.site, msg.host, msg.network, msg.role) == (
+        p["site"], p["host"], p["network"], p["role"])
+    assert msg.ts == p["ts"]
+    for name, value in msg.fields.items():
+        assert value == p[name]
+    for name, items in msg.sections.items():
+        assert [dict(i) for i in items] == p[name]
+    # Nothing in the golden file is silently dropped by the decoder.
+    envelope = {"schema", "ts", "site", "host", "network", "role"}
+    assert set(p) - envelope == set(msg.fields) | set(msg.sections)
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_golden_payload_encodes_identically(path: Path) -> None:
+    g = golden(path)
+    c = g["config"]
+    agent = Agent(AgentConfig(c["site"], c["host"], c["network"], c["role"], MqttConfig()))
+    body = {k: v for k, v in g["payload"].items()
+            if k not in ("schema", "ts", "site", "host", "network", "role")}
+    topic, payload = agent.message(path.stem, body, g["payload"]["ts"])
+    assert topic == g["topic"]
+    assert json.loads(payload) == g["payload"]
+
+
+def _payload(**over: Any) -> dict[str, Any]:
+    p: dict[str, Any] = {"schema": 1, "ts": 1764000000.0, "site": "sq-1", "host": "pc-1",
+                         "network": "gov", "role": "room", "cpu_percent": 5.0}
+    p.update(over)
+    return p
+
+
+@pytest.mark.parametrize("topic,payload,code,reason", [
+    ("netroom/v1/sq-1/pc-1/metrics", b"{not json", "json", "not JSON"),
+    ("netroom/v1/sq-1/pc-1/metrics", b"[1, 2]", "json", "not a JSON object"),
+    ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(site="sq-2")).encode(),
+     "mismatch", "do not match topic"),
+    ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(schema=2)).encode(),
+     "schema", "schema must be 1"),
+    ("netroom/v1/sq-1/pc-1/nonsense", json.dumps(_payload()).encode(), "topic", "unknown kind"),
+    ("netroom/v2/sq-1/pc-1/metrics", json.dumps(_payload()).encode(), "topic", "is not"),
+    ("netroom/v1/sq 1/pc-1/metrics", json.dumps(_payload()).encode(), "topic", "not a valid id"),
+    ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(cpu_percent="high")).encode(),
+     "field", "cpu_percent: must be a number"),
+    ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(cpu_percent=250)).encode(),
+     "field", "out of range"),
+    ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(users=1.5)).encode(),
+     "field", "must be an integer"),
+    ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(users=True)).encode(),
+     "field", "must be a number"),
+    ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(network="lan")).encode(),
+     "field", "network: must be one of gov, internet"),
+    ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(ts=12)).encode(), "field", "ts"),
+    ("netroom/v1/sq-1/pc-1/metrics",
+     b'{"schema":1,"ts":NaN,"site":"sq-1","host":"pc-1"}', "field", "ts: must be finite"),
+    ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(nics=[{"bytes_sent": 1}])).encode(),
+     "field", "nics[0].name: required"),
+    ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(nics={"eth0": {}})).encode(),
+     "field", "nics: must be a list"),
+    ("netroom/v1/sq-1/pc-1/inventory", json.dumps(_payload()).encode(),
+     "field", "hostname: required"),
+    ("netroom/v1/sq-1/pc-1/metrics", b" " * (protocol.MAX_PAYLOAD_BYTES + 1), "size", "limit"),
+])
+def test_invalid_messages_are_refused_with_a_reason(topic: str, payload: bytes, code: str,
+                                                    reason: str) -> None:
+    with pytest.raises(protocol.ProtocolError) as err:
+        protocol.decode(topic, payload)
+    assert err.value.code == code
+    assert reason in str(err.value)
+
+
+def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
+    raw = json.dumps(_payload(gpu_percent=3.0)).encode()
+    msg = protocol.decode("netroom/v1/sq-1/pc-1/metrics", raw)
+    assert "gpu_percent" not in msg.fields
+    assert msg.fields["cpu_percent"] == 5.0
+
+
+def test_chinese_text_round_trips_as_utf8() -> None:
+    topic, payload = protocol.topic("sq-1", "pc-1", "inventory"), protocol.encode(
+        _payload(hostname="政工网-01", host_id="x"))
+    assert "政工网-01".encode() in payload  # not \\u-escaped: readable in mosquitto_sub
+    assert protocol.decode(topic, payload).fields["hostname"] == "政工网-01"
