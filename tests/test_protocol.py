@@ -106,3 +106,14 @@ def test_chinese_text_round_trips_as_utf8() -> None:
         _payload(hostname="政工网-01", host_id="x"))
     assert "政工网-01".encode() in payload  # not \\u-escaped: readable in mosquitto_sub
     assert protocol.decode(topic, payload).fields["hostname"] == "政工网-01"
+
+
+def test_docs_protocol_tables_match_the_code() -> None:
+    """docs/protocol.md is generated from KINDS; regenerate with scripts/protocol_doc.py."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "scripts/protocol_doc.py", "--check"], cwd=root,
+                       check=False)
+    assert r.returncode == 0, "run: python3 scripts/protocol_doc.py"

@@ -1,0 +1,44 @@
+"""Message -> points -> line protocol, checked against the influxdb library."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from influxdb.line_protocol import make_line
+
+from agent import protocol
+from collector.points import LineEncoder, Point, to_points
+
+GOLDEN = Path(__file__).parent / "fixtures" / "golden"
+
+
+def test_metrics_message_maps_to_one_point_per_section_item() -> None:
+    g = json.loads((GOLDEN / "metrics.json").read_text())
+    msg = protocol.decode(g["topic"], json.dumps(g["payload"]).encode())
+    points = to_points(msg, {"detachment": "d1", "battalion": "b2"})
+    by_m = {(p.measurement, p.tags.get("nic") or p.tags.get("disk") or p.tags.get("mount")): p
+            for p in points}
+    assert set(by_m) == {("metrics", None), ("metrics_disks", "/"),
+                         ("metrics_diskio", "sda"), ("metrics_nics", "eth0")}
+    base = {"site": "sq-1", "host": "pc-07", "network": "gov", "role": "room",
+            "detachment": "d1", "battalion": "b2"}
+    assert by_m[("metrics", None)].tags == base
+    assert by_m[("metrics_nics", "eth0")].tags == {**base, "nic": "eth0"}
+    assert by_m[("metrics_nics", "eth0")].fields["bytes_recv"] == 654321
+    assert "name" not in by_m[("metrics_nics", "eth0")].fields
+    assert all(p.time_ms == 1764000000123 for p in points)
+
+
+def test_encoder_matches_the_librarys_make_line_exactly() -> None:
+    tricky = Point(
+        "metrics_disks",
+        {"site": "sq 1,=x", "host": "h\\1", "mount": "C:\\", "network": "gov", "role": "room"},
+        {"free_bytes": 12, "used_percent": 12.5, "big": 2**62, "tiny": 1e-9, "neg": -3,
+         "flag": True, "off": False, "text": 'say "hi"\\ now\n', "zh": "政务网 电脑",
+         "empty": "", "whole": 3.0},
+        1764000000123,
+    )
+    enc = LineEncoder()
+    for _ in range(2):  # second time from the caches
+        assert enc.line(tricky) == make_line(tricky.measurement, tricky.tags, tricky.fields,
+                                             tricky.time_ms)
