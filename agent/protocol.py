@@ -69,6 +69,9 @@ class Kind:
     fields: Mapping[str, F]
     sections: Mapping[str, Section] = field(default_factory=dict)
     retained: bool = False
+    # Required string fields that name a series of the host (a probe's name):
+    # the collector stores them as tags, so two of them never overwrite each other.
+    tags: tuple[str, ...] = ()
 
 
 def _n(unit: str = "", required: bool = False, lo: float | None = 0, hi: float | None = None) -> F:
@@ -191,6 +194,54 @@ KINDS: dict[str, Kind] = {
             "nics": Section("name", _NIC_USE, max_items=128),
         },
     ),
+    # One speed test by a tester PC (docs/bandwidth.md). A failed test is a
+    # record too: `error` set, the measured fields absent.
+    "bandwidth": Kind(
+        fields={
+            "method": F(str, True, choices=("speedtest", "intranet")),
+            "server": _s(maxlen=512),
+            "download_mbps": _n("Mbit/s"),
+            "upload_mbps": _n("Mbit/s"),
+            "latency_ms": _n("ms"),
+            "jitter_ms": _n("ms"),
+            "bytes": _i("bytes"),
+            "duration_s": _n("s"),
+            "streams": _i(),
+            "error": _s(maxlen=512),
+        },
+    ),
+    # One probe result (docs/availability.md): the probe named `probe`
+    # reached `target` or not.
+    "probe": Kind(
+        tags=("probe",),
+        fields={
+            "probe": _s(True, 64),
+            "method": F(str, True, choices=("http", "tcp", "dns")),
+            "target": _s(True, 512),
+            "ok": F(bool, True),
+            "latency_ms": _n("ms"),
+            "status": _i("HTTP status code", hi=999),
+            "address": _s(maxlen=64),
+            "error": _s(maxlen=512),
+        },
+    ),
+    # A gov PC's leak check (docs/availability.md): internet canaries it
+    # reached, interfaces that could bridge networks, default routes.
+    "isolation": Kind(
+        fields={
+            "violated": F(bool, True),
+            "reasons": _s(maxlen=2048),
+            "canaries_checked": _i(),
+            "canaries_reached": _i(),
+            "reached": _s(maxlen=1024),
+            "bridges": _s(maxlen=1024),
+            "bridges_up": _i(),
+            "default_routes": _i(),
+            "default_route_ifaces": _s(maxlen=512),
+            "collect_ms": _n("ms"),
+            "errors": _s(maxlen=2048),
+        },
+    ),
 }
 
 
@@ -268,6 +319,9 @@ def decode(topic_name: str, payload: bytes | bytearray) -> Message:
     role = _check("role", obj.get("role"), F(str, True, choices=ROLES))
     spec = KINDS[kind]
     fields = _check_object(obj, spec.fields, "")
+    for tag in spec.tags:
+        if not ID_RE.match(fields[tag]):
+            raise ProtocolError(f"{tag}: {fields[tag]!r} is not a valid id")
     sections: dict[str, list[Mapping[str, Any]]] = {}
     for name, sec in spec.sections.items():
         items = obj.get(name)
@@ -294,8 +348,31 @@ def _check_object(obj: Mapping[str, Any], spec: Mapping[str, F], where: str) -> 
             if f.required:
                 raise ProtocolError(f"{where}{name}: required")
             continue
-        out[name] = _check(where + name, value, f)
+        out[name] = _fast(value, f)
+        if out[name] is _SLOW:
+            out[name] = _check(where + name, value, f)
     return out
+
+
+_SLOW = object()
+_INFS = (math.inf, -math.inf)
+
+
+def _fast(value: Any, f: F) -> Any:
+    """The common, valid case in few operations (the collector's hot path);
+    _SLOW when _check must decide and word the error."""
+    t = type(value)  # exact types: bool is not an int here
+    want = f.type
+    if (t is int and (want is int or want is float)) or (t is float and want is float):
+        if (value == value and value not in _INFS  # noqa: PLR0124 - False only for NaN
+                and (f.min is None or value >= f.min) and (f.max is None or value <= f.max)):
+            return value if t is want else float(value)
+    elif t is want is str:
+        if len(value) <= f.maxlen and (not f.choices or value in f.choices):
+            return value
+    elif t is want is bool:
+        return value
+    return _SLOW
 
 
 def _check(name: str, value: Any, f: F) -> Any:

@@ -63,19 +63,21 @@ def influx_count(influxd: Influxd, db: str) -> int:
 
 
 def run_collector(tmp: Path, mosq: Mosquitto, influxd: Influxd, db: str, n: int,
-                  msgs: list[tuple[str, bytes]], protocol: str) -> dict[str, float]:
+                  msgs: list[tuple[str, bytes]], protocol: str, workers: int
+                  ) -> dict[str, float]:
     cfg = {
         "mqtt": {"host": mosq.host, "port": mosq.port, "protocol": protocol},
         "influxdb": {"url": influxd.url, "database": db},
         "collector": {"spool_dir": str(tmp / f"spool-{db}"), "batch_size": 5000,
-                      "flush_interval": 0.5, "client_id": f"bench-{db}"},
+                      "flush_interval": 0.5, "client_id": f"bench-{db}",
+                      "workers": workers},
     }
     path = tmp / f"{db}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     argv = [sys.executable, "-m", "collector", "--config", str(path), "--log-level", "WARNING"]
     # Register the persistent session, then stop so the broker queues for us.
     p = subprocess.Popen(argv, cwd=REPO)
-    time.sleep(1.5)
+    time.sleep(2.0 + workers)  # every worker connected and subscribed once
     p.terminate()
     p.wait(30)
     publish(mosq, msgs)
@@ -86,7 +88,13 @@ def run_collector(tmp: Path, mosq: Mosquitto, influxd: Influxd, db: str, n: int,
     cpu = 0.0
     while time.perf_counter() < deadline:
         c = proc.cpu_times()
-        cpu = c.user + c.system
+        cpu = c.user + c.system + c.children_user + c.children_system
+        for child in proc.children():
+            try:
+                cc = child.cpu_times()
+                cpu += cc.user + cc.system
+            except psutil.Error:
+                pass
         if influx_count(influxd, db) >= n:
             break
         time.sleep(0.05)
@@ -150,6 +158,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--size", choices=("full", "small"), default="full")
     ap.add_argument("--protocol", choices=("5", "3.1.1"), default="5")
+    ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
     msgs = messages(args.n, args.size)
     results: list[dict[str, float]] = []
@@ -161,7 +170,7 @@ def main() -> None:
                 db = f"bench{i}"
                 influxd.post(f'CREATE DATABASE "{db}"')
                 results.append(run_collector(tmp, mosq, influxd, db, args.n, msgs,
-                                             args.protocol))
+                                             args.protocol, args.workers))
                 bare.append(run_bare(mosq, msgs, args.protocol))
                 print(f"run {i}: netroom {results[-1]['msg_per_s']:.0f} msg/s "
                       f"({results[-1]['cpu_ms_per_msg']:.3f} ms CPU/msg), "
@@ -171,6 +180,7 @@ def main() -> None:
     med_bare = statistics.median(bare)
     print(json.dumps({
         "n": args.n, "size": args.size, "protocol": args.protocol, "repeat": args.repeat,
+        "workers": args.workers,
         "collector_msg_per_s_median": round(med), "collector_cpu_ms_per_msg_median": round(cpu, 3),
         "bare_paho_msg_per_s_median": round(med_bare),
         "ratio_to_bare": round(med / med_bare, 2),

@@ -10,6 +10,7 @@ import threading
 import agent
 from collector.config import ConfigError, load
 from collector.service import Collector
+from collector.workers import Supervisor, worker_config
 
 log = logging.getLogger("netroom.collector")
 
@@ -20,12 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-level", default="INFO",
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     p.add_argument("--version", action="version", version=agent.__version__)
+    p.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load(args.config)
-        service = Collector(cfg)
+        service = Collector(worker_config(cfg, args.worker))
     except ConfigError as exc:
         print(f"netroom-collector: error: {exc}", file=sys.stderr)
         return 2
@@ -36,10 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     service.start()
-    log.info("collecting %s:%s -> %s db=%s", cfg.mqtt.host, cfg.mqtt.port,
-             cfg.influxdb.url, cfg.influxdb.database)
-    stop.wait()
+    log.info("collecting %s:%s -> %s db=%s (worker %d of %d)", cfg.mqtt.host, cfg.mqtt.port,
+             cfg.influxdb.url, cfg.influxdb.database, args.worker, cfg.workers)
+    workers = None
+    if args.worker == 0 and cfg.workers > 1:
+        workers = Supervisor(args.config, cfg.workers, args.log_level)
+    while not stop.wait(1.0 if workers else None):
+        if workers:
+            workers.poll()
     log.info("stopping: flushing")
+    if workers:
+        workers.stop()
     service.stop()
     return 0
 
