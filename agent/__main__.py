@@ -75,8 +75,13 @@ def publish(a: Agent, once: bool, timeout_s: float) -> int:
         topic, payload = a.message(kind, body, ts)
         pub.send(topic, payload, retain=protocol.KINDS[kind].retained)
 
-    pub.start()
+    # Handlers first: a SIGTERM during start-up must still publish offline.
+    stop = threading.Event()
+    if not once:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
     runner = Runner(collectors.jobs(cfg), emit)
+    pub.start()
     if once:
         runner.run_once()
         ok = pub.wait_acked(timeout_s)
@@ -89,9 +94,6 @@ def publish(a: Agent, once: bool, timeout_s: float) -> int:
                   "they stay in the outbox for the next run", file=sys.stderr)
             return 1
         return 0
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     log.info("agent %s for site %s (%s, %s), every %g s", cfg.host, cfg.site,
              cfg.network, cfg.role, cfg.interval_s)
     runner.run_forever(stop)

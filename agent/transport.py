@@ -29,11 +29,34 @@ QOS = 1
 WINDOW = 100
 
 
+class _Client(mqtt.Client):
+    """paho's client whose network thread wakes rarely when idle.
+
+    loop_start() polls every second, which on a small PC costs more CPU per
+    minute than a whole metrics round. Traffic and publish() still wake the
+    loop at once (socket and socketpair); only the keepalive check waits
+    longer, at most ``loop_timeout_s``, kept to a third of the keepalive so a
+    PINGREQ is never later than the broker's 1.5 x keepalive limit.
+    """
+
+    loop_timeout_s = 1.0
+
+    def _thread_main(self) -> None:  # paho 2.x: the body loop_start() runs
+        try:
+            self.loop_forever(timeout=self.loop_timeout_s, retry_first_connection=True)
+        finally:
+            self._thread = None
+
+
 def make_client(cfg: MqttConfig, client_id: str, persistent: bool = False,
-                manual_ack: bool = False) -> mqtt.Client:
-    """A paho client set up from config (protocol, auth, TLS)."""
+                manual_ack: bool = False, idle: bool = False) -> mqtt.Client:
+    """A paho client set up from config (protocol, auth, TLS).
+
+    ``idle``: the client is mostly idle (an agent): its loop wakes every
+    keepalive/3 s instead of every second.
+    """
     v5 = cfg.protocol == "5"
-    client = mqtt.Client(
+    client = _Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -46,6 +69,8 @@ def make_client(cfg: MqttConfig, client_id: str, persistent: bool = False,
         client.tls_set(ca_certs=cfg.tls.ca or None, certfile=cfg.tls.cert or None,
                        keyfile=cfg.tls.key or None)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
+    if idle:
+        client.loop_timeout_s = cfg.keepalive_s / 3
     return client
 
 
@@ -71,10 +96,13 @@ class Publisher:
                  birth: Callable[[], tuple[str, bytes]] | None = None) -> None:
         self.cfg = cfg
         self.outbox = DiskQueue(outbox_path, max_items=outbox_max)
-        self._client = make_client(cfg, client_id)
+        self._client = make_client(cfg, client_id, idle=True)
         self._lock = threading.Lock()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox id
         self._cursor = 0  # highest outbox id handed to paho
+        self._early_acks: dict[int, bool] = {}  # acks that beat _pump to _inflight
+        self._pumping = False
+        self._again = False
         self._connected = threading.Event()
         self.last_error = ""
         # Sent (retained) on every connect: a Last Will fired during an outage
@@ -123,17 +151,43 @@ class Publisher:
         self.outbox.close()
 
     def _pump(self) -> None:
-        if not self._connected.is_set():
-            return
+        """Hand outbox items to paho, up to WINDOW unacknowledged.
+
+        Never calls paho while holding our lock: paho calls _on_publish with
+        its own locks held, and that takes ours (lock-order deadlock). One
+        thread pumps at a time; a call meanwhile asks it to go round again.
+        """
         with self._lock:
-            room = WINDOW - len(self._inflight)
-            if room <= 0:
+            if self._pumping:
+                self._again = True
                 return
-            for oid, item in self.outbox.peek(room, after=self._cursor):
-                topic, text, retain = json.loads(item)
-                info = self._client.publish(topic, text.encode(), qos=QOS, retain=retain)
-                self._inflight[info.mid] = oid
-                self._cursor = oid
+            self._pumping = True
+        try:
+            while self._connected.is_set():
+                with self._lock:
+                    self._again = False
+                    room = WINDOW - len(self._inflight)
+                    batch = self.outbox.peek(room, after=self._cursor) if room > 0 else []
+                    if batch:
+                        self._cursor = batch[-1][0]
+                for oid, item in batch:
+                    topic, text, retain = json.loads(item)
+                    info = self._client.publish(topic, text.encode(), qos=QOS, retain=retain)
+                    with self._lock:
+                        if self._early_acks.pop(info.mid, False):
+                            done = True  # acked before we noted the mid
+                        else:
+                            self._inflight[info.mid] = oid
+                            done = False
+                    if done:
+                        self.outbox.delete([oid])
+                with self._lock:
+                    if not batch and not self._again:
+                        return
+        finally:
+            with self._lock:
+                self._pumping = False
+                self._early_acks.clear()  # only a running pump can own them
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any,
                     reason: Any, props: Any) -> None:
@@ -147,6 +201,7 @@ class Publisher:
             # would resend its own, but restarting from the outbox is simpler
             # and covers messages stored before this process started.
             self._inflight.clear()
+            self._early_acks.clear()
             self._cursor = 0
         self.last_error = ""
         self._connected.set()
@@ -170,6 +225,8 @@ class Publisher:
                     reason: Any, props: Any) -> None:
         with self._lock:
             oid = self._inflight.pop(mid, None)
+            if oid is None and self._pumping:
+                self._early_acks[mid] = True
         if oid is not None:
             if reason.is_failure:
                 log.warning("broker rejected message %d: %s", oid, reason)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def test_agent_round_lands_in_influxdb_with_the_published_values(
     assert (row["site"], row["host"], row["network"], row["role"]) == (
         "sq-1", m["host"], "gov", "room")
     for name in ("cpu_percent", "mem_total_bytes", "mem_available_bytes", "uptime_s",
-                 "users", "procs", "boot_time_s"):
+                 "users", "swap_total_bytes", "boot_time_s"):
         assert row[name] == m[name], name
     nic_rows = {r["nic"]: r for r in series(influxd.query(
         'SELECT * FROM metrics_nics GROUP BY "nic"', "rt"))}
@@ -87,11 +88,11 @@ def test_once_print_payloads_pass_the_collectors_validation(
     r = run_cli("agent", "--config", str(cfg), "--once", "--print")
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in r.stdout.splitlines()]
-    assert {x["topic"].rsplit("/", 1)[1] for x in lines} == {"inventory", "metrics"}
+    assert {"inventory", "metrics"} <= {x["topic"].rsplit("/", 1)[1] for x in lines}
     for x in lines:
         msg = protocol.decode(x["topic"], json.dumps(x["payload"]).encode())
         assert msg.site == "sq-1"
-        assert x["retain"] == (msg.kind == "inventory")
+        assert x["retain"] == protocol.KINDS[msg.kind].retained
 
 
 def test_bad_messages_are_dropped_and_counted_while_good_ones_land(
@@ -195,7 +196,7 @@ def test_broker_down_agent_keeps_samples_in_outbox_until_acknowledged(
     assert r.returncode == 1
     err = r.stderr.strip().splitlines()[-1]
     assert err.startswith("netroom-agent: error: broker 127.0.0.1:")
-    assert "did not acknowledge 2 message(s)" in err and "outbox" in err
+    assert re.search(r"did not acknowledge [1-9][0-9]* message\(s\)", err) and "outbox" in err
     assert "Traceback" not in r.stderr
     mosquitto.start()
     r = run_cli("agent", "--config", str(cfg), "--once")

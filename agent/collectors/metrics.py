@@ -21,6 +21,32 @@ PART_ERRORS = (OSError, ValueError, LookupError, RuntimeError, AttributeError, p
 ERRORS_MAX = 2048  # characters, as in protocol.KINDS
 _SKIP_FSTYPES = frozenset({"squashfs", "overlay", "iso9660", ""})  # "": drive without media
 _SKIP_DISKIO = ("loop", "ram", "zram")
+_MEMINFO = "/proc/meminfo"
+
+
+def parse_meminfo(text: str) -> dict[str, int]:
+    """/proc/meminfo -> memory and swap fields in bytes (the file says kB).
+
+    One read of this file replaces psutil's virtual_memory() and
+    swap_memory() (which also reads the large /proc/vmstat): 0.5 ms less per
+    round on a small PC. Same definitions as psutil: used percent is
+    (total - available) / total, swap used is total - free.
+    """
+    kb = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        fields = rest.split()
+        if fields and fields[0].isdigit():
+            kb[name] = int(fields[0]) * 1024
+    total, avail = kb["MemTotal"], kb["MemAvailable"]
+    return {
+        "mem_total_bytes": total,
+        "mem_available_bytes": avail,
+        "mem_used_percent": round(min(max((total - avail) / total * 100, 0.0), 100.0), 1)
+        if total else 0.0,
+        "swap_total_bytes": kb.get("SwapTotal", 0),
+        "swap_used_bytes": max(kb.get("SwapTotal", 0) - kb.get("SwapFree", 0), 0),
+    }
 
 
 class Errors:
@@ -126,8 +152,11 @@ class Metrics:
 
     kind = "metrics"
 
-    def __init__(self, ps: Any = psutil, refresh_s: float = 600.0) -> None:
+    def __init__(self, ps: Any = psutil, refresh_s: float = 600.0,
+                 meminfo: str | None = _MEMINFO) -> None:
         self._ps = ps
+        # Linux: read memory and swap from one file; elsewhere through psutil.
+        self._meminfo = meminfo if meminfo and os.path.exists(meminfo) else None
         self._refresh_s = refresh_s
         self._cache: dict[str, tuple[float, Any]] = {}  # name -> (monotonic s, value)
         # The first non-blocking cpu_percent() has no previous sample and says 0.0.
@@ -143,17 +172,20 @@ class Metrics:
         if hasattr(os, "getloadavg"):
             with errors.part("load"):
                 out["load1"], out["load5"], out["load15"] = os.getloadavg()
-        with errors.part("mem"):
-            vm = ps.virtual_memory()
-            out.update(mem_total_bytes=vm.total, mem_available_bytes=vm.available,
-                       mem_used_percent=min(float(vm.percent), 100.0))
-        with errors.part("swap"):
-            sw = ps.swap_memory()
-            out.update(swap_total_bytes=sw.total, swap_used_bytes=sw.used)
+        if self._meminfo is not None:
+            with errors.part("mem"), open(self._meminfo, encoding="ascii") as fh:
+                out.update(parse_meminfo(fh.read()))
+        else:
+            with errors.part("mem"):
+                vm = ps.virtual_memory()
+                out.update(mem_total_bytes=vm.total, mem_available_bytes=vm.available,
+                           mem_used_percent=min(float(vm.percent), 100.0))
+            with errors.part("swap"):
+                sw = ps.swap_memory()
+                out.update(swap_total_bytes=sw.total, swap_used_bytes=sw.used)
         with errors.part("users"):
             out["users"] = len(ps.users())
-        with errors.part("procs"):
-            out["procs"] = len(ps.pids())
+        # No process count: listing /proc costs as much as all the rest together.
         with errors.part("boot"):
             # Moves only when the clock is stepped; uptime is off by the step until refresh.
             boot = float(self._slow("boot", ps.boot_time))
