@@ -5,14 +5,16 @@ import os
 import re
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from agent import protocol
+from agent.probe_config import IsolationConfig, ProbeConfig, read_isolation, read_probes
 from agent.settings import ConfigError, Section, load_yaml
 
-__all__ = ["AgentConfig", "ConfigError", "MqttConfig", "TlsConfig", "default_host", "load"]
+__all__ = ["AgentConfig", "BandwidthConfig", "ConfigError", "MqttConfig", "TlsConfig",
+           "default_host", "load"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,28 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class BandwidthConfig:
+    """`agent.bandwidth`: speed tests, run only by PCs marked ``tester``.
+
+    ``method`` is resolved (never "auto"); ``quiet_hours`` is a local-time
+    window as (start, end) minutes of the day, end may be <= start (wraps
+    midnight). Seconds and Mbit/s throughout; see docs/bandwidth.md.
+    """
+
+    tester: bool = False
+    method: str = "intranet"  # intranet | speedtest
+    url: str = ""  # the intranet speed-test server, http://host:port
+    speedtest_servers: tuple[int, ...] = ()  # speedtest.net ids; empty: lowest latency
+    speedtest_mini: str = ""  # a Speedtest Mini server instead of speedtest.net
+    interval_s: float = 21600.0
+    jitter_s: float = 1800.0
+    quiet_hours: tuple[int, int] | None = None
+    timeout_s: float = 120.0
+    streams: int = 4
+    duration_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     site: str
     host: str
@@ -45,6 +69,9 @@ class AgentConfig:
     inventory_interval_s: float = 86400.0
     state_dir: str = ""
     outbox_max: int = 100_000
+    bandwidth: BandwidthConfig = BandwidthConfig()
+    probes: tuple[ProbeConfig, ...] = ()  # the top-level `probes` list
+    isolation: IsolationConfig = field(default_factory=IsolationConfig)
 
 
 def default_host() -> str:
@@ -98,6 +125,64 @@ def read_id(s: Section, name: str, default: str | None = None) -> str:
     return value
 
 
+_WINDOW_RE = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)-([01]?\d|2[0-4]):([0-5]\d)$")
+
+
+def parse_window(text: str) -> tuple[int, int] | None:
+    """ "HH:MM-HH:MM" -> (start, end) minutes of the day; None if malformed."""
+    m = _WINDOW_RE.match(text.replace(" ", ""))
+    if m is None:
+        return None
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    return (start, end) if start != end and max(start, end) <= 1440 else None
+
+
+def read_bandwidth(s: Section, network: str) -> BandwidthConfig:
+    """`agent.bandwidth`; ``network`` resolves method "auto"."""
+    method = s.choice("method", ("auto", "intranet", "speedtest"), "auto")
+    if method == "auto":
+        method = "intranet" if network == "gov" else "speedtest"
+    ids = s.seq("speedtest_servers")
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+        raise ConfigError(f"{s.key('speedtest_servers')}: must be a list of server ids")
+    quiet = s.text("quiet_hours", "")
+    window = parse_window(quiet) if quiet else None
+    if quiet and window is None:
+        raise ConfigError(f"{s.key('quiet_hours')}: must be HH:MM-HH:MM, got {quiet!r}")
+    if window is not None and (window[1] - window[0]) % 1440 == 0:
+        raise ConfigError(f"{s.key('quiet_hours')}: {quiet!r} leaves no time for tests")
+    cfg = BandwidthConfig(
+        tester=s.flag("tester", False),
+        method=method,
+        url=s.text("url", "").rstrip("/"),
+        speedtest_servers=tuple(ids),
+        speedtest_mini=s.text("speedtest_mini", "").rstrip("/"),
+        interval_s=s.number("interval", 21600, 60, 7 * 86400),
+        jitter_s=s.number("jitter", 1800, 0, 86400),
+        quiet_hours=window,
+        timeout_s=s.number("timeout", 120, 5, 3600),
+        streams=s.integer("streams", 4, 1, 32),
+        duration_s=s.number("duration", 10, 1, 60),
+    )
+    for name in ("url", "speedtest_mini"):
+        value = getattr(cfg, name)
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ConfigError(f"{s.key(name)}: must be http(s)://host[:port], got {value!r}")
+    if cfg.tester and cfg.method == "intranet" and not cfg.url:
+        raise ConfigError(f"{s.key('url')}: required for the intranet speed test "
+                          "(the collector's speed-test server, http://host:8090)")
+    if cfg.tester and cfg.method == "speedtest" and network == "gov" and not cfg.speedtest_mini:
+        raise ConfigError(f"{s.key('method')}: speedtest on a gov PC needs speedtest_mini "
+                          "(gov PCs have no internet)")
+    # Download and upload each run for duration; latency and set-up need the rest.
+    if cfg.timeout_s < 2 * cfg.duration_s + 5:
+        raise ConfigError(f"{s.key('timeout')}: must be at least 2 x duration + 5 s "
+                          f"({2 * cfg.duration_s + 5:g}), got {cfg.timeout_s:g}")
+    s.done()
+    return cfg
+
+
 def read_agent(data: Any, mqtt: MqttConfig) -> AgentConfig:
     s = Section(data, "agent")
     cfg = AgentConfig(
@@ -111,6 +196,8 @@ def read_agent(data: Any, mqtt: MqttConfig) -> AgentConfig:
         state_dir=s.text("state_dir", "") or default_state_dir(),
         outbox_max=s.integer("outbox_max", 100_000, 100, 10_000_000),
     )
+    cfg = replace(cfg, bandwidth=read_bandwidth(s.sub("bandwidth"), cfg.network))
+    cfg = replace(cfg, isolation=read_isolation(s.sub("isolation")))
     s.done()
     return cfg
 
@@ -118,4 +205,5 @@ def read_agent(data: Any, mqtt: MqttConfig) -> AgentConfig:
 def load(path: str | Path) -> AgentConfig:
     """Load and validate the agent's sections; raise ConfigError."""
     data = load_yaml(path)
-    return read_agent(data.get("agent"), read_mqtt(data.get("mqtt")))
+    cfg = read_agent(data.get("agent"), read_mqtt(data.get("mqtt")))
+    return replace(cfg, probes=read_probes(data.get("probes")))

@@ -1,14 +1,17 @@
-"""The collector's config: `mqtt`, `influxdb` and `collector` sections."""
+"""The collector's config: `mqtt`, `influxdb`, `collector`, `sites` and `rules`."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from agent.config import MqttConfig, read_mqtt
 from agent.settings import ConfigError, Section, load_yaml
+from collector.sites import Org, read_org
+from collector.speedserver import SpeedServerConfig
+from collector.speedserver import read_config as read_speedserver
 
 __all__ = ["CollectorConfig", "ConfigError", "InfluxConfig", "load", "read_influx"]
 
@@ -35,6 +38,11 @@ class CollectorConfig:
     spool_dir: str = "/var/lib/netroom/spool"
     stats_interval_s: float = 10.0
     receive_maximum: int = 65535
+    workers: int = 1  # ingest processes sharing the subscription (collector/workers.py)
+    subscription: str = "netroom/v1/#"
+    primary: bool = True  # runs the site evaluation; False in extra worker processes
+    org: Org = field(default_factory=Org)  # the `sites` tree and `rules`
+    speedtest: SpeedServerConfig = field(default_factory=SpeedServerConfig)
     raw: Any = None  # the whole parsed file, for sections other modules own
 
 
@@ -81,6 +89,9 @@ def load(path: str | Path) -> CollectorConfig:
         spool_dir=s.text("spool_dir", "") or default_spool_dir(),
         stats_interval_s=s.number("stats_interval", 10, 1, 3600),
         receive_maximum=s.integer("receive_maximum", 65535, 1, 65535),
+        workers=s.integer("workers", 1, 1, 64),
+        org=read_org(data.get("sites"), data.get("rules")),
+        speedtest=read_speedserver(s.raw("speedtest")),
         raw=data,
     )
     s.done()

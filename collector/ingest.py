@@ -86,7 +86,7 @@ class Ingest:
             return
         log.info("connected to %s:%s (session present: %s)", self.cfg.mqtt.host,
                  self.cfg.mqtt.port, flags.session_present)
-        client.subscribe(protocol.SUBSCRIPTION, qos=QOS)
+        client.subscribe(self.cfg.subscription, qos=QOS)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int,
                       reasons: Any, props: Any) -> None:

@@ -1,4 +1,5 @@
-"""Wires the collector: ingest -> writer -> InfluxDB | spool, plus its own stats."""
+"""Wires the collector: ingest -> writer -> InfluxDB | spool, its own stats, and
+the periodic compliance evaluation of every site."""
 from __future__ import annotations
 
 import logging
@@ -7,10 +8,14 @@ import time
 from typing import Any, Callable, Mapping
 
 from agent import protocol
+from agent.ratelimit import RateLimitedLog
+from collector import compliance, snapshot
 from collector.config import CollectorConfig
 from collector.influx import InfluxSink, SinkError
 from collector.ingest import Counters, Entry, Ingest
+from collector.loaders import availability
 from collector.points import LineEncoder, Point
+from collector.speedserver import SpeedServer
 from collector.spool import Spool
 from collector.writer import Writer
 
@@ -21,13 +26,15 @@ class Collector:
     """The running collector; start(), then stop() from any thread."""
 
     def __init__(self, cfg: CollectorConfig,
-                 tags_for: Callable[[str], Mapping[str, str]] = lambda site: {},
+                 tags_for: Callable[[str], Mapping[str, str]] | None = None,
                  on_valid: Callable[[protocol.Message], None] | None = None) -> None:
+        """``tags_for(site)``: extra tags per point; default: the site's org path."""
         self.cfg = cfg
         self.counters = Counters()
         self.sink = InfluxSink(cfg.influxdb)
         self.spool = Spool(cfg.spool_dir)
-        self.ingest = Ingest(cfg, self._handle, self.counters, tags_for, on_valid)
+        self.ingest = Ingest(cfg, self._handle, self.counters, tags_for or cfg.org.tags_for,
+                             on_valid)
         self.writer = Writer(self.sink.write, self.spool, self.ingest.ack, self.counters,
                              cfg.batch_size, cfg.flush_interval_s)
         self._accepting = True
@@ -35,6 +42,8 @@ class Collector:
         self._threads: list[threading.Thread] = []
         self.started_at = time.time()
         self._encoder = LineEncoder()
+        # Bound here, so a port in use fails at start-up (OSError), not later.
+        self.speedserver = SpeedServer(cfg.speedtest) if cfg.speedtest.listen else None
 
     def start(self) -> None:
         try:
@@ -47,12 +56,21 @@ class Collector:
             t = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
             t.start()
             self._threads.append(t)
+        if self.cfg.org.sites and self.cfg.primary:
+            t = threading.Thread(target=self._comply, args=(self._stop,), name="compliance",
+                                 daemon=True)
+            t.start()
+            self._threads.append(t)
+        if self.speedserver is not None:
+            self.speedserver.start()
         self.ingest.start()
 
     def stop(self) -> None:
         """Stop taking messages, make what was taken durable, ack it, disconnect."""
         self._accepting = False  # later messages stay unacked: the broker keeps them
         self._stop.set()
+        if self.speedserver is not None:
+            self.speedserver.stop()
         for t in self._threads:
             t.join(timeout=30)
         self.ingest.stop()
@@ -69,6 +87,38 @@ class Collector:
     def _stats(self, stop: threading.Event) -> None:
         while not stop.wait(self.cfg.stats_interval_s):
             self.write_stats()
+
+    def _comply(self, stop: threading.Event) -> None:
+        # Its own client: the writer's HTTP session is not shared across threads.
+        sink = InfluxSink(self.cfg.influxdb)
+        errors = RateLimitedLog(log, 600)
+        try:
+            while not stop.wait(self.cfg.org.evaluate_interval_s):
+                try:
+                    self.evaluate_now(snapshot.reader(sink), errors)
+                except SinkError as exc:
+                    errors.log(logging.WARNING, "query", "compliance: cannot read InfluxDB, "
+                               "retrying next period: %s", exc)
+                except Exception:  # evaluation must outlive one bad period
+                    log.exception("compliance: evaluation failed; retrying next period")
+        finally:
+            sink.close()
+
+    def evaluate_now(self, read: snapshot.Read, errors: RateLimitedLog | None = None
+                     ) -> compliance.Evaluation:
+        """Evaluate every site now and queue its ``compliance`` points (and the
+        rooms' ``availability`` and ``room_state``)."""
+        org = self.cfg.org
+        snaps = snapshot.build(read, org, int(time.time() * 1000))
+        ev = compliance.evaluate_all(org, snaps)
+        lines = LineEncoder().lines([*compliance.points(ev, org),
+                                     *availability.points(snaps, org)])
+        self.writer.put(Entry(0, 0, lines))
+        if ev.unregistered and errors is not None:
+            errors.log(logging.WARNING, "unregistered", "%d hosts report sites not in the "
+                       "sites tree, e.g. %s/%s", len(ev.unregistered),
+                       ev.unregistered[0].site, ev.unregistered[0].host)
+        return ev
 
     def stats_fields(self) -> dict[str, Any]:
         c = self.counters

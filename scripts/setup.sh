@@ -20,7 +20,8 @@ if command -v python3 >/dev/null && python3 -c 'import sys; sys.exit(sys.version
     PY="$(command -v python3)"
 fi
 
-PKGS=(mosquitto influxdb chromium iproute2)
+# chromium + fonts-noto-cjk render the HTML report (Chinese) in tests.
+PKGS=(mosquitto influxdb chromium fonts-noto-cjk iproute2)
 if [ -z "$PY" ]; then
     PKGS+=(python3 python3-venv python3-pip)
 fi

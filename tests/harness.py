@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def write_config(tmp: Path, mosq: Mosquitto, influxd: Influxd | None = None, db: str = "netroom",
-                 **sections: dict[str, Any]) -> Path:
+                 **sections: Any) -> Path:
     """A config.yaml pointing at the test servers; ``sections`` merge over it."""
     cfg: dict[str, Any] = {
         "mqtt": {"host": mosq.host, "port": mosq.port},

@@ -9,6 +9,16 @@ A rule is one module in this package exposing:
 - ``evaluate(snap, params) -> Result | None``: pure (no I/O, no clock; the
   snapshot carries ``now_ms``); None when the rule does not apply.
 
+and optionally:
+
+- ``LIMITS``: ``{param: (lo, hi)}`` inclusive bounds checked at config load
+  (a number without limits must be >= 0; ``None`` leaves a side open);
+- ``UNIT``: how people read required/actual: ``""`` a count (default),
+  ``"share"`` a fraction shown as %, else a unit suffix such as ``"Mbit/s"``;
+- ``POOL``: rules naming the same pool are fixed by the same purchase, so
+  the procurement list takes the largest shortfall per key within a pool and
+  adds pools up (default: the rule's own NAME, i.e. always added).
+
 Adding one: the module, one line in ``RULES``, a config row, a test, a docs
 row. Every rule also accepts the parameter ``waived`` (a reason string): a
 waived rule is reported but never fails the site.
@@ -19,6 +29,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Mapping
 
+from collector.availability import DayOpen, RoomNow
 from collector.sites import Site
 
 
@@ -33,6 +44,50 @@ class Device:
 
 
 @dataclass(frozen=True)
+class Bandwidth:
+    """A site's speed tests on one network (collector/loaders/bandwidth.py).
+
+    ``ts_ms``: time of the newest successful download measurement (epoch
+    ms; 0 = none in the loader's lookback), by ``host``, in Mbit/s and ms.
+    ``error``/``error_ms``: the newest test, if it failed after that one.
+    ``testers``: hosts that tested in the lookback (one is expected).
+    ``daily_mbps``: (UTC day start ms, mean download Mbit/s), oldest first.
+    """
+
+    network: str
+    host: str = ""
+    ts_ms: int = 0
+    download_mbps: float = 0.0
+    upload_mbps: float | None = None
+    latency_ms: float | None = None
+    error: str = ""
+    error_ms: int = 0
+    testers: tuple[str, ...] = ()
+    daily_mbps: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """A host's latest result of the probe named ``probe``, at ``time_ms`` (epoch ms)."""
+
+    host: str
+    network: str
+    probe: str
+    ok: bool
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class IsolationReport:
+    """A gov PC's latest isolation report, at ``time_ms`` (epoch ms)."""
+
+    host: str
+    violated: bool
+    reasons: str
+    time_ms: int
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What is known of one site at ``now_ms``; rules read nothing else.
 
@@ -43,6 +98,14 @@ class Snapshot:
     site: Site
     devices: tuple[Device, ...]
     now_ms: int
+    bandwidth: tuple[Bandwidth, ...] = ()  # one per network tested
+    availability: tuple[DayOpen, ...] = ()  # the room's last complete days, oldest first
+    room_now: RoomNow | None = None  # open now, or closed since
+    probes: tuple[ProbeResult, ...] = ()  # each host's latest result per probe
+    isolation: tuple[IsolationReport, ...] = ()  # each gov PC's latest isolation report
+
+    def bandwidth_on(self, network: str) -> Bandwidth | None:
+        return next((b for b in self.bandwidth if b.network == network), None)
 
     def count(self, network: str | None = None, role: str | None = None,
               not_role: str | None = None) -> int:
@@ -60,7 +123,7 @@ class Result:
     """One rule's verdict for one site.
 
     ``shortfall``: what must be added to pass, by what (``gov_pcs``,
-    ``internet_pcs``, ``mbps``...); empty when ok or not countable.
+    ``internet_pcs``, ``gov_mbps``...); empty when ok or not countable.
     """
 
     rule: str
@@ -74,10 +137,28 @@ class Result:
 
 def registry() -> tuple[ModuleType, ...]:
     """Every rule, in report column order; one line each."""
-    from collector.rules import room_gov_share
+    from collector.rules import (
+        cadre_gov_pcs,
+        cadre_internet_pcs,
+        gov_bandwidth,
+        gov_isolation,
+        portal_reachable,
+        room_gov_share,
+        room_open_all_day,
+        room_video,
+        staff_gov_pcs,
+    )
 
     return (
+        cadre_gov_pcs,
+        cadre_internet_pcs,
+        staff_gov_pcs,
         room_gov_share,
+        room_video,
+        room_open_all_day,
+        portal_reachable,
+        gov_isolation,
+        gov_bandwidth,
     )
 
 

@@ -1,0 +1,1 @@
+"""Snapshot loaders, one module each; registered in collector.snapshot.loaders()."""

@@ -1,0 +1,1 @@
+"""netroom's Grafana dashboards: a generator (build.py) and its output (generated/)."""

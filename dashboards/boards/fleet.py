@@ -1,0 +1,104 @@
+"""Fleet: the PCs (CPU, memory, disks, uptime, online) and the collector itself.
+
+The collector's `collector` points carry counters since its start
+(received, invalid, written, spooled) and the spool backlog
+(spool_batches); rates per minute use non_negative_derivative so that a
+collector restart does not show as a negative rate.
+"""
+from __future__ import annotations
+
+from dashboards.model import (
+    SITE,
+    Grid,
+    Json,
+    Tr,
+    custom_var,
+    dashboard,
+    org_vars,
+    override,
+    query_var,
+    rename,
+    stat,
+    table,
+    target,
+    timeseries,
+)
+
+UID = "netroom-fleet"
+HOST = '"host" =~ /^$host$/'
+PER_HOST = f'{SITE} AND {HOST} GROUP BY time($__interval), "site", "host"'
+
+
+def build(t: Tr) -> Json:
+    g = Grid()
+    g.add(6, 4, stat(t("在线终端", "Agents online"), [target(
+        'SELECT count("beat") AS "online" FROM (SELECT last("collect_ms") AS "beat" '
+        f'FROM "metrics" WHERE time > now() - $window AND {SITE} AND {HOST} '
+        'GROUP BY "site", "host")')],
+        description=t("最近 $window 内有上报的电脑", "PCs that reported within $window"),
+        steps=[("red", None), ("green", 1)]))
+    g.add(6, 4, stat(t("已登记终端", "PCs with inventory"), [target(
+        'SELECT count("host_id") AS "pcs" FROM (SELECT last("host_id") AS "host_id" '
+        f'FROM "inventory" WHERE time > now() - 7d AND {SITE} AND {HOST} '
+        'GROUP BY "site", "host")')],
+        description=t("最近 7 天内上报过硬件信息的电脑",
+                      "PCs that sent an inventory within 7 days")))
+    per_min = t("条/分", "/min")
+    for title, field, steps in (
+        (t("收到消息", "Messages received"), "received", [("blue", None)]),
+        (t("无效消息", "Invalid messages"), "invalid", [("green", None), ("red", 1)]),
+    ):
+        g.add(4, 4, stat(title, [target(
+            f'SELECT non_negative_derivative("{field}", 1m) AS "{field}" FROM "collector" '
+            'WHERE $timeFilter GROUP BY "collector"')], f"suffix:{per_min}",
+            t("采集服务每分钟", "Collector, per minute"), steps=steps, decimals=None))
+    g.add(4, 4, stat(t("待写入批次", "Spooled batches"), [target(
+        'SELECT last("spool_batches") AS "spool_batches" FROM "collector" '
+        'WHERE $timeFilter GROUP BY "collector"')],
+        description=t("InfluxDB 不可用时暂存在磁盘上的批次",
+                      "Batches on disk while InfluxDB is away"),
+        steps=[("green", None), ("orange", 1)]))
+    for title, query, unit in (
+        (t("CPU 使用率", "CPU"), f'SELECT mean("cpu_percent") FROM "metrics" WHERE $timeFilter '
+         f'AND {PER_HOST} fill(none)', "percent"),
+        (t("内存使用率", "Memory"), f'SELECT mean("mem_used_percent") FROM "metrics" '
+         f"WHERE $timeFilter AND {PER_HOST} fill(none)", "percent"),
+    ):
+        g.add(12, 8, timeseries(title, [target(query, alias="$tag_site/$tag_host")], unit,
+                                lo=0, hi=100))
+    g.add(12, 8, timeseries(t("磁盘使用率", "Disk used"), [target(
+        'SELECT max("used_percent") FROM "metrics_disks" WHERE $timeFilter '
+        f'AND {PER_HOST}, "mount" fill(none)', alias="$tag_site/$tag_host $tag_mount")],
+        "percent", lo=0, hi=100))
+    cols = {"site": t("中队", "Site"), "host": t("电脑", "PC"), "network": t("网络", "Network"),
+            "role": t("用途", "Role"), "uptime_s": t("运行时长", "Uptime"),
+            "cpu_percent": "CPU", "mem_used_percent": t("内存", "Memory")}
+    g.add(12, 8, table(t("终端一览", "PCs"), [target(
+        'SELECT last("uptime_s") AS "uptime_s", last("cpu_percent") AS "cpu_percent", '
+        'last("mem_used_percent") AS "mem_used_percent" FROM "metrics" WHERE $timeFilter '
+        f'AND {SITE} AND {HOST} GROUP BY "site", "host", "network", "role"', table=True)],
+        t("时间范围内最近一次上报", "Latest report in the time range"),
+        transformations=[rename(cols)],
+        overrides=[override(cols["uptime_s"], unit="dtdurations"),
+                   override("CPU", unit="percent", decimals=0),
+                   override(cols["mem_used_percent"], unit="percent", decimals=0)]))
+    names = {"received": t("收到", "received"), "written": t("写入", "written"),
+             "invalid": t("无效", "invalid"), "spooled": t("暂存", "spooled")}
+    g.add(12, 8, timeseries(t("采集服务吞吐", "Collector throughput"), [
+        target(f'SELECT non_negative_derivative("{field}", 1m) FROM "collector" '
+               'WHERE $timeFilter GROUP BY "collector"', chr(ord("A") + i),
+               f"$tag_collector {label}")
+        for i, (field, label) in enumerate(names.items())],
+        f"suffix:{per_min}", t("消息数每分钟", "Messages per minute"), interval="", lo=0))
+    g.add(12, 8, timeseries(t("待写入批次趋势", "Spooled batches over time"), [target(
+        'SELECT max("spool_batches") FROM "collector" WHERE $timeFilter '
+        'GROUP BY time($__interval), "collector" fill(none)', alias="$tag_collector")],
+        "none", interval="10s", lo=0))
+    host_var = query_var("host", t("电脑", "PC"),
+                         f'SHOW TAG VALUES FROM "metrics" WITH KEY = "host" WHERE {SITE}', ".*")
+    window = custom_var("window", t("在线判定窗口", "Online window"),
+                        ("2m", "5m", "10m", "30m"), "5m")
+    return dashboard(UID, t, t("终端", "Fleet"),
+                     t("各电脑运行状况与采集服务自身统计",
+                       "PC health and the collector's own counters"),
+                     g, [*org_vars(t), host_var, window])

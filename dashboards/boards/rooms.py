@@ -1,0 +1,111 @@
+"""Room opening: is each network room open now, and was it open all day.
+
+"Open now" counts room PCs (role=room) whose latest `metrics` point is
+younger than ``$window``. `availability` holds one point per site and day
+(at the day's start; fields day, required_s, open_s: seconds of the required
+opening hours, and of those the room was open; collector/heartbeats.py).
+Days with nothing required (days off) are left out.
+"""
+from __future__ import annotations
+
+from dashboards.model import (
+    SITE,
+    Grid,
+    Json,
+    Tr,
+    custom_var,
+    dashboard,
+    org_vars,
+    override,
+    rename,
+    stat,
+    table,
+    target,
+    thresholds,
+    timeseries,
+    value_map,
+)
+
+UID = "netroom-rooms"
+# Every metrics message carries collect_ms: it is the heartbeat (collector/heartbeats.py).
+ONLINE = ('SELECT last("collect_ms") AS "beat" FROM "metrics" WHERE time > now() - $window '
+          f"AND \"role\" = 'room' AND {SITE} GROUP BY \"site\", \"host\"")
+DAYS = f'FROM "availability" WHERE $timeFilter AND "required_s" > 0 AND {SITE}'
+SHARE = '"open_s" / "required_s" * 100'
+STATE = {"online": ("在线", "online", "green"), "offline": ("离线", "offline", "red")}
+
+
+def target_percent() -> float:
+    """room_open_all_day's default target, as %: colours, not verdicts (sites may differ)."""
+    from collector.rules import registry
+
+    rule = next((r for r in registry() if r.NAME == "room_open_all_day"), None)
+    return float(rule.DEFAULTS["target"]) * 100 if rule is not None else 95.0
+
+
+def build(t: Tr) -> Json:
+    g = Grid()
+    goal = target_percent()
+    now = t("最近 $window 内有上报", "reported within the last $window")
+    g.add(8, 4, stat(t("开放中的网络室", "Rooms open now"), [target(
+        f'SELECT count("online") AS "rooms" FROM (SELECT count("beat") AS "online" '
+        f'FROM ({ONLINE}) GROUP BY "site")')],
+        description=t("至少一台网络室电脑", "At least one room PC ") + now,
+        steps=[("red", None), ("green", 1)]))
+    g.add(8, 4, stat(t("在线网络室电脑", "Room PCs online"), [target(
+        f'SELECT count("beat") AS "pcs" FROM ({ONLINE})')], description=now,
+        steps=[("red", None), ("green", 1)]))
+    g.add(8, 4, stat(t("最近一日平均开放率", "Mean open share, latest day"), [target(
+        'SELECT mean("open_share") AS "open_share" FROM (SELECT last("open_s") / '
+        f'last("required_s") * 100 AS "open_share" {DAYS} GROUP BY "site")')],
+        "percent", t("规定开放时段内有电脑在线的时间占比",
+                     "Share of the required opening hours with PCs online"),
+        steps=[("red", None), ("green", goal)], decimals=1))
+    site, host = t("中队", "Site"), t("电脑", "PC")
+    g.add(12, 9, table(t("当前各中队在线网络室电脑", "Room PCs online now, per site"), [target(
+        f'SELECT count("beat") AS "online" FROM ({ONLINE}) GROUP BY "site"', table=True)],
+        t("未列出的中队当前没有在线的网络室电脑", "Sites not listed have no room PC online"),
+        transformations=[rename({"site": site, "online": t("在线台数", "Online")})]))
+    g.add(12, 9, table(t("网络室电脑状态", "Room PC status"), [target(
+        'SELECT last("state") AS "state" FROM "status" WHERE $timeFilter '
+        f"AND \"role\" = 'room' AND {SITE} GROUP BY \"site\", \"host\"", table=True)],
+        t("代理程序的连接状态（离线为代理断开时由消息服务器发出）",
+          "Agent connection state (offline is sent by the broker when an agent vanishes)"),
+        transformations=[rename({"Time": t("连接时间", "Since"), "site": site, "host": host,
+                                 "state": t("状态", "State")}, hide=())],
+        overrides=[override(t("状态", "State"), mappings=value_map(t, STATE),
+                            custom__cellOptions={"type": "color-background"})]))
+    g.add(24, 8, timeseries(t("在线网络室电脑数", "Room PCs online over time"), [target(
+        'SELECT count("beat") FROM (SELECT last("collect_ms") AS "beat" FROM "metrics" '
+        f"WHERE $timeFilter AND \"role\" = 'room' AND {SITE} GROUP BY time($__interval), "
+        '"site", "host") WHERE $timeFilter GROUP BY time($__interval), "site" fill(0)',
+        alias="$tag_site")], "none",
+        t("0 表示该时段网络室关闭", "0 means the room was closed"), interval="2m", lo=0))
+    g.add(12, 9, timeseries(t("每日开放率", "Daily open share"), [target(
+        f'SELECT {SHARE} AS "open_share" {DAYS} GROUP BY "site"', alias="$tag_site")],
+        "percent", t("规定开放时段内有电脑在线的时间占比",
+                     "Share of the required opening hours with PCs online"),
+        interval="", bars=True, lo=0, hi=100))
+    share = t("开放率", "Open share")
+    g.add(12, 9, table(t("最近一日开放情况", "Latest day per site"), [target(
+        'SELECT last("day") AS "day", last("open_s") / 3600 AS "open_h", '
+        'last("required_s") / 3600 AS "required_h", '
+        f'last("open_s") / last("required_s") * 100 AS "open_share" {DAYS} GROUP BY "site"',
+        table=True)],
+        t("颜色按默认目标值；各中队的结论见达标总览",
+          "Colours use the default target; each site's verdict is on Compliance overview"),
+        transformations=[rename({"site": site, "day": t("日期", "Day"),
+                                 "open_h": t("开放小时", "Open (h)"),
+                                 "required_h": t("规定小时", "Required (h)"),
+                                 "open_share": share})],
+        overrides=[override(share, unit="percent", decimals=1,
+                            custom__cellOptions={"type": "color-background"},
+                            thresholds=thresholds(("red", None), ("green", goal))),
+                   override(t("开放小时", "Open (h)"), decimals=1),
+                   override(t("规定小时", "Required (h)"), decimals=1)]))
+    window = custom_var("window", t("在线判定窗口", "Online window"),
+                        ("2m", "5m", "10m", "30m"), "5m")
+    return dashboard(UID, t, t("网络室开放", "Room opening"),
+                     t("网络室是否正在开放、是否全天开放",
+                       "Is each room open now, was it open all day"),
+                     g, [*org_vars(t), window], time_from="now-7d")

@@ -1,0 +1,192 @@
+"""Small builders for Grafana's classic dashboard JSON model (schemaVersion 39).
+
+Every panel queries one InfluxDB (InfluxQL) data source by a fixed uid, so
+the same files work through file provisioning, the HTTP API and UI import
+(see dashboards/README.md, "Data source"). Texts come in pairs, Chinese
+first; ``Tr`` picks one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+Json = Dict[str, Any]
+
+SCHEMA_VERSION = 39  # Grafana 10.4 / 11.0 write this; newer ones migrate it
+DATASOURCE_UID = "netroom-influxdb"
+DATASOURCE: Json = {"type": "influxdb", "uid": DATASOURCE_UID}
+WIDTH = 24  # grid columns
+LANGS = ("zh", "en")
+# Org tree levels offered as filters; they are tag keys on `compliance`
+# points (collector.sites.Org.tags_for). Other level names: edit and rebuild.
+ORG_LEVELS: Tuple[Tuple[str, str, str], ...] = (
+    ("detachment", "支队", "Detachment"),
+    ("battalion", "大队", "Battalion"),
+)
+SITE = '"site" =~ /^$site$/'  # every site-scoped query filters by this
+PASS_FAIL = {"1": ("达标", "Pass", "green"), "0": ("未达标", "Fail", "red")}
+
+
+@dataclass(frozen=True)
+class Tr:
+    """Picks the text of one language from a (Chinese, English) pair."""
+
+    lang: str
+
+    def __call__(self, zh: str, en: str) -> str:
+        return zh if self.lang == "zh" else en
+
+
+class Grid:
+    """Numbers panels and lays them out left to right, wrapping at 24 columns."""
+
+    def __init__(self) -> None:
+        self.panels: List[Json] = []
+        self._x = self._y = self._row_h = 0
+
+    def add(self, w: int, h: int, panel: Json) -> None:
+        if self._x + w > WIDTH:
+            self._x, self._y, self._row_h = 0, self._y + self._row_h, 0
+        panel["id"] = len(self.panels) + 1
+        panel["gridPos"] = {"h": h, "w": w, "x": self._x, "y": self._y}
+        self._x += w
+        self._row_h = max(self._row_h, h)
+        self.panels.append(panel)
+
+
+def target(query: str, ref: str = "A", alias: str = "", table: bool = False) -> Json:
+    """A raw InfluxQL query; ``alias`` may use $tag_<key> and $col."""
+    t: Json = {"refId": ref, "datasource": DATASOURCE, "query": query, "rawQuery": True,
+               "resultFormat": "table" if table else "time_series"}
+    if alias:
+        t["alias"] = alias
+    return t
+
+
+def value_map(t: Tr, values: Mapping[str, Tuple[str, str, str]]) -> List[Json]:
+    """Grafana value mappings: raw value -> (Chinese, English, colour)."""
+    return [{"type": "value", "options": {
+        v: {"text": t(zh, en), "color": color, "index": i}
+        for i, (v, (zh, en, color)) in enumerate(values.items())}}]
+
+
+def rename(names: Mapping[str, str], hide: Sequence[str] = ("Time",)) -> Json:
+    """An `organize` transformation: rename columns, hide others."""
+    return {"id": "organize", "options": {"renameByName": dict(names),
+                                          "excludeByName": {h: True for h in hide},
+                                          "indexByName": {}}}
+
+
+def override(name: str, **props: Any) -> Json:
+    """Field properties for the field (column, series) called ``name``."""
+    return {"matcher": {"id": "byName", "options": name},
+            "properties": [{"id": k.replace("__", "."), "value": v} for k, v in props.items()]}
+
+
+def _panel(kind: str, title: str, targets: Sequence[Json], description: str,
+           defaults: Json, options: Json, overrides: Sequence[Json],
+           transformations: Sequence[Json], interval: str) -> Json:
+    p: Json = {"type": kind, "title": title, "description": description,
+               "datasource": DATASOURCE, "targets": list(targets),
+               "fieldConfig": {"defaults": defaults, "overrides": list(overrides)},
+               "options": options, "transformations": list(transformations)}
+    if interval:
+        p["interval"] = interval  # the smallest $__interval: agents report each minute
+    return p
+
+
+def thresholds(*steps: Tuple[str, Optional[float]]) -> Json:
+    return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in steps]}
+
+
+def timeseries(title: str, targets: Sequence[Json], unit: str, description: str = "", *,
+               interval: str = "1m", bars: bool = False, lo: Optional[float] = None,
+               hi: Optional[float] = None, overrides: Sequence[Json] = ()) -> Json:
+    custom = {"drawStyle": "bars" if bars else "line", "lineWidth": 1,
+              "fillOpacity": 60 if bars else 10, "showPoints": "auto", "spanNulls": False,
+              "axisSoftMin": lo, "axisSoftMax": hi}
+    defaults = {"unit": unit, "custom": {k: v for k, v in custom.items() if v is not None},
+                "color": {"mode": "palette-classic"}, "mappings": [],
+                "thresholds": thresholds(("green", None))}
+    options = {"legend": {"displayMode": "table", "placement": "bottom", "showLegend": True,
+                          "calcs": ["lastNotNull", "max"]},
+               "tooltip": {"mode": "multi", "sort": "desc"}}
+    return _panel("timeseries", title, targets, description, defaults, options,
+                  overrides, (), interval)
+
+
+def stat(title: str, targets: Sequence[Json], unit: str = "none", description: str = "", *,
+         steps: Sequence[Tuple[str, Optional[float]]] = (("blue", None),),
+         decimals: Optional[int] = 0) -> Json:
+    defaults: Json = {"unit": unit, "mappings": [], "thresholds": thresholds(*steps),
+                      "color": {"mode": "thresholds"}}
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+               "colorMode": "background", "graphMode": "none", "justifyMode": "auto",
+               "orientation": "auto", "textMode": "auto"}
+    return _panel("stat", title, targets, description, defaults, options, (), (), "")
+
+
+def table(title: str, targets: Sequence[Json], description: str = "", *,
+          mappings: Sequence[Json] = (), overrides: Sequence[Json] = (),
+          transformations: Sequence[Json] = (), cells: str = "auto") -> Json:
+    defaults = {"custom": {"align": "auto", "cellOptions": {"type": cells}, "inspect": False},
+                "mappings": list(mappings), "thresholds": thresholds(("green", None)),
+                "color": {"mode": "thresholds"}}
+    options = {"showHeader": True, "cellHeight": "sm",
+               "footer": {"show": False, "reducer": ["sum"], "fields": ""}}
+    return _panel("table", title, targets, description, defaults, options, overrides,
+                  transformations, "")
+
+
+def query_var(name: str, label: str, query: str, all_value: Optional[str] = None) -> Json:
+    """A multi-value variable from ``SHOW TAG VALUES``; All is every option
+    unless ``all_value`` (a regex) is given."""
+    return {"type": "query", "name": name, "label": label, "datasource": DATASOURCE,
+            "query": query, "definition": query, "refresh": 1, "regex": "", "sort": 1,
+            "includeAll": True, "multi": True, "allValue": all_value, "hide": 0,
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "options": [], "skipUrlSync": False}
+
+
+def custom_var(name: str, label: str, values: Sequence[str], current: str) -> Json:
+    return {"type": "custom", "name": name, "label": label, "query": ",".join(values),
+            "includeAll": False, "multi": False, "hide": 0, "skipUrlSync": False,
+            "current": {"selected": True, "text": current, "value": current},
+            "options": [{"selected": v == current, "text": v, "value": v} for v in values]}
+
+
+def org_vars(t: Tr) -> List[Json]:
+    """detachment -> battalion -> site, each narrowing the next.
+
+    Levels take All as ``.*`` so that series without org tags still match;
+    the site's All is the list of sites found, so that a chosen detachment
+    narrows every panel through ``$site``.
+    """
+    out: List[Json] = []
+    where: List[str] = []
+    for key, zh, en in ORG_LEVELS:
+        cond = f' WHERE {" AND ".join(where)}' if where else ""
+        out.append(query_var(key, t(zh, en), f'SHOW TAG VALUES WITH KEY = "{key}"{cond}', ".*"))
+        where.append(f'"{key}" =~ /^${key}$/')
+    out.append(query_var("site", t("中队", "Site"),
+                         f'SHOW TAG VALUES WITH KEY = "site" WHERE {" AND ".join(where)}'))
+    return out
+
+
+def dashboard(uid: str, t: Tr, title: str, description: str, grid: Grid,
+              variables: Sequence[Json], time_from: str = "now-24h") -> Json:
+    return {
+        "id": None, "uid": f"{uid}-{t.lang}", "title": title, "description": description,
+        "tags": ["netroom", f"netroom-{t.lang}"], "timezone": "browser", "editable": True,
+        "graphTooltip": 1, "schemaVersion": SCHEMA_VERSION, "version": 1,
+        "fiscalYearStartMonth": 0, "liveNow": False, "weekStart": "",
+        "time": {"from": time_from, "to": "now"}, "timepicker": {}, "refresh": "1m",
+        "templating": {"list": list(variables)}, "annotations": {"list": []},
+        "links": [{"title": t("网络室监控", "netroom"), "type": "dashboards",
+                   "tags": [f"netroom-{t.lang}"], "asDropdown": False, "includeVars": True,
+                   "keepTime": True, "icon": "external link", "targetBlank": False,
+                   "tooltip": "", "url": ""}],
+        "panels": grid.panels,
+    }

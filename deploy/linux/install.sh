@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# Install or upgrade the netroom agent from this offline bundle. No network.
+#
+#   sudo ./install.sh --site sq-1 --network gov --role room --broker 10.1.2.3
+#   sudo ./install.sh                 # upgrade: keep /etc/netroom/config.yaml
+#   sudo ./install.sh --uninstall [--purge]
+#
+# Creates a venv per install under $NETROOM_PREFIX (venv-<version>-<time>),
+# points $NETROOM_PREFIX/venv at it (the previous one is kept for a rollback),
+# writes the config from agent.yaml.in, installs the systemd unit (or, without
+# systemd, a SysV init script) and starts the agent. Locations can be moved
+# with environment variables (tests install into a temp dir this way):
+#   NETROOM_PREFIX=/opt/netroom  NETROOM_CONF_DIR=/etc/netroom
+#   NETROOM_STATE_DIR=/var/lib/netroom  NETROOM_UNIT_DIR=/etc/systemd/system
+#   NETROOM_INITD_DIR=/etc/init.d  NETROOM_RUN_DIR=/run  NETROOM_LOG_DIR=/var/log
+# Exit codes: 0 done, 1 failed, 2 bad arguments.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+PREFIX="${NETROOM_PREFIX:-/opt/netroom}"
+CONF_DIR="${NETROOM_CONF_DIR:-/etc/netroom}"
+STATE_DIR="${NETROOM_STATE_DIR:-/var/lib/netroom}"
+UNIT_DIR="${NETROOM_UNIT_DIR:-/etc/systemd/system}"
+INITD_DIR="${NETROOM_INITD_DIR:-/etc/init.d}"
+RUN_DIR="${NETROOM_RUN_DIR:-/run}"
+LOG_DIR="${NETROOM_LOG_DIR:-/var/log}"
+ID_RE='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
+
+SITE="" NETWORK="" ROLE="" BROKER="" PORT="" HOST="" CA="" USERNAME="" PASSWORD_FILE=""
+PY="python3" INIT="auto" START=1 UNINSTALL=0 PURGE=0
+
+usage() {
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    cat <<'EOF'
+Options:
+  --site ID          site (squadron) id, as in the collector's `sites` tree
+  --network NET      gov | internet
+  --role ROLE        cadre | room | class | office
+  --broker HOST      the MQTT broker's address (the collector server)
+  --port N           broker port (default 1883, or 8883 with --ca)
+  --host ID          this PC's id (default: its short hostname)
+  --ca FILE          CA certificate of the broker: enables TLS
+  --username NAME    MQTT user (the site id with deploy/mosquitto/acl.example)
+  --password-file F  file whose first line is the MQTT password (or set
+                     NETROOM_MQTT_PASSWORD); stored in agent.env, mode 0600
+  --python PY        Python >= 3.8 to build the venv with (default python3)
+  --init KIND        systemd | sysv | none (default: what this system runs)
+  --no-start         install and enable, but do not start the agent
+  --uninstall        stop and remove the agent; --purge also removes the
+                     config and the state dir (outbox, host id)
+EOF
+}
+
+die() { echo "install.sh: error: $*" >&2; exit 1; }
+bad() { echo "install.sh: error: $*" >&2; exit 2; }
+say() { echo "==> $*"; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --site|--network|--role|--broker|--port|--host|--ca|--username|--password-file|--python|--init)
+            [ $# -ge 2 ] || bad "$1: needs a value"
+            case "$1" in
+                --site) SITE=$2 ;; --network) NETWORK=$2 ;; --role) ROLE=$2 ;;
+                --broker) BROKER=$2 ;; --port) PORT=$2 ;; --host) HOST=$2 ;;
+                --ca) CA=$2 ;; --username) USERNAME=$2 ;; --password-file) PASSWORD_FILE=$2 ;;
+                --python) PY=$2 ;; --init) INIT=$2 ;;
+            esac
+            shift 2 ;;
+        --no-start) START=0; shift ;;
+        --uninstall) UNINSTALL=1; shift ;;
+        --purge) PURGE=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) bad "unknown option $1 (see --help)" ;;
+    esac
+done
+
+# --- validate everything before touching the system --------------------------
+check_id() {  # name value
+    [[ $2 =~ $ID_RE ]] || bad "--$1: must be 1-64 letters, digits, '.', '_' or '-', got '$2'"
+}
+case "$INIT" in auto|systemd|sysv|none) ;; *) bad "--init: must be systemd, sysv or none, got '$INIT'" ;; esac
+
+WRITE_CONFIG=0
+if [ "$UNINSTALL" -eq 0 ]; then
+    if [ -n "$SITE$NETWORK$ROLE$BROKER" ]; then
+        for opt in site network role broker; do
+            var=$(echo "$opt" | tr '[:lower:]' '[:upper:]')
+            [ -n "${!var}" ] || bad "--$opt: required with --site/--network/--role/--broker"
+        done
+        check_id site "$SITE"
+        case "$NETWORK" in gov|internet) ;; *) bad "--network: must be gov or internet, got '$NETWORK'" ;; esac
+        case "$ROLE" in cadre|room|class|office) ;; *) bad "--role: must be cadre, room, class or office, got '$ROLE'" ;; esac
+        [[ $BROKER =~ ^[A-Za-z0-9][A-Za-z0-9.:_-]*$ ]] || bad "--broker: not a host name or address: '$BROKER'"
+        if [ -n "$PORT" ]; then
+            [[ $PORT =~ ^[0-9]{1,5}$ ]] && [ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] \
+                || bad "--port: must be 1-65535, got '$PORT'"
+        fi
+        [ -z "$HOST" ] || check_id host "$HOST"
+        [ -z "$USERNAME" ] || check_id username "$USERNAME"
+        [ -z "$CA" ] || [ -f "$CA" ] || bad "--ca: no such file '$CA'"
+        [ -z "$PASSWORD_FILE" ] || [ -f "$PASSWORD_FILE" ] || bad "--password-file: no such file '$PASSWORD_FILE'"
+        WRITE_CONFIG=1
+    elif [ ! -f "$CONF_DIR/config.yaml" ]; then
+        bad "no $CONF_DIR/config.yaml to keep: give --site, --network, --role and --broker"
+    fi
+    if [ "$INIT" = auto ]; then
+        if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then INIT=systemd
+        elif [ -d "$INITD_DIR" ]; then INIT=sysv
+        else INIT=none; fi
+    fi
+fi
+
+# --- service control -------------------------------------------------------------
+stop_agent() {
+    if [ -f "$UNIT_DIR/netroom-agent.service" ] && [ -d /run/systemd/system ]; then
+        systemctl stop netroom-agent 2>/dev/null || true
+    fi
+    if [ -x "$INITD_DIR/netroom-agent" ]; then
+        "$INITD_DIR/netroom-agent" stop || true
+    fi
+}
+
+boot_links() {  # add|remove: start at boot (only for the system's own init.d)
+    [ "$INITD_DIR" = /etc/init.d ] || return 0
+    if command -v update-rc.d >/dev/null; then
+        if [ "$1" = add ]; then update-rc.d netroom-agent defaults; else update-rc.d -f netroom-agent remove; fi
+    elif command -v chkconfig >/dev/null; then
+        if [ "$1" = add ]; then chkconfig --add netroom-agent; else chkconfig --del netroom-agent; fi
+    fi >/dev/null 2>&1 || true
+}
+
+if [ "$UNINSTALL" -eq 1 ]; then
+    stop_agent
+    if [ -f "$UNIT_DIR/netroom-agent.service" ]; then
+        if [ -d /run/systemd/system ]; then systemctl disable netroom-agent 2>/dev/null || true; fi
+        rm -f "$UNIT_DIR/netroom-agent.service"
+        if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+    fi
+    if [ -f "$INITD_DIR/netroom-agent" ]; then
+        boot_links remove
+        rm -f "$INITD_DIR/netroom-agent"
+    fi
+    rm -rf "$PREFIX"
+    if [ "$PURGE" -eq 1 ]; then rm -rf "$CONF_DIR" "$STATE_DIR"; fi
+    say "netroom agent removed"
+    exit 0
+fi
+
+# --- Python and the venv ---------------------------------------------------------
+command -v "$PY" >/dev/null || die "$PY not found; install Python >= 3.8 (Kylin/UOS: the python3 package) or give --python"
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 8))' \
+    || die "$("$PY" -V 2>&1) is too old: netroom needs Python >= 3.8 (see docs/operations.md, Linux PCs)"
+VERSION=$(cat "$HERE/VERSION")
+# pip itself comes from the bundle, run straight from its wheel: the distro's
+# ensurepip (Debian/UOS package python3-venv) is often not installed.
+PIP_WHEEL=""
+for w in $(ls -1 "$HERE"/wheels/pip-*.whl 2>/dev/null | sort -rV); do
+    if "$PY" "$w/pip" --version >/dev/null 2>&1; then PIP_WHEEL=$w; break; fi
+done
+[ -n "$PIP_WHEEL" ] || die "no pip wheel in $HERE/wheels works with $("$PY" -V 2>&1)"
+
+mkdir -p "$PREFIX"
+NEW="$PREFIX/venv-$VERSION-$(date +%Y%m%d%H%M%S)"
+say "creating $NEW with $("$PY" -V 2>&1)"
+"$PY" -m venv --without-pip "$NEW" || die "python3 -m venv failed (is the venv module installed?)"
+# PIP_CONFIG_FILE=/dev/null: a site pip.conf must not add an index or proxy.
+if ! PIP_CONFIG_FILE=/dev/null "$NEW/bin/python" "$PIP_WHEEL/pip" install --no-index \
+        --find-links "$HERE/wheels" --disable-pip-version-check --no-cache-dir --quiet \
+        pip netroom; then
+    rm -rf "$NEW"
+    die "pip could not install from $HERE/wheels: no wheel for this machine ($(uname -m), $("$PY" -V 2>&1))? See docs/operations.md"
+fi
+"$NEW/bin/netroom-agent" --version >/dev/null || { rm -rf "$NEW"; die "the new venv does not run"; }
+
+# --- config ------------------------------------------------------------------------
+mkdir -p "$CONF_DIR" "$STATE_DIR"
+chmod 0755 "$CONF_DIR"
+chmod 0750 "$STATE_DIR"
+install -m 0644 "$HERE/config.example.yaml" "$CONF_DIR/config.example.yaml"
+if [ "$WRITE_CONFIG" -eq 1 ]; then
+    mqtt_extra="" agent_extra=""
+    if [ -n "$USERNAME" ]; then mqtt_extra+="  username: '$USERNAME'"$'\n'; fi
+    if [ -n "$CA" ]; then
+        install -m 0644 "$CA" "$CONF_DIR/ca.crt"
+        mqtt_extra+="  tls:"$'\n'"    ca: '$CONF_DIR/ca.crt'"$'\n'
+        PORT=${PORT:-8883}
+    fi
+    if [ -n "$HOST" ]; then agent_extra+="  host: '$HOST'"$'\n'; fi
+    text=$(cat "$HERE/agent.yaml.in")
+    text=${text//@BROKER@/$BROKER}
+    text=${text//@PORT@/${PORT:-1883}}
+    text=${text//@SITE@/$SITE}
+    text=${text//@NETWORK@/$NETWORK}
+    text=${text//@ROLE@/$ROLE}
+    text=${text//@STATE_DIR@/$STATE_DIR}
+    text=${text//@MQTT_EXTRA@$'\n'/$mqtt_extra}
+    text=${text//@AGENT_EXTRA@$'\n'/$agent_extra}
+    if [ -f "$CONF_DIR/config.yaml" ]; then cp -p "$CONF_DIR/config.yaml" "$CONF_DIR/config.yaml.bak"; fi
+    (umask 077 && printf '%s\n' "$text" > "$CONF_DIR/config.yaml.tmp")
+    mv "$CONF_DIR/config.yaml.tmp" "$CONF_DIR/config.yaml"
+    say "wrote $CONF_DIR/config.yaml (site $SITE, $NETWORK, $ROLE, broker $BROKER)"
+else
+    say "kept $CONF_DIR/config.yaml"
+fi
+password=${NETROOM_MQTT_PASSWORD:-}
+if [ -n "$PASSWORD_FILE" ]; then password=$(head -n 1 "$PASSWORD_FILE"); fi
+if [ -n "$password" ]; then
+    (umask 077 && printf 'NETROOM_MQTT_PASSWORD=%s\n' "$password" > "$CONF_DIR/agent.env")
+    say "wrote $CONF_DIR/agent.env (mode 0600)"
+fi
+
+# One round printed, not sent: proves config, Python and psutil work here.
+if ! out=$(cd / && "$NEW/bin/netroom-agent" --config "$CONF_DIR/config.yaml" --once --print 2>&1 >/dev/null); then
+    rm -rf "$NEW"
+    die "the agent does not run with $CONF_DIR/config.yaml: $out"
+fi
+
+# --- switch over -----------------------------------------------------------------
+stop_agent
+OLD=$(readlink "$PREFIX/venv" 2>/dev/null || true)
+ln -sfn "$NEW" "$PREFIX/venv.tmp" && mv -Tf "$PREFIX/venv.tmp" "$PREFIX/venv"
+for d in "$PREFIX"/venv-*; do  # keep the new venv and the one before it (rollback)
+    if [ "$d" != "$NEW" ] && [ "$d" != "$OLD" ]; then rm -rf "$d"; fi
+done
+mkdir -p "$PREFIX/docs"
+install -m 0644 "$HERE/operations.md" "$PREFIX/docs/operations.md"
+say "installed netroom $VERSION in $PREFIX/venv"
+
+subst() {  # the default locations in a service file -> the ones used here
+    sed -e "s|/opt/netroom|$PREFIX|g" -e "s|/etc/netroom|$CONF_DIR|g" \
+        -e "s|/var/lib/netroom|$STATE_DIR|g" -e "s|@RUN_DIR@|$RUN_DIR|g" -e "s|@LOG_DIR@|$LOG_DIR|g" "$1"
+}
+case "$INIT" in
+    systemd)
+        mkdir -p "$UNIT_DIR"
+        subst "$HERE/netroom-agent.service" > "$UNIT_DIR/netroom-agent.service"
+        if [ "$STATE_DIR" != /var/lib/netroom ]; then  # StateDirectory= only covers /var/lib
+            sed -i "s|^StateDirectory=.*|ReadWritePaths=$STATE_DIR|" "$UNIT_DIR/netroom-agent.service"
+        fi
+        systemctl daemon-reload
+        systemctl enable netroom-agent >/dev/null
+        if [ "$START" -eq 1 ]; then systemctl restart netroom-agent; fi
+        say "systemd unit netroom-agent: $(systemctl is-active netroom-agent || true)"
+        ;;
+    sysv)
+        mkdir -p "$INITD_DIR"
+        subst "$HERE/netroom-agent.init" > "$INITD_DIR/netroom-agent"
+        chmod 0755 "$INITD_DIR/netroom-agent"
+        boot_links add
+        if [ "$START" -eq 1 ]; then "$INITD_DIR/netroom-agent" start; fi
+        say "init script $INITD_DIR/netroom-agent installed"
+        ;;
+    none)
+        say "no service installed; run: $PREFIX/venv/bin/netroom-agent --config $CONF_DIR/config.yaml"
+        ;;
+esac

@@ -1,0 +1,284 @@
+"""The Grafana dashboards: up to date, well-formed, and every query runs.
+
+No Grafana server can run here (Debian ships none; `apt-cache policy
+grafana` finds no candidate), so the dashboards are checked against
+Grafana's documented contracts instead of a live Grafana:
+- the classic dashboard JSON model (grafana.com/docs/grafana/latest/
+  dashboards/build-dashboards/view-dashboard-json-model/): required keys,
+  unique panel ids, a 24-column grid without overlaps;
+- the InfluxDB data source's variable interpolation (docs: "Formatting
+  multi-value variables", "InfluxDB query editor"): ``$timeFilter`` becomes
+  ``time >= <from>ms and time <= <to>ms``, ``$__interval`` a duration no
+  smaller than the panel's min interval, a multi-value variable a regex
+  ``(a|b)`` of regex-escaped values, All its custom all value or every value
+  (tests/grafana_influxql.py does this).
+The queries themselves run on a real influxd holding points the real
+collector wrote from agent messages sent over a real mosquitto.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import yaml
+from grafana_influxql import VAR, Grafana
+from harness import REPO, Publisher, message, series, wait_count, write_config
+from servers import Influxd, Mosquitto
+
+GENERATED = REPO / "dashboards" / "generated"
+PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"
+DS_UID = "netroom-influxdb"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+DB = "dash"
+# The tags points carry (collector/points.py, docs/protocol.md) and the org
+# tree levels (collector/sites.py), written out by hand.
+KNOWN_TAGS = {"site", "host", "network", "role", "nic", "disk", "mount", "rule", "probe",
+              "collector", "bureau", "detachment", "battalion", "squadron"}
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    return {p.name: json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted(GENERATED.glob("*.json"))}
+
+
+def targets(dash: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    for panel in dash["panels"]:
+        for t in panel["targets"]:
+            yield panel, t
+
+
+def test_generated_files_are_what_build_py_writes(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "dashboards/build.py", "--out", str(tmp_path)],
+                       cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    fresh = {p.name: p.read_text(encoding="utf-8") for p in tmp_path.glob("*.json")}
+    committed = {p.name: p.read_text(encoding="utf-8") for p in GENERATED.glob("*.json")}
+    assert sorted(fresh) == sorted(committed), "run: python3 -m dashboards.build"
+    for name, text in fresh.items():
+        assert committed[name] == text, f"{name} is stale: run python3 -m dashboards.build"
+
+
+def test_every_dashboard_follows_the_documented_json_model() -> None:
+    dashes = dashboards()
+    uids = {d["uid"] for d in dashes.values()}
+    assert len(dashes) == 8 and len(uids) == 8  # 4 dashboards x zh, en
+    for name, d in dashes.items():
+        lang = name.rsplit("-", 1)[1].removesuffix(".json")
+        assert name == f"{d['uid']}.json" and d["uid"].endswith(f"-{lang}")
+        for key in ("uid", "title", "tags", "timezone", "editable", "panels", "time",
+                    "templating", "annotations", "refresh", "schemaVersion", "version"):
+            assert key in d, (name, key)
+        assert d["id"] is None and d["schemaVersion"] >= 36
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", d["uid"])
+        texts = [d["title"], *(p["title"] for p in d["panels"]),
+                 *(v.get("label", "") for v in d["templating"]["list"])]
+        if lang == "zh":  # Chinese by default: every title and filter label
+            assert all(CJK.search(x) for x in texts if x != "CPU"), name
+        else:  # English throughout, not one Chinese character left anywhere
+            assert not CJK.search(json.dumps(d, ensure_ascii=False)), name
+        ids = [p["id"] for p in d["panels"]]
+        assert len(ids) == len(set(ids)), name
+        cells: set[tuple[int, int]] = set()
+        for p in d["panels"]:
+            assert p["type"] in {"timeseries", "table", "stat"}, (name, p["title"])
+            g = p["gridPos"]
+            assert g["w"] >= 1 and g["h"] >= 1 and g["x"] >= 0 and g["x"] + g["w"] <= 24
+            mine = {(x, y) for x in range(g["x"], g["x"] + g["w"])
+                    for y in range(g["y"], g["y"] + g["h"])}
+            assert not mine & cells, (name, p["title"], "overlaps another panel")
+            cells |= mine
+            assert p["datasource"]["uid"] == DS_UID and p["targets"], (name, p["title"])
+            refs = [t["refId"] for t in p["targets"]]
+            assert len(refs) == len(set(refs))
+        names = [v["name"] for v in d["templating"]["list"]]
+        assert names[:3] == ["detachment", "battalion", "site"], name
+        defined = {*names, "timeFilter", "__interval"}
+        for v in d["templating"]["list"]:
+            if v["type"] == "query":
+                assert v["datasource"]["uid"] == DS_UID
+                tags = set(re.findall(r'KEY = "(\w+)"|"(\w+)" =~', v["query"]))
+                assert {a or b for a, b in tags} <= KNOWN_TAGS, v["query"]
+        for _, t in targets(d):
+            assert t["datasource"]["uid"] == DS_UID and t["rawQuery"] is True
+            used = {a or b for a, b in VAR.findall(t["query"])}
+            assert used <= defined, (name, t["query"])
+
+
+def test_provisioning_files_name_the_dashboards_data_source() -> None:
+    ds = yaml.safe_load((PROVISIONING / "datasources" / "netroom.yaml").read_text("utf-8"))
+    assert ds["apiVersion"] == 1
+    [source] = ds["datasources"]
+    assert (source["uid"], source["type"], source["access"]) == (DS_UID, "influxdb", "proxy")
+    assert source["url"] == "http://127.0.0.1:8086"
+    assert source["jsonData"]["dbName"] == source["database"] == "netroom"
+    prov = yaml.safe_load((PROVISIONING / "dashboards" / "netroom.yaml").read_text("utf-8"))
+    [provider] = prov["providers"]
+    assert provider["type"] == "file" and provider["folderUid"] == "netroom"
+    assert provider["options"]["path"].startswith("/")
+
+
+TREE = [{"id": "bj", "name": "局", "children": [
+    {"id": "zd-1", "name": "一支队", "children": [{"id": "dd-1", "name": "一大队", "children": [
+        {"id": "sq-1", "cadres": 1, "staff": 2}, {"id": "sq-2", "cadres": 1, "staff": 2}]}]},
+    {"id": "zd-2", "name": "二支队", "children": [{"id": "dd-2", "name": "二大队", "children": [
+        {"id": "sq-3", "cadres": 0, "staff": 0}]}]}]}]
+# (site, host, network, role); by hand, with the 4 PC-count rules:
+# sq-1 passes all (1 cadre: gov + internet PC; staff 2 -> 1 gov non-cadre PC;
+# room 1 gov of 2), sq-2 fails (no cadre PCs, no gov PC), sq-3 passes (nobody
+# to equip, room 1 gov of 1).
+PCS = [("sq-1", "c1-gov", "gov", "cadre"), ("sq-1", "c1-inet", "internet", "cadre"),
+       ("sq-1", "r1-gov", "gov", "room"), ("sq-1", "r1-inet", "internet", "room"),
+       ("sq-2", "r2-inet", "internet", "room"), ("sq-3", "r3-gov", "gov", "room")]
+COUNT_RULES = ("cadre_gov_pcs", "cadre_internet_pcs", "staff_gov_pcs", "room_gov_share")
+
+
+@pytest.fixture
+def seeded(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
+           run_collector: Callable[[Path], Any]) -> tuple[float, float]:
+    """Every kind of point the dashboards read; returns (now, t0) in epoch s."""
+    from collector import snapshot
+    from collector.influx import InfluxSink
+    from collector.rules import registry
+
+    off = {r.NAME: {"enabled": False} for r in registry() if r.NAME not in COUNT_RULES}
+    cfg = write_config(tmp_path, mosquitto, influxd, db=DB, sites=TREE, rules=off)
+    svc = run_collector(cfg)
+    now = time.time()
+    t0 = (int(now) // 60) * 60 - 600  # four minutes of NIC counters, minute-aligned
+    msgs = [message("inventory", {"hostname": h, "host_id": f"id-{h}"}, site=s, host=h,
+                    network=n, role=r, ts=now - 1) for s, h, n, r in PCS]
+    for i, recv in enumerate((1000, 61000, 500, 60500)):  # reboot between 2nd and 3rd
+        msgs.append(message("metrics", {"cpu_percent": 10.0, "mem_used_percent": 40.0,
+                                        "uptime_s": 60.0 * i, "collect_ms": 5.0,
+                                        "disks": [{"mount": "/", "used_percent": 42.0}],
+                                        "nics": [{"name": "eth0", "bytes_recv": recv,
+                                                  "bytes_sent": 2 * recv, "speed_mbps": 1000,
+                                                  "is_up": True}]},
+                            site="sq-1", host="r1-gov", ts=t0 + 60 * i))
+    for s, h, n, r in PCS:
+        if r == "room":  # sq-3's room PC last reported 50 minutes ago: closed now
+            msgs.append(message("metrics", {"cpu_percent": 20.0, "mem_used_percent": 50.0,
+                                            "uptime_s": 900.0, "collect_ms": 4.0}, site=s,
+                                host=h, network=n, role=r,
+                                ts=now - (3000 if s == "sq-3" else 5)))
+    msgs += [message("status", {"state": "online", "interval_s": 60.0}, host="r1-gov", ts=now),
+             message("status", {"state": "offline", "will": True}, site="sq-3", host="r3-gov",
+                     ts=now - 3000),
+             message("bandwidth", {"method": "speedtest", "download_mbps": 95.5,
+                                   "upload_mbps": 40.0, "latency_ms": 12.0}, host="r1-gov",
+                     ts=t0),
+             message("bandwidth", {"method": "speedtest", "error": "timeout"}, site="sq-2",
+                     host="r2-inet", network="internet", ts=t0)]
+    pub = Publisher(mosquitto)
+    pub.publish_many(msgs)
+    pub.close()
+    for _ in range(2):  # the stats timer would take stats_interval (1 s) per point
+        svc.write_stats()
+        time.sleep(0.01)  # distinct millisecond timestamps
+    wait_count(influxd, DB, "metrics", "collect_ms", 8)
+    wait_count(influxd, DB, "inventory", "host_id", len(PCS))
+    wait_count(influxd, DB, "bandwidth", "method", 2)
+    wait_count(influxd, DB, "status", "state", 2)
+    wait_count(influxd, DB, "collector", "received", 2)
+    sink = InfluxSink(svc.cfg.influxdb)  # the evaluation thread's own client, as in service.py
+    svc.evaluate_now(snapshot.reader(sink))
+    sink.close()
+    assert wait_count(influxd, DB, "compliance", "ok", 3, "\"rule\" = 'all'") == 3
+    # `availability` (fields day, required_s, open_s; collector/heartbeats.py
+    # reads them) has no writer yet: its points go in as line protocol. The
+    # newest sq-1 day is a day off (nothing required) and must not count.
+    org = ",bureau=bj,battalion=dd-1,detachment=zd-1"
+    days = [("sq-1", 90, "D-1", 36000, 32400), ("sq-1", 60, "D", 0, 0),
+            ("sq-2", 90, "D-1", 36000, 18000)]
+    influxd.write("\n".join(
+        f'availability,site={s}{org} day="{d}",required_s={req}.0,open_s={op}.0 '
+        f"{int((now - ago * 60) * 1000)}" for s, ago, d, req, op in days), DB)
+    return now, t0
+
+
+def test_every_query_of_every_dashboard_returns_series_on_collector_written_data(
+        influxd: Influxd, seeded: tuple[float, float]) -> None:
+    now, _ = seeded
+    span = (int((now - 7200) * 1000), int((now + 60) * 1000))
+    known = {"measurement": {r["name"] for r in series(influxd.query("SHOW MEASUREMENTS", DB))},
+             "tag": {r["tagKey"] for r in series(influxd.query("SHOW TAG KEYS", DB))},
+             "field": {r["fieldKey"] for r in series(influxd.query("SHOW FIELD KEYS", DB))}}
+    names = set().union(*known.values())
+    for name, dash in dashboards().items():
+        for chosen in ({}, {"detachment": ["zd-1"]}):
+            g = Grafana(influxd, DB, dash, chosen, *span)
+            assert g.options["detachment"] == ["zd-1", "zd-2"]
+            assert g.options["site"] == (["sq-1", "sq-2"] if chosen else ["sq-1", "sq-2", "sq-3"])
+            for panel, t in targets(dash):
+                aliases = set(re.findall(r'AS "(\w+)"', t["query"]))
+                idents = set(re.findall(r'"(\w+)"', t["query"]))
+                assert idents <= names | aliases, (name, idents - names - aliases)
+                assert g.panel(panel, t["refId"]), (name, chosen, panel["title"], t["query"])
+
+
+def panel(lang_uid: str, title: str) -> dict[str, Any]:
+    return next(p for p in dashboards()[f"{lang_uid}.json"]["panels"] if p["title"] == title)
+
+
+def values(rows: list[dict[str, Any]], col: str) -> list[Any]:
+    return [r[col] for r in rows if r.get(col) is not None]
+
+
+def test_panels_show_the_hand_computed_figures(influxd: Influxd,
+                                               seeded: tuple[float, float]) -> None:
+    now, _ = seeded
+    span = (int((now - 7200) * 1000), int((now + 60) * 1000))
+    boards = dashboards()
+    comp = Grafana(influxd, DB, boards["netroom-compliance-en.json"], {}, *span)
+    assert values(comp.panel(panel("netroom-compliance-en", "Sites evaluated")), "sites") == [3]
+    assert values(comp.panel(panel("netroom-compliance-en", "Passing every rule")),
+                  "passing") == [2]
+    assert values(comp.panel(panel("netroom-compliance-en", "Failing")), "failing") == [1]
+    by_unit = {r["battalion"]: r["pass_rate"]
+               for r in comp.panel(panel("netroom-compliance-en", "Pass rate by unit"))}
+    assert by_unit == {"dd-1": 50, "dd-2": 100}
+    matrix = {(r["site"], r["rule"]): r["ok"]
+              for r in comp.panel(panel("netroom-compliance-en", "Sites × rules"))}
+    assert matrix[("sq-2", "all")] == 0 and matrix[("sq-2", "cadre_gov_pcs")] == 0
+    assert matrix[("sq-1", "all")] == matrix[("sq-3", "room_gov_share")] == 1
+    one = Grafana(influxd, DB, boards["netroom-compliance-en.json"], {"detachment": ["zd-1"]},
+                  *span)
+    assert values(one.panel(panel("netroom-compliance-en", "Sites evaluated")), "sites") == [2]
+
+    rooms = Grafana(influxd, DB, boards["netroom-rooms-en.json"], {}, *span)
+    assert values(rooms.panel(panel("netroom-rooms-en", "Rooms open now")), "rooms") == [2]
+    assert values(rooms.panel(panel("netroom-rooms-en", "Room PCs online")), "pcs") == [3]
+    # sq-1: 32400 / 36000 = 90 % (its day off skipped), sq-2: 18000 / 36000 = 50 %
+    assert values(rooms.panel(panel("netroom-rooms-en", "Mean open share, latest day")),
+                  "open_share") == [pytest.approx(70)]
+    latest = {r["site"]: (r["day"], r["open_share"])
+              for r in rooms.panel(panel("netroom-rooms-en", "Latest day per site"))}
+    assert latest == {"sq-1": ("D-1", pytest.approx(90)), "sq-2": ("D-1", pytest.approx(50))}
+
+    bw = Grafana(influxd, DB, boards["netroom-bandwidth-en.json"], {}, *span)
+    # r1-gov eth0: +60000 bytes per 60 s = 8000 bit/s received, twice that sent;
+    # the reboot (61000 -> 500) is skipped rather than shown as a negative rate.
+    per_pc = bw.panel(panel("netroom-bandwidth-en", "NIC traffic per PC"))
+    assert values(per_pc, "rx") == [8000, 8000]
+    sent = bw.panel(panel("netroom-bandwidth-en", "NIC traffic per PC"), "B")
+    assert values(sent, "tx") == [16000, 16000]
+    site_sum = bw.panel(panel("netroom-bandwidth-en", "NIC traffic per site and network"))
+    assert values(site_sum, "rx") == [8000, 8000]
+    util = bw.panel(panel("netroom-bandwidth-en", "NIC utilisation"))
+    assert values(util, "rx") == [pytest.approx(0.0008)] * 2  # of 1 Gbit/s
+    tests = {(r["site"], r["network"]): r
+             for r in bw.panel(panel("netroom-bandwidth-en", "Latest speed test"))}
+    assert tests[("sq-1", "gov")]["download_mbps"] == 95.5
+    assert tests[("sq-2", "internet")]["failed"] == 1
+
+    fleet = Grafana(influxd, DB, boards["netroom-fleet-en.json"], {}, *span)
+    assert values(fleet.panel(panel("netroom-fleet-en", "Agents online")), "online") == [3]
+    assert values(fleet.panel(panel("netroom-fleet-en", "PCs with inventory")), "pcs") == [6]
+    assert values(fleet.panel(panel("netroom-fleet-en", "Spooled batches")),
+                  "spool_batches") == [0]

@@ -1,0 +1,197 @@
+"""deploy/linux/: the offline agent bundle and its installer.
+
+The checks of install.sh's arguments, of the config template and of the
+scripts' syntax run always, offline. Building a bundle needs the package
+index (`pip download` of psutil, paho-mqtt, PyYAML, speedtest-cli, and
+setuptools for building netroom's own wheel), which tests must not contact,
+so the end-to-end test (build, install into a temp prefix, print a round,
+publish through the SysV fallback to a loopback broker, upgrade, uninstall)
+runs only with NETROOM_TEST_BUNDLE=1:
+
+    NETROOM_TEST_BUNDLE=1 python3 -m pytest -q tests/test_deploy_bundle.py
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from harness import REPO
+from paho.mqtt.enums import CallbackAPIVersion
+from servers import Mosquitto, wait_until
+
+from agent.config import load
+
+LINUX = REPO / "deploy" / "linux"
+TEMPLATE = REPO / "deploy" / "agent.yaml.in"
+
+
+def env_for(root: Path) -> dict[str, str]:
+    """install.sh's locations, all moved under ``root``."""
+    names = ("PREFIX", "CONF_DIR", "STATE_DIR", "UNIT_DIR", "INITD_DIR", "RUN_DIR", "LOG_DIR")
+    out = {k: v for k, v in os.environ.items() if not k.startswith("NETROOM_")}
+    out.update({f"NETROOM_{n}": str(root / n.lower()) for n in names})
+    return out
+
+
+def install(script: Path, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(script), *args], env=env_for(root), text=True,
+                          capture_output=True, timeout=300, check=False)
+
+
+GOOD = ["--site", "sq-1", "--network", "gov", "--role", "room", "--broker", "127.0.0.1"]
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["--site", "sq 1", *GOOD[2:]], "--site"),
+    (["--site", "../x", *GOOD[2:]], "--site"),
+    ([*GOOD[:2], "--network", "lan", *GOOD[4:]], "--network"),
+    ([*GOOD[:4], "--role", "boss", *GOOD[6:]], "--role"),
+    (GOOD[:6], "--broker"),
+    ([*GOOD, "--port", "70000"], "--port"),
+    ([*GOOD, "--broker", "x;rm -rf /"], "--broker"),
+    ([*GOOD, "--ca", "/nonexistent/ca.crt"], "--ca"),
+    ([*GOOD, "--init", "upstart"], "--init"),
+    ([], "--site"),  # nothing to keep and nothing given
+])
+def test_install_sh_rejects_bad_arguments_before_touching_anything(
+        tmp_path: Path, args: list[str], option: str) -> None:
+    p = install(LINUX / "install.sh", tmp_path, *args)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("install.sh: error: ")
+    assert option in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def render(values: dict[str, str]) -> str:
+    text = TEMPLATE.read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    return text
+
+
+def test_template_renders_a_config_the_agent_accepts(tmp_path: Path) -> None:
+    """The placeholders install.sh and install.ps1 fill make a valid agent config."""
+    ca = tmp_path / "ca.crt"
+    ca.write_text("not checked by the loader, only its existence\n")
+    text = render({
+        "BROKER": "mqtt.example.internal", "PORT": "8883", "SITE": "sq-1",
+        "NETWORK": "internet", "ROLE": "cadre", "STATE_DIR": r"C:\ProgramData\netroom",
+        "MQTT_EXTRA": f"  username: 'sq-1'\n  tls:\n    ca: '{ca}'",
+        "AGENT_EXTRA": "  host: 'pc-07'",
+    })
+    assert "@" not in text.replace("@example", "")
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    cfg = load(path)
+    assert (cfg.site, cfg.network, cfg.role, cfg.host) == ("sq-1", "internet", "cadre", "pc-07")
+    assert (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.username) == (
+        "mqtt.example.internal", 8883, "sq-1")
+    assert cfg.mqtt.tls is not None and cfg.mqtt.tls.ca == str(ca)
+    # Single quotes keep a Windows path's backslashes as they are.
+    assert cfg.state_dir == "C:\\ProgramData\\netroom"
+
+
+def test_template_without_extras(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(render({"BROKER": "192.0.2.7", "PORT": "1883", "SITE": "007",
+                            "NETWORK": "gov", "ROLE": "room", "STATE_DIR": "/var/lib/netroom",
+                            "MQTT_EXTRA": "", "AGENT_EXTRA": ""}), encoding="utf-8")
+    cfg = load(path)
+    # A numeric-looking site id stays a string (quoted in the template).
+    assert (cfg.site, cfg.mqtt.port, cfg.mqtt.tls, cfg.state_dir) == (
+        "007", 1883, None, "/var/lib/netroom")
+
+
+@pytest.mark.parametrize(("shell", "script"), [
+    ("bash", "install.sh"), ("bash", "build-bundle.sh"), ("sh", "netroom-agent.init")])
+def test_scripts_parse(shell: str, script: str) -> None:
+    p = subprocess.run([shell, "-n", str(LINUX / script)], capture_output=True, text=True,
+                       check=False)
+    assert p.returncode == 0, p.stderr
+
+
+def subscriber(mosq: Mosquitto, topic: str) -> tuple[mqtt.Client, list[mqtt.MQTTMessage]]:
+    got: list[mqtt.MQTTMessage] = []
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    c.on_message = lambda cl, u, m: got.append(m)
+    c.connect(mosq.host, mosq.port)
+    c.subscribe(topic, qos=1)
+    c.loop_start()
+    return c, got
+
+
+@pytest.mark.skipif(os.environ.get("NETROOM_TEST_BUNDLE") != "1",
+                    reason="building the bundle downloads wheels from the package index; "
+                           "set NETROOM_TEST_BUNDLE=1 to run it")
+def test_bundle_build_install_publish_upgrade_uninstall(tmp_path: Path,
+                                                        mosquitto: Mosquitto) -> None:
+    build = subprocess.run(["bash", str(LINUX / "build-bundle.sh"), "--current-only",
+                            "--python", sys.executable, "--out", str(tmp_path / "dist")],
+                           capture_output=True, text=True, timeout=600, check=False)
+    assert build.returncode == 0, build.stderr[-3000:]
+    (tarball,) = (tmp_path / "dist").glob("netroom-agent-*-linux.tar.gz")
+    with tarfile.open(tarball) as tar:
+        tar.extractall(tmp_path / "x", filter="data")
+    (bundle,) = (tmp_path / "x").iterdir()
+    wheels = sorted(p.name.split("-")[0].lower() for p in (bundle / "wheels").glob("*.whl"))
+    assert wheels == ["netroom", "paho_mqtt", "pip", "psutil", "pyyaml", "speedtest_cli"]
+
+    root = tmp_path / "root"
+    first = install(bundle / "install.sh", root, *GOOD, "--port", str(mosquitto.port),
+                    "--host", "pc-01", "--init", "sysv")
+    assert first.returncode == 0, first.stderr
+    venv = root / "prefix" / "venv"
+    config = root / "conf_dir" / "config.yaml"
+    assert load(config).state_dir == str(root / "state_dir")
+
+    # A printed round: JSON lines for this site and host, nothing sent.
+    printed = subprocess.run([str(venv / "bin" / "netroom-agent"), "--config", str(config),
+                              "--once", "--print"], capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert printed.returncode == 0, printed.stderr
+    lines = [json.loads(line) for line in printed.stdout.splitlines()]
+    kinds = {line["topic"].split("/")[-1] for line in lines}
+    assert {"inventory", "metrics"} <= kinds
+    assert all(line["topic"].startswith("netroom/v1/sq-1/pc-01/") for line in lines)
+    assert all(line["payload"]["site"] == "sq-1" for line in lines)
+
+    # install.sh started the agent through the SysV script: it reaches the broker.
+    client, got = subscriber(mosquitto, "netroom/v1/sq-1/pc-01/#")
+    initd = root / "initd_dir" / "netroom-agent"
+    try:
+        assert wait_until(lambda: any(m.topic.endswith("/metrics") for m in got), 60), \
+            (root / "log_dir" / "netroom-agent.log").read_text()
+        status = subprocess.run([str(initd), "status"], capture_output=True, text=True,
+                                check=False)
+        assert status.returncode == 0, status.stdout
+        # Upgrade: no arguments keeps the config and switches the venv.
+        before = os.readlink(venv)
+        again = install(bundle / "install.sh", root)
+        assert again.returncode == 0, again.stderr
+        assert "kept" in again.stdout
+        assert os.readlink(venv) != before and Path(before).is_dir()  # rollback kept
+        assert load(config).host == "pc-01"
+    finally:
+        stopped = subprocess.run([str(initd), "stop"], capture_output=True, check=False,
+                                 timeout=60)
+
+        def states() -> list[str]:
+            return [json.loads(m.payload)["state"] for m in got if m.topic.endswith("/status")]
+
+        # The stop published "offline" (retained) before the agent exited.
+        wait_until(lambda: states()[-1:] == ["offline"], 20)
+        client.disconnect()
+        client.loop_stop()
+    assert stopped.returncode == 0
+    assert states()[-1] == "offline", states()
+    gone = install(bundle / "install.sh", root, "--uninstall", "--purge")
+    assert gone.returncode == 0, gone.stderr
+    assert not (root / "prefix").exists() and not (root / "conf_dir").exists()
+    assert not initd.exists()

@@ -1,0 +1,127 @@
+"""The printable HTML report, rendered by headless Chromium (Debian `chromium`).
+
+The report comes from the real pipeline (fleets.seeded); Chromium's DOM dump
+must show the hand-computed figures of fleets.py, its PDF must be A4, and
+its screenshot (kept in the test's tmp dir, e.g. for a reviewer to look at)
+must be a full A4-proportioned page.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from fleets import seeded_fixture  # noqa: F401 - the `seeded` fixture
+from harness import run_cli
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # Every flag that would make Chromium reach out to the network is off.
+    argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={tmp / 'chromium-profile'}", *args]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r
+
+
+class Tables(HTMLParser):
+    """Text of every cell of every table (by id) and of elements with an id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.ids: dict[str, str] = {}
+        self._table = ""
+        self._cell: list[str] | None = None
+        self._open: list[tuple[str, str]] = []  # (tag, id) of elements with an id
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table":
+            self._table = a.get("id") or ""
+            self.tables[self._table] = []
+        elif tag == "tr":
+            self.tables[self._table].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        if a.get("id"):
+            self._open.append((tag, a["id"] or ""))
+            self.ids[a["id"] or ""] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[self._table][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        if self._open and self._open[-1][0] == tag:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data + " ")
+        for _, i in self._open:
+            self.ids[i] += data
+
+
+@pytest.fixture
+def html_report(seeded: tuple[Path, float], tmp_path: Path) -> Path:
+    out = tmp_path / "report.html"
+    r = run_cli("collector.admin", "report", "--config", str(seeded[0]), "--format", "html",
+                "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_rendered_page_shows_the_hand_computed_figures(html_report: Path, tmp_path: Path
+                                                      ) -> None:
+    dom = chromium(tmp_path, "--dump-dom", html_report.as_uri()).stdout
+    page = Tables()
+    page.feed(dom)
+    assert "网络室达标情况报告" in dom
+    summary = {k: page.ids[f"sum-{k}"].strip()
+               for k in ("total", "passing", "failing", "unregistered")}
+    assert summary == {"total": "7", "passing": "2", "failing": "5", "unregistered": "1"}
+    sites = {row[0].split()[-1]: row for row in page.tables["sites"][1:]}
+    assert sites["sq-short"] == ["缺口中队 sq-short", "一支队 / 二大队", "未达标", "未达标 1/3",
+                                 "未达标 0/3", "未达标 2/5", "未达标 33.3%/50%"]
+    assert sites["sq-pass"][2:] == ["达标", "达标 2/2", "达标 2/2", "达标 2/2", "达标 66.7%/50%"]
+    assert sites["sq-waiver"][6] == "豁免 0%/50% 机房改造中"
+    assert sites["sq-empty"][5:] == ["未达标 0/1", "未达标 0%/50%"]
+    assert page.tables["procurement"] == [
+        ["站点", "名称", "需增政务网电脑", "需增互联网电脑"],
+        ["sq-nocadre", "无干部中队", "1", "0"],
+        ["sq-empty", "空机房中队", "1", "0"],
+        ["sq-short", "缺口中队", "5", "3"],
+        ["sq-from", "迁出中队", "1", "0"],
+        ["sq-waiver", "豁免中队", "1", "0"],
+        ["合计", "", "9", "3"],
+    ]
+    rollup = {row[0]: row[1:] for row in page.tables["rollup"][1:]}
+    assert rollup["一支队"] == ["支队", "4", "1/4 25%", "3/4 75%", "3/4 75%", "1/4 25%",
+                             "2/4 50%"]
+    assert page.tables["unregistered"][1][:4] == ["sq-unknown", "ghost", "政务网", "网络室"]
+
+
+def test_screenshot_and_pdf_are_a4_pages(html_report: Path, tmp_path: Path) -> None:
+    fonts = subprocess.run(["fc-list", ":lang=zh-cn", "family"], capture_output=True,
+                           text=True, check=False).stdout
+    assert fonts.strip(), "no Chinese font: Chinese would render as boxes; run scripts/setup.sh"
+    png = tmp_path / "report.png"
+    chromium(tmp_path, f"--screenshot={png}", "--window-size=1240,1754", html_report.as_uri())
+    head = png.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", head[16:24]) == (1240, 1754)  # A4 at 150 dpi
+    # A blank page compresses to a few kB; tables and Chinese text do not.
+    assert png.stat().st_size > 50_000
+    pdf = tmp_path / "report.pdf"
+    chromium(tmp_path, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", html_report.as_uri())
+    boxes = set(re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf.read_bytes()))
+    assert boxes, "no page in the PDF"
+    for w, h in boxes:  # A4 is 210 x 297 mm = 595.3 x 841.9 pt
+        assert (round(float(w)), round(float(h))) in {(595, 842), (596, 842)}
