@@ -54,11 +54,14 @@ class Agent:
 
 
 def print_round(a: Agent) -> int:
+    lock = threading.Lock()  # threaded jobs (probes) emit at once: keep lines whole
+
     def emit(kind: str, body: dict[str, Any], ts: float) -> None:
         topic, payload = a.message(kind, body, ts)
         line = {"topic": topic, "retain": protocol.KINDS[kind].retained,
                 "payload": json.loads(payload)}
-        print(json.dumps(line, ensure_ascii=False), flush=True)
+        with lock:
+            print(json.dumps(line, ensure_ascii=False), flush=True)
 
     Runner(collectors.jobs(a.cfg), emit).run_once()
     return 0

@@ -49,10 +49,17 @@ def word(r: Result, lang: str) -> str:
     return label("waived" if r.waived else "pass" if r.ok else "fail", lang)
 
 
+def figures(r: Result, unit: str) -> str:
+    """actual/required: "1/3", "33.3%/50%", "12.5/20 Mbit/s"."""
+    if unit in ("", "share"):
+        return f"{number(r.actual, unit)}/{number(r.required, unit)}"
+    return f"{number(r.actual)}/{number(r.required)} {unit}"
+
+
 def cell(r: Result | None, unit: str, lang: str) -> str:
     if r is None:
         return label("na", lang)
-    return f"{word(r, lang)} {number(r.actual, unit)}/{number(r.required, unit)}"
+    return f"{word(r, lang)} {figures(r, unit)}"
 
 
 def state(r: Result | None) -> str:

@@ -14,15 +14,19 @@ from collector.compliance import Evaluation, rollups
 from collector.i18n import label
 from collector.report import (
     by_rule,
-    cell,
     columns,
+    figures,
     path_names,
     procurement,
     share_text,
     state,
     when,
+    word,
 )
+from collector.rules import Result
 from collector.sites import Org
+
+LANDSCAPE_OVER = 5  # rule columns that still fit a portrait A4 page
 
 
 def to_html(ev: Evaluation, org: Org, lang: str) -> str:
@@ -41,10 +45,7 @@ def context(ev: Evaluation, org: Org, lang: str) -> dict[str, Any]:
         sites.append({
             "id": v.site.id, "name": v.site.name, "path": " / ".join(path_names(org, v.site)),
             "ok": v.ok,
-            "cells": [{"text": cell(res.get(c.rule), c.unit, lang),
-                       "cls": state(res.get(c.rule)),
-                       "note": _note(res[c.rule].waived, res[c.rule].detail)
-                       if c.rule in res else ""} for c in cols],
+            "cells": [_cell(res.get(c.rule), c.unit, lang) for c in cols],
         })
     units = [{"name": u.node.name, "level": label(u.node.level, lang), "sites": u.sites,
               "passing": share_text(u.passing, u.sites),
@@ -60,6 +61,8 @@ def context(ev: Evaluation, org: Org, lang: str) -> dict[str, Any]:
         "total": len(ev.verdicts), "passing": passing,
         "failing": len(ev.verdicts) - passing,
         "columns": [c.title for c in cols], "sites": sites, "units": units,
+        # Wide tables get a landscape page rather than one word per line.
+        "landscape": len(cols) > LANDSCAPE_OVER,
         # procurement() gives a lone "nothing needed" row when no site lacks anything.
         "buy_head": buy[0] if len(buy) > 1 else [], "buy_rows": buy[1:-1],
         "buy_total": buy[-1] if len(buy) > 1 else [],
@@ -70,8 +73,11 @@ def context(ev: Evaluation, org: Org, lang: str) -> dict[str, Any]:
     }
 
 
-def _note(waived: str, detail: str) -> str:
-    return waived or detail
+def _cell(r: Result | None, unit: str, lang: str) -> dict[str, str]:
+    if r is None:
+        return {"word": label("na", lang), "figures": "", "cls": "na", "note": ""}
+    return {"word": word(r, lang), "figures": figures(r, unit), "cls": state(r),
+            "note": r.waived}
 
 
 def _stamp(t: datetime) -> str:

@@ -32,6 +32,12 @@ from collector.influx import InfluxSink
 from collector.snapshot import reader
 
 SH = ZoneInfo("Asia/Shanghai")
+# The two queries of docs/availability.md, verbatim.
+CLOSED_NOW = ('SELECT "open", "since" FROM (SELECT last("open") AS "open", '
+              'last("closed_since_ms") AS "since" FROM "room_state" WHERE time > now() - 15m '
+              'GROUP BY "site") WHERE "open" = 0 GROUP BY "site"')
+NOT_OPEN_ALL_DAY = ('SELECT "open_share" FROM "availability" WHERE "day" = \'$day\' '
+                    'AND "ok" = 0 GROUP BY "site"')
 PLUS8 = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -117,6 +123,9 @@ def test_agents_started_and_killed_give_the_observed_timeline(
     [row] = series(influxd.query('SELECT "open", "closed_since_ms", "room_pcs" '
                                  'FROM "room_state"', influx_db))
     assert (row["open"], row["closed_since_ms"], row["room_pcs"]) == (0, ec, 3)
+    # "Which rooms are closed right now", as docs/availability.md writes it.
+    closed = influxd.query(CLOSED_NOW, influx_db)
+    assert [(r["site"], r["since"]) for r in series(closed)] == [("sq-1", ec)]
     sink.close()
 
     today = dt.datetime.fromtimestamp(now / 1000, SH).date().isoformat()
@@ -198,6 +207,9 @@ def test_a_past_day_replayed_gives_the_hand_computed_share(
     assert (stored["required_s"], stored["open_s"], stored["ok"]) == (43200, 39600, 0)
     assert stored["time"] == int(at(day, 0) * 1000) and stored["bureau"] == "bureau"
     assert availability()["open_s"] == 39600
+    # "Which rooms were not open all day" (that day), as docs/availability.md writes it.
+    failed = influxd.query(NOT_OPEN_ALL_DAY.replace("$day", day.isoformat()), influx_db)
+    assert [(r["site"], r["open_share"]) for r in series(failed)] == [("sq-1", 0.916667)]
 
 
 def probe_config(base: Path, port: int, canary_port: int | None = None) -> None:

@@ -12,8 +12,16 @@ from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
 from harness import (
-    REPO, Publisher, count, message, run_cli, series, start_collector, stop_process,
-    wait_count, write_config,
+    REPO,
+    Publisher,
+    count,
+    message,
+    run_cli,
+    series,
+    start_collector,
+    stop_process,
+    wait_count,
+    write_config,
 )
 from paho.mqtt.enums import CallbackAPIVersion
 from servers import Influxd, Mosquitto, wait_until
@@ -126,7 +134,7 @@ def test_bad_messages_are_dropped_and_counted_while_good_ones_land(
     assert values == [float(i) for i in range(20)]
     svc.write_stats()
     wait_count(influxd, "bad", "collector", "invalid", 1)
-    stats = list(series(influxd.query("SELECT last(*) FROM collector", "bad")))[0]
+    stats = next(iter(series(influxd.query("SELECT last(*) FROM collector", "bad"))))
     assert stats["last_invalid"] == 5
     assert stats["last_invalid_json"] == 1
     assert stats["last_invalid_field"] == 1
@@ -214,14 +222,14 @@ def _retained_status(mosq: Mosquitto, agent_gone: bool = False) -> dict[str, Any
     finally:
         rec.close()
     assert rec.messages, "no retained status"
-    topic, payload, retained = rec.messages[-1]
+    _topic, payload, retained = rec.messages[-1]
     assert retained or not agent_gone
     return payload
 
 
 def _start_agent(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "agent", "--config", str(cfg)],
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, cwd=REPO)  # noqa: SIM115
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, cwd=REPO)
 
 
 def test_agent_sigterm_publishes_offline_and_exits_0(

@@ -248,3 +248,30 @@ def test_a_probe_result_is_stored_with_the_probe_name_as_a_tag() -> None:
     bad = {**payload, "probe": "por tal"}
     with pytest.raises(protocol.ProtocolError, match="probe: 'por tal' is not a valid id"):
         protocol.decode(protocol.topic("sq-1", "pc-1", "probe"), protocol.encode(bad))
+
+
+@pytest.mark.parametrize("isolation,message", [
+    ({"canaries": [{"kind": "ping", "target": "x"}]}, "agent.isolation.canaries[0].kind"),
+    ({"canaries": [{"kind": "tcp", "target": "x"}]}, "agent.isolation.canaries[0].target: no port"),
+    ({"canaries": [{"kind": "dns", "target": "a"}, {"kind": "dns", "target": "b",
+                                                    "name": "canary1"}]},
+     "agent.isolation.canaries[1].name: 'canary1' is used twice"),
+    ({"interval": 1}, "agent.isolation.interval: must be between 5"),
+    ({"canary": []}, "agent.isolation.canary: unknown key"),
+])
+def test_bad_isolation_config_is_one_line_naming_the_key(tmp_path: Path, isolation: Any,
+                                                          message: str) -> None:
+    with pytest.raises(ConfigError, match=None) as err:
+        load(_config(tmp_path, [], isolation=isolation))
+    assert message in str(err.value)
+
+
+def test_isolation_runs_on_gov_pcs_only(tmp_path: Path) -> None:
+    canaries = {"canaries": [{"kind": "tcp", "target": "127.0.0.1:1", "timeout": 2}]}
+    gov = [j for j in jobs(load(_config(tmp_path, [], isolation=canaries)))
+           if j.collector.kind == "isolation"]
+    assert [(j.interval_s, j.timeout_s) for j in gov] == [(60.0, 12.0)]
+    inet = load(_config(tmp_path, [], network="internet", isolation=canaries))
+    assert not [j for j in jobs(inet) if j.collector.kind == "isolation"]
+    off = load(_config(tmp_path, [], isolation={"enabled": False}))
+    assert not [j for j in jobs(off) if j.collector.kind == "isolation"]

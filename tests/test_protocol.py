@@ -15,7 +15,8 @@ GOLDEN = sorted((Path(__file__).parent / "fixtures" / "golden").glob("*.json"))
 
 
 def golden(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])

@@ -5,8 +5,15 @@ import signal
 from pathlib import Path
 
 import psutil
-from harness import Publisher, message, series, start_collector, stop_process, wait_count
-from harness import write_config
+from harness import (
+    Publisher,
+    message,
+    series,
+    start_collector,
+    stop_process,
+    wait_count,
+    write_config,
+)
 from servers import Influxd, Mosquitto, wait_until
 
 

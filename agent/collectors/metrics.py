@@ -24,7 +24,7 @@ _SKIP_DISKIO = ("loop", "ram", "zram")
 _MEMINFO = "/proc/meminfo"
 
 
-def parse_meminfo(text: str) -> dict[str, int]:
+def parse_meminfo(text: str) -> dict[str, float]:
     """/proc/meminfo -> memory and swap fields in bytes (the file says kB).
 
     One read of this file replaces psutil's virtual_memory() and

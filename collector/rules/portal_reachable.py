@@ -4,7 +4,10 @@ Notice 5: 提高政工网联通率. The share of the site's gov PCs whose latest
 result of the probe named ``probe`` (agent config ``probes:``), no older
 than ``max_age_min`` minutes, succeeded must reach ``min_share``. A gov PC
 without a fresh result counts as not reaching the portal. Gov PCs are those
-of the inventory, plus any host that reported the probe from the gov network.
+of the inventory, plus any host that reported the probe from the gov network
+(within the loader's look-back, rules.freshness_days).
+When no gov PC of the site reported the probe at all, it is not deployed
+there and the rule does not apply.
 """
 from __future__ import annotations
 
@@ -24,9 +27,10 @@ def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result | None:
     fresh = snap.now_ms - int(params["max_age_min"]) * 60_000
     results = [p for p in snap.probes
                if p.probe == name and p.network == "gov" and p.time_ms >= fresh]
-    gov = {d.host for d in snap.devices if d.network == "gov"} | {p.host for p in results}
-    if not gov:
-        return None  # no gov PCs: cadre_gov_pcs and staff_gov_pcs say so
+    ran = {p.host for p in snap.probes if p.probe == name and p.network == "gov"}
+    if not ran:
+        return None  # not deployed here; a stale result still counts as a failure
+    gov = {d.host for d in snap.devices if d.network == "gov"} | ran
     reached = {p.host for p in results if p.ok}
     share = len(reached) / len(gov)
     failing = sorted(gov - reached)

@@ -50,6 +50,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 STAGE="$WORK/$NAME"
 mkdir -p "$STAGE/wheels" "$WORK/src" "$OUT"
+OUT=$(cd "$OUT" && pwd)
 pip() { "$PY" -m pip --disable-pip-version-check "$@"; }
 
 echo "==> netroom $VERSION: building the wheel"
