@@ -11,11 +11,12 @@ repeat; figures are medians over the repeats. Loopback only: the broker and
 node_exporter listen on 127.0.0.1, Glances runs without its cloud, public-IP,
 ports and connections plugins and without the update check.
 
-Subjects: the agent as shipped (MQTT + disk outbox), the agent's collectors
-and encoding without transport, `netroom-agent --print`, a bare psutil loop,
-two idle import floors (RSS only), collectd, node_exporter and Glances when
-installed (see docs/benchmarks.md); a peer that is missing prints
-"not installed".
+Subjects (bench/agent_peers.py): the agent as shipped (MQTT 5 + disk
+outbox), the same on MQTT 3.1.1, the agent's collectors and encoding without
+transport, `netroom-agent --print`, a bare psutil loop, a Python process
+that only wakes once a second, two idle import floors (RSS only), and
+collectd, node_exporter and Glances when installed (docs/benchmarks.md says
+how); a peer that is missing prints "not installed".
 
 Run: python3 bench/agent_cost.py [--rounds 60] [--repeat 3] [--warmup 10] [--json]
 """
@@ -26,292 +27,23 @@ import contextlib
 import json
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import psutil
-import yaml
+from agent_peers import REF, SITE, subjects
 from paho.mqtt.enums import CallbackAPIVersion
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-from servers import OPENER, Mosquitto, free_port  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from servers import Mosquitto
 
-SITE = "bench"
-REF = "netroom agent (MQTT)"
 TARGET_CPU_MS, TARGET_RSS_MB = 1.5, 26.0  # the project guide's targets
-COLLECTD = "/usr/sbin/collectd"
-NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
-GLANCES = os.environ.get("GLANCES", "/tmp/glances-venv/bin/glances")
-# The collectors, the message envelope and JSON, as the agent has them, minus
-# paho and the outbox: what the transport costs is the difference.
-NO_TRANSPORT = r"""
-import sys, threading
-from agent import collectors, protocol
-from agent.config import load
-from agent.runner import Runner
-cfg = load(sys.argv[1])
-out = sys.stdout.buffer
-def emit(kind, body, ts):
-    payload = protocol.envelope(cfg.site, cfg.host, cfg.network, cfg.role, ts)
-    payload.update(body)
-    out.write(protocol.topic(cfg.site, cfg.host, kind).encode() + b" "
-              + protocol.encode(payload) + b"\n")
-    out.flush()
-Runner(collectors.jobs(cfg), emit).run_forever(threading.Event())
-"""
-# What a minimal Python sampler of the same facts costs (psutil only).
-BARE = r"""
-import sys, time, psutil
-psutil.cpu_percent(interval=None)
-mounts = [p.mountpoint for p in psutil.disk_partitions(all=False)]
-while True:
-    t = time.monotonic()
-    psutil.cpu_percent(interval=None); psutil.virtual_memory(); psutil.swap_memory()
-    for m in mounts:
-        psutil.disk_usage(m)
-    psutil.disk_io_counters(perdisk=True); psutil.net_io_counters(pernic=True); psutil.users()
-    sys.stdout.write("sample\n"); sys.stdout.flush()
-    time.sleep(max(0.0, 1.0 - (time.monotonic() - t)))
-"""
-IDLE = "import time\n{imports}\nprint('ready', flush=True)\ntime.sleep(86400)\n"
-FLOORS = {
-    "floor: python+psutil+paho+yaml+sqlite3":
-        "import psutil, yaml, sqlite3, json, logging, threading, paho.mqtt.client",
-    "floor: netroom agent imports": "import psutil, agent.__main__, agent.collectors.metrics, "
-        "agent.collectors.inventory, agent.collectors.isolation, agent.collectors.probes, "
-        "agent.collectors.bandwidth",
-}
-
-
-class CpuGroup:
-    """A cgroup of our own: CPU time of every thread and child, exited ones too.
-
-    /proc's utime and stime come in 10 ms ticks, too coarse for 1 ms rounds;
-    a cgroup counts in ns (v1 cpuacct) or us (v2). Needs root; else None.
-    """
-
-    ROOTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/cpuacct")
-
-    def __init__(self, path: str, v2: bool) -> None:
-        self.path, self.v2 = path, v2
-
-    @classmethod
-    def make(cls, name: str) -> CpuGroup | None:
-        for root in cls.ROOTS:
-            v2 = os.path.exists(os.path.join(root, "cgroup.controllers"))
-            if not v2 and not os.path.exists(os.path.join(root, "cpuacct.usage")):
-                continue
-            path = os.path.join(root, name)
-            try:
-                os.mkdir(path)
-            except OSError:
-                continue
-            group = cls(path, v2)
-            try:
-                group.cpu_s()
-                return group
-            except (OSError, ValueError):
-                group.remove()
-        return None
-
-    def add(self, pid: int) -> None:
-        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
-            f.write(str(pid))
-
-    def cpu_s(self) -> float:
-        if self.v2:
-            text = Path(self.path, "cpu.stat").read_text()
-            return int(text.split("usage_usec", 1)[1].split()[0]) / 1e6
-        return int(Path(self.path, "cpuacct.usage").read_text()) / 1e9
-
-    def remove(self) -> None:
-        for _ in range(50):  # the kernel lets go of exited tasks a moment later
-            try:
-                os.rmdir(self.path)
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(0.1)
-
-
-class Subject:
-    """One process under measurement; ``count()`` gives its completed rounds."""
-
-    def __init__(self, name: str, argv: list[str], needle: bytes | None = None,
-                 per_round: bool = True, env: dict[str, str] | None = None) -> None:
-        self.name, self.argv, self.needle, self.per_round = name, argv, needle, per_round
-        self.env = env
-        self.count: Callable[[], int] = lambda: self._lines
-        self._lines = 0
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.ps: psutil.Process | None = None
-        self.group: CpuGroup | None = None
-
-    def start(self, log: Path) -> None:
-        with open(log, "ab") as err:
-            self.proc = subprocess.Popen(
-                self.argv, cwd=REPO, env=self.env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE if self.needle else subprocess.DEVNULL,
-                stderr=err, start_new_session=True)
-        self.ps = psutil.Process(self.proc.pid)
-        self.group = CpuGroup.make(f"netroom-bench-{os.getpid()}-{self.proc.pid}")
-        if self.group is not None:
-            self.group.add(self.proc.pid)  # before its first round; later children inherit
-        if self.needle:
-            threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if self.needle and self.needle in line:
-                self._lines += 1
-
-    def tree(self) -> list[psutil.Process]:
-        assert self.ps is not None
-        return [self.ps, *self.ps.children(recursive=True)]
-
-    def cpu_s(self) -> float:
-        """CPU seconds (user + system) of the process, its threads and children."""
-        if self.group is not None:
-            return self.group.cpu_s()
-        assert self.ps is not None
-        t = self.ps.cpu_times()
-        total = t.user + t.system + t.children_user + t.children_system
-        for child in self.tree()[1:]:
-            with contextlib.suppress(psutil.Error):
-                c = child.cpu_times()
-                total += c.user + c.system
-        return total
-
-    def memory_mb(self) -> tuple[float, float]:
-        """(RSS, USS) in MB (10^6 bytes) of the process tree."""
-        rss = uss = 0
-        for p in self.tree():
-            with contextlib.suppress(psutil.Error):
-                m = p.memory_full_info()
-                rss, uss = rss + m.rss, uss + m.uss
-        return rss / 1e6, uss / 1e6
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)  # our own session (start_new_session)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        if self.group is not None:
-            self.group.remove()
-
-
-def agent_config(tmp: Path, host: str, port: int) -> Path:
-    path = tmp / f"{host}.yaml"
-    path.write_text(yaml.safe_dump({
-        "mqtt": {"host": "127.0.0.1", "port": port},
-        "agent": {"site": SITE, "host": host, "network": "gov", "role": "room",
-                  "interval": 1, "state_dir": str(tmp / f"state-{host}")}}))
-    return path
-
-
-def collectd_config(tmp: Path) -> Path:
-    path = tmp / "collectd.conf"
-    plugins = "".join(f"LoadPlugin {p}\n" for p in (
-        "cpu", "load", "memory", "swap", "df", "disk", "interface", "users", "uptime", "csv"))
-    path.write_text(f"""Hostname "bench"
-FQDNLookup false
-BaseDir "{tmp}"
-PIDFile "{tmp}/collectd.pid"
-PluginDir "/usr/lib/collectd"
-TypesDB "/usr/share/collectd/types.db"
-Interval 1
-LoadPlugin logfile
-<Plugin logfile>
-  LogLevel warning
-  File "{tmp}/collectd.log"
-</Plugin>
-{plugins}<Plugin csv>
-  DataDir "{tmp}/csv"
-</Plugin>
-""")
-    return path
-
-
-def csv_rows(folder: Path) -> int:
-    return sum(len(f.read_bytes().splitlines()) for f in folder.glob("load-*"))
-
-
-def scraper(url: str, stop: threading.Event) -> Callable[[], int]:
-    """Scrape ``url`` once a second until ``stop``; return the count of good scrapes."""
-    done = [0]
-
-    def loop() -> None:
-        while not stop.wait(1.0 - time.time() % 1.0):
-            with contextlib.suppress(OSError), OPENER.open(url, timeout=5) as r:
-                r.read()
-                done[0] += 1
-    threading.Thread(target=loop, daemon=True).start()
-    return lambda: done[0]
-
-
-def subjects(tmp: Path, mosq: Mosquitto, counts: dict[str, int], run: int,
-             stop: threading.Event) -> tuple[list[Subject], dict[str, str]]:
-    """The subjects of one repeat, and the peers that are missing (name -> why)."""
-    py = sys.executable
-    host = f"bench-mqtt-{run}"
-    real = Subject(REF, [py, "-m", "agent", "--config", str(agent_config(tmp, host, mosq.port)),
-                         "--log-level", "WARNING"])
-    real.count = lambda: counts.get(host, 0)
-    quiet_cfg = str(agent_config(tmp, f"bench-local-{run}", mosq.port))
-    out = [real,
-           Subject("netroom collect+encode (no transport)", [py, "-c", NO_TRANSPORT, quiet_cfg],
-                   needle=b"/metrics "),
-           Subject("netroom-agent --print", [py, "-m", "agent", "--config", quiet_cfg, "--print",
-                                             "--log-level", "WARNING"], needle=b'/metrics"'),
-           Subject("bare psutil sample", [py, "-c", BARE], needle=b"sample")]
-    out += [Subject(name, [py, "-c", IDLE.format(imports=imp)], needle=b"ready", per_round=False)
-            for name, imp in FLOORS.items()]
-    missing: dict[str, str] = {}
-    if os.access(COLLECTD, os.X_OK):
-        cd = Subject("collectd 5 (csv)", [COLLECTD, "-f", "-C", str(collectd_config(tmp))])
-        cd.count = lambda: csv_rows(tmp / "csv" / "bench" / "load")
-        out.append(cd)
-    else:
-        missing["collectd"] = f"not installed ({COLLECTD})"
-    if os.access(NODE_EXPORTER, os.X_OK):
-        port = free_port()
-        ne = Subject("node_exporter (scraped 1/s)", [NODE_EXPORTER,
-                     f"--web.listen-address=127.0.0.1:{port}"])
-        ne.count = scraper(f"http://127.0.0.1:{port}/metrics", stop)
-        out.append(ne)
-    else:
-        missing["node_exporter"] = f"not installed ({NODE_EXPORTER})"
-    if os.access(GLANCES, os.X_OK):
-        conf = tmp / "glances.conf"
-        conf.write_text("")  # no user config: defaults only
-        base = [GLANCES, "-C", str(conf), "--disable-check-update", "-t", "1",
-                "--stdout", "cpu.total"]
-        same = "cpu,mem,memswap,load,fs,diskio,network,uptime,processcount"
-        env = {**os.environ, "HOME": str(tmp)}  # keeps its log and cache in tmp
-        out += [Subject("Glances (netroom's set of plugins)",
-                        [*base, "--disable-plugin", "all", "--enable-plugin", same],
-                        needle=b"cpu.total", env=env),
-                Subject("Glances (defaults, no network plugins)",
-                        [*base, "--disable-plugin", "cloud,ip,ports,connections"],
-                        needle=b"cpu.total", env=env)]
-    else:
-        missing["Glances"] = f"not installed ({GLANCES}; set GLANCES=path)"
-    return out, missing
 
 
 def measure(tmp: Path, mosq: Mosquitto, counts: dict[str, int], run: int,
@@ -384,7 +116,8 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return {"nproc": os.cpu_count(), "cpu": model, "loadavg": [round(x, 2) for x in os.getloadavg()],
+    load = [round(x, 2) for x in os.getloadavg()]
+    return {"nproc": os.cpu_count(), "cpu": model, "loadavg": load,
             "python": platform.python_version(), "psutil": psutil.__version__,
             "mem_total_gb": round(psutil.virtual_memory().total / 1e9, 1)}
 
@@ -400,7 +133,8 @@ def summarise(runs: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]
         s: dict[str, Any] = {"runs": len(rows)}
         for key in ("cpu_ms_per_round", "rss_mb", "uss_mb"):
             vals = [x[key] for x in rows if x.get(key) is not None]
-            s[key] = round(statistics.median(vals), 3 if key.startswith("cpu") else 1) if vals else None
+            digits = 3 if key.startswith("cpu") else 1
+            s[key] = round(statistics.median(vals), digits) if vals else None
             if key.startswith("cpu") and vals:
                 s["cpu_ms_per_round_all"] = vals
         out[name] = s

@@ -192,7 +192,10 @@ def run_isolation(args: argparse.Namespace) -> int:
         grid += [[r["site"], r["host"], label("violated" if r["violated"] else "sealed", lang),
                   r["reasons"], r["reported_at"]] for r in shown]
         lines += [*_grid(grid), ""]
-    lines.append(label("isolation_summary", lang).format(bad, len(rows)) if bad
-                 else label("no_violation", lang))
+    if not rows:
+        lines.append(label("no_reports", lang).format(f"{org.freshness_days:g}"))
+    else:
+        lines.append(label("isolation_summary", lang).format(bad, len(rows)) if bad
+                     else label("no_violation", lang))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -84,6 +84,8 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "isolation_summary": ("{} 台政务网电脑违规（共 {} 台上报）",
                           "{} gov PCs in violation ({} reporting)"),
     "no_violation": ("没有政务网电脑能连通互联网", "No gov PC can reach the internet"),
+    "no_reports": ("最近 {} 天没有政务网电脑上报隔离检查",
+                   "No gov PC reported an isolation check in the last {} days"),
 }
 
 

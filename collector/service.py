@@ -42,8 +42,10 @@ class Collector:
         self._threads: list[threading.Thread] = []
         self.started_at = time.time()
         self._encoder = LineEncoder()
-        # Bound here, so a port in use fails at start-up (OSError), not later.
-        self.speedserver = SpeedServer(cfg.speedtest) if cfg.speedtest.listen else None
+        # Bound here, so a port in use fails at start-up (OSError), not later;
+        # by the primary process only (extra workers would take the same port).
+        self.speedserver = (SpeedServer(cfg.speedtest)
+                            if cfg.speedtest.listen and cfg.primary else None)
 
     def start(self) -> None:
         try:

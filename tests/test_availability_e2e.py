@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
-from zoneinfo import ZoneInfo
 
 import fakeinternet
 import pytest
@@ -24,6 +23,7 @@ import yaml
 from harness import REPO, Publisher, count, message, run_cli, series, wait_count, write_config
 from servers import Influxd, Mosquitto, free_port, wait_until
 from test_probes import portal_up
+from zoneinfo import ZoneInfo
 
 from collector import heartbeats
 from collector.availability import online_spans, room_now, room_open_spans

@@ -224,6 +224,24 @@ def test_collector_starts_the_server_from_config(tmp_path: Path, mosquitto: Any,
     conn.close()
 
 
+def test_only_the_primary_worker_serves_speed_tests(tmp_path: Path, mosquitto: Any) -> None:
+    from harness import write_config
+
+    from collector.config import load as load_collector
+    from collector.service import Collector
+    from collector.workers import worker_config
+    cfg = load_collector(write_config(tmp_path, mosquitto, collector={
+        "workers": 2, "speedtest": {"listen": "127.0.0.1:0"}}))
+    primary, other = Collector(worker_config(cfg, 0)), Collector(worker_config(cfg, 1))
+    try:
+        assert primary.speedserver is not None and other.speedserver is None
+    finally:
+        for svc in (primary, other):
+            if svc.speedserver is not None:
+                svc.speedserver.stop()
+            svc.spool.close()
+
+
 def test_speedserver_command_bad_listen_exits_2() -> None:
     r = run_cli("collector.admin", "speedserver", "--listen", "0.0.0.0")
     assert r.returncode == 2

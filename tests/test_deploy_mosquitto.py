@@ -104,7 +104,7 @@ class Client:
             self.messages.append(m)
 
     def connect(self) -> Any:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         if self.persistent:
             props.SessionExpiryInterval = 3600
         self.c.connect(self.broker.host, self.broker.port, clean_start=not self.persistent,

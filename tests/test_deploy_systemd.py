@@ -9,9 +9,11 @@ stand-in executables at the ExecStart paths (verify insists they exist).
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,8 +88,8 @@ def test_state_directories_are_where_the_programs_write(monkeypatch: pytest.Monk
     netroom, must be told spool_dir: /var/lib/netroom/spool, which the unit says."""
     from agent import config as agent_config
 
-    monkeypatch.setattr(agent_config.sys, "platform", "linux")
-    monkeypatch.setattr(agent_config.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
     agent_unit = (UNITS / "netroom-agent.service").read_text()
     assert "\nStateDirectory=netroom\n" in agent_unit
     assert agent_config.default_state_dir() == "/var/lib/netroom"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import configparser
 import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -116,7 +117,7 @@ def test_config_written_on_windows_loads(tmp_path: Path) -> None:
 
 
 def test_state_dir_matches_the_agent_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agent_config.sys, "platform", "win32")
+    monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setenv("PROGRAMDATA", r"C:\ProgramData")
     # os.path.join joins with "/" on this Linux host, "\\" on Windows.
     assert agent_config.default_state_dir().replace("/", "\\") == "C:\\ProgramData\\netroom"

@@ -65,8 +65,8 @@ def probe(host: str, ok: bool, age_min: float = 1, name: str = "portal",
 
 
 def test_portal_reachable_counts_every_gov_pc() -> None:
-    devices = tuple(Device(h, "gov", "room", NOW) for h in ("g1", "g2", "g3", "g4")) + (
-        Device("i1", "internet", "room", NOW),)
+    devices = (*(Device(h, "gov", "room", NOW) for h in ("g1", "g2", "g3", "g4")),
+               Device("i1", "internet", "room", NOW))
     probes = (probe("g1", True), probe("g2", False), probe("g3", True, age_min=45),
               probe("i1", True, network="internet"), probe("g4", True, name="other"))
     r = portal_reachable.evaluate(snap(devices=devices, probes=probes),

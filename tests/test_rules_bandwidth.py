@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from collector import compliance
-from collector.rules import Bandwidth, Device, Result, Snapshot, evaluate
+from collector.rules import Bandwidth, Device, ProbeResult, Result, Snapshot, evaluate
 from collector.rules import gov_bandwidth as gb
 from collector.rules import room_video as rv
 from collector.sites import Site
@@ -74,6 +74,25 @@ def test_room_video_rounds_the_shortfall_up() -> None:
     r = video(snap({"gov": 4}, Bandwidth("gov", "t", NOW, 12.0)), per_pc_mbps=5)
     assert r is not None and (r.required, r.actual, dict(r.shortfall)) == \
         (5.0, 3.0, {"gov_mbps": 8.0})
+
+
+def test_room_video_needs_browsing_to_work_where_it_is_probed() -> None:
+    fast = Bandwidth("gov", "t", NOW, 100.0)
+    base = snap({"gov": 3}, fast)  # hosts gov0, gov1, gov2
+    probes = (ProbeResult("gov0", "gov", "portal", True, NOW - H),
+              ProbeResult("gov1", "gov", "portal", False, NOW - 2 * H),
+              ProbeResult("gov2", "gov", "portal", False, NOW - 30 * H),  # stale: ignored
+              ProbeResult("gov2", "gov", "dns-only", False, NOW))  # not a browse probe
+    r = video(Snapshot(SITE, base.devices, NOW, base.bandwidth, probes=probes))
+    # 100 / 3 = 33.333 per PC is plenty; gov1's failed portal page fails the room.
+    assert r is not None and (r.actual, r.ok, dict(r.shortfall)) == (33.333, False, {})
+    assert r is not None and r.detail.endswith("browsing failed on gov1 (portal)")
+    ok = tuple(p for p in probes if p.host != "gov1")
+    r = video(Snapshot(SITE, base.devices, NOW, base.bandwidth, probes=ok))
+    assert r is not None and r.ok and r.detail.endswith("browsing ok on 1 room PCs")
+    # Not checked when switched off.
+    r = video(Snapshot(SITE, base.devices, NOW, base.bandwidth, probes=probes), browse_probes="")
+    assert r is not None and r.ok
 
 
 def test_room_video_does_not_apply_without_room_pcs() -> None:

@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
         --find-links) LINKS+=(--find-links "$(cd "$2" && pwd)"); shift 2 ;;
         --no-index) NOINDEX=1; shift ;;
         --current-only) CURRENT=1; shift ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build-bundle.sh: error: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -30,7 +30,7 @@ SITE="" NETWORK="" ROLE="" BROKER="" PORT="" HOST="" CA="" USERNAME="" PASSWORD_
 PY="python3" INIT="auto" START=1 UNINSTALL=0 PURGE=0
 
 usage() {
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 Options:
   --site ID          site (squadron) id, as in the collector's `sites` tree

@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
         --constraint) CONSTRAINT=(--constraint "$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"); shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --python) PY=$2; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build-bundle.sh: error: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
