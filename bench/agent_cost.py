@@ -69,7 +69,7 @@ def measure(tmp: Path, mosq: Mosquitto, counts: dict[str, int], run: int,
                 res[s.name] = {"error": f"no output; stderr: {' '.join(tail)[:200]}"}
             else:
                 live.append(s)
-        t0 = {s.name: (s.cpu_s(), s.count()) for s in live}
+        t0 = {s.name: (s.cpu_s(), s.ticks_s(), s.count()) for s in live}
         mem: dict[str, list[tuple[float, float]]] = {s.name: [] for s in live}
         end = time.monotonic() + args.rounds
         while time.monotonic() < end:
@@ -78,15 +78,16 @@ def measure(tmp: Path, mosq: Mosquitto, counts: dict[str, int], run: int,
                     mem[s.name].append(s.memory_mb())
             time.sleep(min(5.0, max(0.0, end - time.monotonic())))
         for s in live:
-            cpu0, n0 = t0[s.name]
-            cpu, n = s.cpu_s() - cpu0, s.count() - n0
+            cpu0, ticks0, n0 = t0[s.name]
+            cpu, ticks, n = s.cpu_s() - cpu0, s.ticks_s() - ticks0, s.count() - n0
             rss = statistics.median(m[0] for m in mem[s.name])
             uss = statistics.median(m[1] for m in mem[s.name])
             r: dict[str, Any] = {"rss_mb": round(rss, 1), "uss_mb": round(uss, 1),
                                  "cpu_s": round(cpu, 4), "rounds": n if s.per_round else None,
                                  "cpu_source": "cgroup" if s.group else "proc ticks (10 ms)"}
-            if s.per_round:
-                r["cpu_ms_per_round"] = round(cpu * 1000 / n, 3) if n else None
+            if s.per_round and n:
+                r["cpu_ms_per_round"] = round(cpu * 1000 / n, 3)
+                r["cpu_ms_per_round_proc_ticks"] = round(ticks * 1000 / n, 3)  # cross-check
             res[s.name] = r
     finally:
         stop.set()

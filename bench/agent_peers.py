@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import threading
 import time
@@ -21,9 +22,12 @@ from servers import OPENER, Mosquitto, free_port
 
 SITE = "bench"
 REF = "netroom agent (MQTT)"
-COLLECTD = "/usr/sbin/collectd"
-NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
-GLANCES = os.environ.get("GLANCES", "/tmp/glances-venv/bin/glances")
+# Debian's paths (apt-get install collectd-core prometheus-node-exporter);
+# Glances from its own venv (docs/benchmarks.md), or GLANCES=/path/to/glances.
+COLLECTD = shutil.which("collectd") or "/usr/sbin/collectd"
+NODE_EXPORTER = (shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+                 or "/usr/bin/prometheus-node-exporter")
+GLANCES = os.environ.get("GLANCES") or "/tmp/glances-venv/bin/glances"
 # The collectors, the message envelope and JSON, as the agent has them, minus
 # paho and the outbox: what the transport costs is the difference.
 NO_TRANSPORT = r"""
@@ -134,11 +138,12 @@ def subjects(tmp: Path, mosq: Mosquitto, counts: dict[str, int], run: int,
         py, "-m", "agent", "--config", str(agent_config(tmp, host311, mosq.port, "3.1.1")),
         "--log-level", "WARNING"])
     v311.count = lambda: counts.get(host311, 0)
-    quiet_cfg = str(agent_config(tmp, f"bench-local-{run}", mosq.port))
+    local = str(agent_config(tmp, f"bench-local-{run}", mosq.port))
+    printing = str(agent_config(tmp, f"bench-print-{run}", mosq.port))
     out = [real, v311,
-           Subject("netroom collect+encode (no transport)", [py, "-c", NO_TRANSPORT, quiet_cfg],
+           Subject("netroom collect+encode (no transport)", [py, "-c", NO_TRANSPORT, local],
                    needle=b"/metrics "),
-           Subject("netroom-agent --print", [py, "-m", "agent", "--config", quiet_cfg, "--print",
+           Subject("netroom-agent --print", [py, "-m", "agent", "--config", printing, "--print",
                                              "--log-level", "WARNING"], needle=b'/metrics"'),
            Subject("bare psutil sample", [py, "-c", BARE], needle=b"sample"),
            Subject("python waking 1/s, no work", [py, "-c", WAKE], needle=b"tick")]

@@ -95,7 +95,11 @@ class Subject:
         self.ps = psutil.Process(self.proc.pid)
         self.group = CpuGroup.make(f"netroom-bench-{os.getpid()}-{self.proc.pid}")
         if self.group is not None:
-            self.group.add(self.proc.pid)  # before its first round; later children inherit
+            try:
+                self.group.add(self.proc.pid)  # before its first round; children inherit
+            except OSError:
+                self.group.remove()
+                self.group = None
         if self.needle:
             threading.Thread(target=self._read, daemon=True).start()
 
@@ -111,8 +115,10 @@ class Subject:
 
     def cpu_s(self) -> float:
         """CPU seconds (user + system) of the process, its threads and children."""
-        if self.group is not None:
-            return self.group.cpu_s()
+        return self.group.cpu_s() if self.group is not None else self.ticks_s()
+
+    def ticks_s(self) -> float:
+        """The same from /proc (10 ms ticks; children only once reaped)."""
         assert self.ps is not None
         t = self.ps.cpu_times()
         total = t.user + t.system + t.children_user + t.children_system
