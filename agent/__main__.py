@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import logging.handlers
+import os
 import signal
 import sys
 import threading
@@ -29,6 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="with --once: seconds to wait for the broker's acks (default 30)")
     p.add_argument("--log-level", default="INFO",
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--log-file", help="log here (rotated at 5 MB, 3 kept) instead of stderr; "
+                   "for Windows' Task Scheduler, which keeps no output")
     p.add_argument("--version", action="version", version=agent.__version__)
     return p.parse_args(argv)
 
@@ -61,7 +65,11 @@ def print_round(a: Agent) -> int:
         line = {"topic": topic, "retain": protocol.KINDS[kind].retained,
                 "payload": json.loads(payload)}
         with lock:
-            print(json.dumps(line, ensure_ascii=False), flush=True)
+            try:
+                print(json.dumps(line, ensure_ascii=False), flush=True)
+            except BrokenPipeError:
+                # `| head` closed the pipe: the reader has what it wanted.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     Runner(collectors.jobs(a.cfg), emit).run_once()
     return 0
@@ -107,7 +115,15 @@ def publish(a: Agent, once: bool, timeout_s: float) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    if args.log_file:
+        try:
+            handler = logging.handlers.RotatingFileHandler(
+                args.log_file, maxBytes=5 << 20, backupCount=3, encoding="utf-8")
+        except OSError as exc:
+            print(f"netroom-agent: error: --log-file: {exc}", file=sys.stderr)
+            return 2
+    logging.basicConfig(level=args.log_level, handlers=[handler],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load(args.config)

@@ -82,6 +82,9 @@ def default_host() -> str:
 
 
 def default_state_dir() -> str:
+    # systemd's StateDirectory= sets this (the first entry if several).
+    if os.environ.get("STATE_DIRECTORY"):
+        return os.environ["STATE_DIRECTORY"].split(":")[0]
     if sys.platform == "win32":
         return os.path.join(os.environ.get("PROGRAMDATA", r"C:\ProgramData"), "netroom")
     if hasattr(os, "geteuid") and os.geteuid() == 0:

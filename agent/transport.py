@@ -20,7 +20,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.config import MqttConfig
-from agent.diskqueue import DiskQueue
+from agent.outbox import Outbox
+from agent.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 QOS = 1
@@ -95,7 +96,7 @@ class Publisher:
                  will: tuple[str, bytes] | None = None, outbox_max: int = 0,
                  birth: Callable[[], tuple[str, bytes]] | None = None) -> None:
         self.cfg = cfg
-        self.outbox = DiskQueue(outbox_path, max_items=outbox_max)
+        self.outbox = Outbox(outbox_path, max_items=outbox_max)
         self._client = make_client(cfg, client_id, idle=True)
         self._lock = threading.Lock()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox id
@@ -103,6 +104,7 @@ class Publisher:
         self._early_acks: dict[int, bool] = {}  # acks that beat _pump to _inflight
         self._pumping = False
         self._again = False
+        self._fails = RateLimitedLog(log, 300)  # a long outage: one line per 5 min
         self._connected = threading.Event()
         self.last_error = ""
         # Sent (retained) on every connect: a Last Will fired during an outage
@@ -212,7 +214,8 @@ class Publisher:
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self.last_error = "cannot connect"
-        log.warning("%s:%s: cannot connect, retrying", self.cfg.host, self.cfg.port)
+        self._fails.log(logging.WARNING, "connect", "%s:%s: cannot connect, retrying",
+                        self.cfg.host, self.cfg.port)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
                        reason: Any, props: Any) -> None:
@@ -235,4 +238,4 @@ class Publisher:
 
 
 def outbox_path(state_dir: str) -> str:
-    return os.path.join(state_dir, "outbox.sqlite")
+    return os.path.join(state_dir, "outbox")

@@ -69,6 +69,9 @@ def read_influx(data: Any) -> InfluxConfig:
 
 
 def default_spool_dir() -> str:
+    # systemd's StateDirectory= sets this (deploy/systemd/netroom-collector.service).
+    if os.environ.get("STATE_DIRECTORY"):
+        return os.environ["STATE_DIRECTORY"].split(":")[0]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         return "/var/lib/netroom/spool"
     return os.path.join(os.path.expanduser("~"), ".local", "state", "netroom", "spool")

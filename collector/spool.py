@@ -11,7 +11,7 @@ import os
 import threading
 from typing import Callable
 
-from agent.diskqueue import DiskQueue
+from collector.diskqueue import DiskQueue
 from collector.influx import Rejected, SinkError
 
 log = logging.getLogger(__name__)

@@ -261,3 +261,18 @@ def test_agent_sigkill_leaves_its_last_will(tmp_path: Path, mosquitto: Mosquitto
         agent.wait(10)
     assert wait_until(lambda: _retained_status(mosquitto, True)["state"] == "offline", 10)
     assert _retained_status(mosquitto, True)["will"] is True
+
+
+def test_print_into_a_closed_pipe_is_not_a_traceback(tmp_path: Path,
+                                                      mosquitto: Mosquitto) -> None:
+    cfg = write_config(tmp_path, mosquitto)
+    p = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(cfg), "--once",
+                          "--print", "--log-file", str(tmp_path / "agent.log")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    assert p.stdout is not None and p.stderr is not None
+    assert p.stdout.read(10)  # like `| head -c 10`
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(30) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert (tmp_path / "agent.log").exists()
