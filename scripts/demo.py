@@ -19,7 +19,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from servers import Influxd, Mosquitto  # noqa: E402
+from servers import Influxd, Mosquitto, free_port  # noqa: E402
 
 DATA = REPO / "demo-data"
 ROUNDS_S = 12  # how long the agents run, seconds
@@ -37,15 +37,31 @@ def say(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
-def write_config(mosq: Mosquitto, influxd: Influxd, host: str, network: str,
-                 role: str) -> Path:
+def write_config(mosq: Mosquitto, influxd: Influxd, speed_port: int, host: str,
+                 network: str, role: str) -> Path:
     cfg: dict[str, Any] = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    speed = f"http://127.0.0.1:{speed_port}"
     cfg["mqtt"] = {"host": mosq.host, "port": mosq.port}
     cfg["influxdb"] = {"url": influxd.url, "database": "netroom"}
     cfg.setdefault("collector", {}).update(
-        {"spool_dir": str(DATA / "spool"), "stats_interval": 2, "flush_interval": 0.5})
+        {"spool_dir": str(DATA / "spool"), "stats_interval": 2, "flush_interval": 0.5,
+         "speedtest": {"listen": f"127.0.0.1:{speed_port}"}})
     cfg["agent"] = {**cfg.get("agent", {}), "host": host, "network": network, "role": role,
                     "interval": 3, "state_dir": str(DATA / "agents" / host)}
+    # The collector's own speed-test server stands in for the portal and the
+    # web, so the probes and the speed tests have something real to reach.
+    cfg["probes"] = [
+        {"name": "portal", "kind": "http", "target": f"{speed}/speedtest/latency.txt",
+         "networks": ["gov"], "interval": 5, "timeout": 2},
+        {"name": "web", "kind": "tcp", "target": f"127.0.0.1:{speed_port}",
+         "networks": ["internet"], "interval": 5, "timeout": 2},
+    ]
+    if role == "room":  # one tester per network: the intranet engine and speedtest-cli
+        method = {"method": "intranet", "url": speed} if network == "gov" else \
+            {"method": "speedtest", "speedtest_mini": speed}
+        if host in ("pc-room-01", "pc-room-03"):
+            cfg["agent"]["bandwidth"] = {"tester": True, "duration": 2, "timeout": 20,
+                                         "jitter": 0, **method}
     path = DATA / f"config-{host}.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
@@ -67,7 +83,8 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     with Mosquitto(DATA / "mosquitto") as mosq, Influxd(DATA / "influxdb") as influxd:
         say(f"mosquitto on {mosq.host}:{mosq.port}, influxd on {influxd.url}")
-        configs = {h: write_config(mosq, influxd, h, n, r) for h, n, r in FLEET}
+        speed_port = free_port()
+        configs = {h: write_config(mosq, influxd, speed_port, h, n, r) for h, n, r in FLEET}
         main_cfg = configs[FLEET[0][0]]
         log = open(DATA / "collector.log", "wb")  # noqa: SIM115
         try:
