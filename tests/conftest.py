@@ -11,12 +11,14 @@ import os
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import INFLUXD_BIN, INSTALL_HINT, MOSQUITTO_BIN, Influxd, Mosquitto
+from servers import INFLUXD_BIN, INSTALL_HINT, MOSQUITTO_BIN, Influxd, Mosquitto, _Server
+
+_S = TypeVar("_S", bound=_Server)
 
 
 def _require(binary: str) -> None:
@@ -30,30 +32,22 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
 
     Keyword arguments go to `Mosquitto(...)`; all are stopped at teardown.
     """
-    _require(MOSQUITTO_BIN)
-    made: list[Mosquitto] = []
-
-    def make(**kwargs: Any) -> Mosquitto:
-        kwargs.setdefault("workdir", tmp_path / f"mosquitto{len(made)}")
-        server = Mosquitto(**kwargs)
-        made.append(server)
-        server.start()
-        return server
-
-    yield make
-    for server in made:
-        server.kill()
+    yield from _factory(Mosquitto, MOSQUITTO_BIN, tmp_path / "mosquitto")
 
 
 @pytest.fixture
 def influxd_factory(tmp_path: Path) -> Iterator[Callable[..., Influxd]]:
     """Start extra influxd: `influxd_factory(auth_enabled=True)` -> started Influxd."""
-    _require(INFLUXD_BIN)
-    made: list[Influxd] = []
+    yield from _factory(Influxd, INFLUXD_BIN, tmp_path / "influxd")
 
-    def make(**kwargs: Any) -> Influxd:
-        kwargs.setdefault("workdir", tmp_path / f"influxd{len(made)}")
-        server = Influxd(**kwargs)
+
+def _factory(cls: Callable[..., _S], binary: str, workdir: Path) -> Iterator[Callable[..., _S]]:
+    _require(binary)
+    made: list[_S] = []
+
+    def make(**kwargs: Any) -> _S:
+        kwargs.setdefault("workdir", Path(f"{workdir}{len(made)}"))
+        server = cls(**kwargs)
         made.append(server)
         server.start()
         return server

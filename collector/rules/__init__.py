@@ -135,6 +135,14 @@ class Result:
     waived: str = ""
 
 
+def pcs_for_heads(name: str, required: int, actual: int, kind: str, detail: str) -> Result:
+    """The PC-count rules' verdict: ``actual`` PCs of ``kind`` (``gov``,
+    ``internet``) against ``required``; the shortfall is the difference."""
+    ok = actual >= required
+    shortfall = {} if ok else {f"{kind}_pcs": float(required - actual)}
+    return Result(name, required, actual, ok, shortfall, detail)
+
+
 def registry() -> tuple[ModuleType, ...]:
     """Every rule, in report column order; one line each."""
     from collector.rules import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from collector.rules import Result, Snapshot
+from collector.rules import Result, Snapshot, pcs_for_heads
 
 NAME = "cadre_gov_pcs"
 TITLE = {"zh": "干部政务网电脑", "en": "Cadre gov PCs"}
@@ -17,7 +17,5 @@ def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result:
     # A site without cadres needs none: required 0, which passes.
     required = math.ceil(snap.site.cadres * params["per_cadre"])
     actual = snap.count("gov", "cadre")
-    ok = actual >= required
-    shortfall = {} if ok else {"gov_pcs": float(required - actual)}
-    return Result(NAME, required, actual, ok, shortfall,
-                  f"{actual} gov PCs for {snap.site.cadres} cadres")
+    return pcs_for_heads(NAME, required, actual, "gov",
+                         f"{actual} gov PCs for {snap.site.cadres} cadres")

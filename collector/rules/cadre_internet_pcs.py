@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from collector.rules import Result, Snapshot
+from collector.rules import Result, Snapshot, pcs_for_heads
 
 NAME = "cadre_internet_pcs"
 TITLE = {"zh": "干部互联网电脑", "en": "Cadre internet PCs"}
@@ -17,7 +17,5 @@ def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result:
     # A site without cadres needs none: required 0, which passes.
     required = math.ceil(snap.site.cadres * params["per_cadre"])
     actual = snap.count("internet", "cadre")
-    ok = actual >= required
-    shortfall = {} if ok else {"internet_pcs": float(required - actual)}
-    return Result(NAME, required, actual, ok, shortfall,
-                  f"{actual} internet PCs for {snap.site.cadres} cadres")
+    return pcs_for_heads(NAME, required, actual, "internet",
+                         f"{actual} internet PCs for {snap.site.cadres} cadres")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from collector.rules import Result, Snapshot
+from collector.rules import Result, Snapshot, pcs_for_heads
 
 NAME = "staff_gov_pcs"
 TITLE = {"zh": "职工政务网电脑", "en": "Staff gov PCs"}
@@ -22,7 +22,5 @@ def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result:
     # round() first so 6 / 1.2 = 5.000000000000001 does not become 6.
     required = math.ceil(round(snap.site.staff / params["staff_per_pc"], 9))
     actual = snap.count("gov", not_role="cadre")
-    ok = actual >= required
-    shortfall = {} if ok else {"gov_pcs": float(required - actual)}
-    return Result(NAME, required, actual, ok, shortfall,
-                  f"{actual} shared gov PCs for {snap.site.staff} staff")
+    return pcs_for_heads(NAME, required, actual, "gov",
+                         f"{actual} shared gov PCs for {snap.site.staff} staff")
