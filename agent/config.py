@@ -5,9 +5,8 @@ import os
 import re
 import socket
 import sys
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent import protocol
 from agent.probe_config import IsolationConfig, ProbeConfig, read_isolation, read_probes
@@ -17,15 +16,13 @@ __all__ = ["AgentConfig", "BandwidthConfig", "ConfigError", "MqttConfig", "TlsCo
            "default_host", "load"]
 
 
-@dataclass(frozen=True)
-class TlsConfig:
+class TlsConfig(NamedTuple):
     ca: str = ""
     cert: str = ""
     key: str = ""
 
 
-@dataclass(frozen=True)
-class MqttConfig:
+class MqttConfig(NamedTuple):
     host: str = "127.0.0.1"
     port: int = 1883
     username: str | None = None
@@ -36,8 +33,7 @@ class MqttConfig:
     keepalive_s: int = 60
 
 
-@dataclass(frozen=True)
-class BandwidthConfig:
+class BandwidthConfig(NamedTuple):
     """`agent.bandwidth`: speed tests, run only by PCs marked ``tester``.
 
     ``method`` is resolved (never "auto"); ``quiet_hours`` is a local-time
@@ -58,8 +54,7 @@ class BandwidthConfig:
     duration_s: float = 10.0
 
 
-@dataclass(frozen=True)
-class AgentConfig:
+class AgentConfig(NamedTuple):
     site: str
     host: str
     network: str
@@ -71,7 +66,7 @@ class AgentConfig:
     outbox_max: int = 100_000
     bandwidth: BandwidthConfig = BandwidthConfig()
     probes: tuple[ProbeConfig, ...] = ()  # the top-level `probes` list
-    isolation: IsolationConfig = field(default_factory=IsolationConfig)
+    isolation: IsolationConfig = IsolationConfig()
 
 
 def default_host() -> str:
@@ -199,8 +194,8 @@ def read_agent(data: Any, mqtt: MqttConfig) -> AgentConfig:
         state_dir=s.text("state_dir", "") or default_state_dir(),
         outbox_max=s.integer("outbox_max", 100_000, 100, 10_000_000),
     )
-    cfg = replace(cfg, bandwidth=read_bandwidth(s.sub("bandwidth"), cfg.network))
-    cfg = replace(cfg, isolation=read_isolation(s.sub("isolation")))
+    cfg = cfg._replace(bandwidth=read_bandwidth(s.sub("bandwidth"), cfg.network))
+    cfg = cfg._replace(isolation=read_isolation(s.sub("isolation")))
     s.done()
     return cfg
 
@@ -209,4 +204,4 @@ def load(path: str | Path) -> AgentConfig:
     """Load and validate the agent's sections; raise ConfigError."""
     data = load_yaml(path)
     cfg = read_agent(data.get("agent"), read_mqtt(data.get("mqtt")))
-    return replace(cfg, probes=read_probes(data.get("probes")))
+    return cfg._replace(probes=read_probes(data.get("probes")))

@@ -7,8 +7,7 @@ Validated once at start-up; errors name the key, e.g.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from agent import protocol
@@ -17,8 +16,7 @@ from agent.settings import ConfigError, Section
 CHECK_KINDS = ("http", "tcp", "dns")
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     """One reachability check.
 
     ``target``: a URL (http), ``host:port`` (tcp) or a name to resolve (dns);
@@ -37,8 +35,7 @@ class Check:
     verify_tls: bool = True
 
 
-@dataclass(frozen=True)
-class ProbeConfig:
+class ProbeConfig(NamedTuple):
     """A probe run by the agents on ``networks``, every ``interval_s`` seconds."""
 
     check: Check
@@ -46,8 +43,7 @@ class ProbeConfig:
     networks: tuple[str, ...] = protocol.NETWORKS
 
 
-@dataclass(frozen=True)
-class IsolationConfig:
+class IsolationConfig(NamedTuple):
     """`agent.isolation`: the gov PCs' leak check, every ``interval_s`` seconds.
 
     ``bridges_violate``: a Wi-Fi, USB-network or mobile interface that is up

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 SCHEMA = 1
 TOPIC_PREFIX = "netroom/v1"
@@ -39,8 +38,7 @@ class ProtocolError(ValueError):
         self.code = code
 
 
-@dataclass(frozen=True)
-class F:
+class F(NamedTuple):
     """One payload field: its JSON type, whether required, bounds, unit."""
 
     type: type
@@ -52,8 +50,7 @@ class F:
     maxlen: int = 256
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
     """A list of objects in a payload (one per disk, NIC...).
 
     ``key`` names the field identifying an item; the collector makes it a tag.
@@ -64,10 +61,9 @@ class Section:
     max_items: int = 64
 
 
-@dataclass(frozen=True)
-class Kind:
+class Kind(NamedTuple):
     fields: Mapping[str, F]
-    sections: Mapping[str, Section] = field(default_factory=dict)
+    sections: Mapping[str, Section] = {}
     retained: bool = False
     # Required string fields that name a series of the host (a probe's name):
     # the collector stores them as tags, so two of them never overwrite each other.
@@ -245,8 +241,7 @@ KINDS: dict[str, Kind] = {
 }
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """A validated message. ``fields`` holds scalars, ``sections`` lists."""
 
     kind: str

@@ -11,8 +11,7 @@ from __future__ import annotations
 import http.client
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 from urllib.parse import urlsplit
 
 BLOCK = 64 * 1024  # bytes per read / send
@@ -29,8 +28,7 @@ class SpeedTestError(Exception):
     """The test could not measure; str() is the reason for the record."""
 
 
-@dataclass(frozen=True)
-class Measurement:
+class Measurement(NamedTuple):
     """One direction: ``mbps`` in Mbit/s after the warm-up, ``bytes`` all moved."""
 
     mbps: float
@@ -38,8 +36,7 @@ class Measurement:
     seconds: float  # measured window, warm-up excluded
 
 
-@dataclass(frozen=True)
-class Latency:
+class Latency(NamedTuple):
     """Round trips of a tiny request on one kept-alive connection, in ms.
 
     ``latency_ms`` is the median; ``jitter_ms`` the mean absolute difference

@@ -51,6 +51,8 @@ def measure(tmp: Path, mosq: Mosquitto, counts: dict[str, int], run: int,
     """One repeat: start all, warm up, measure one window, stop all."""
     stop = threading.Event()
     subs, missing = subjects(tmp, mosq, counts, run, stop)
+    if args.only:
+        subs = [s for s in subs if any(w.lower() in s.name.lower() for w in args.only.split(","))]
     res: dict[str, dict[str, Any]] = {}
     logs: dict[str, Path] = {}
     try:
@@ -169,6 +171,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--warmup", type=float, default=10.0, help="s after the first round")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    ap.add_argument("--only", default="", help="comma-separated parts of subject names "
+                    "to run (default: all), e.g. 'agent (MQTT),bare'")
     args = ap.parse_args()
     info = {"before": machine()}
     runs: list[dict[str, dict[str, Any]]] = []

@@ -6,8 +6,7 @@ and never knows where it goes. Adding one: a module here, one line in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 from agent.config import AgentConfig
 
@@ -25,8 +24,7 @@ class Collector(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Job:
+class Job(NamedTuple):
     """A collector and its schedule (seconds).
 
     ``timeout_s`` set: the job runs in its own thread with that hard limit,
