@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 
 log = logging.getLogger(__name__)
 SUFFIX = ".msg"
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
 class Outbox:
@@ -57,8 +58,12 @@ class Outbox:
                 oid = self._next
                 self._next += 1
                 tmp = self._path(oid) + ".tmp"
-                with open(tmp, "wb") as fh:
-                    fh.write(item)
+                # os-level calls: a third of open()'s CPU, on every message.
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _BINARY, 0o600)
+                try:
+                    os.write(fd, item)
+                finally:
+                    os.close(fd)
                 os.replace(tmp, self._path(oid))
                 self._ids[oid] = None
                 ids.append(oid)

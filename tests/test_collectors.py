@@ -35,7 +35,9 @@ from agent.collectors.metrics import (
     build_disk_usage,
     build_diskio,
     build_nic_counters,
+    parse_diskstats,
     parse_meminfo,
+    parse_net_dev,
     physical_partitions,
 )
 
@@ -429,7 +431,7 @@ def test_metrics_on_this_machine_passes_decode() -> None:
 
 def test_metrics_survive_a_failing_part() -> None:
     ps = FakePs(partitions_error=PermissionError(13, "Permission denied"))
-    body = Metrics(ps=ps, meminfo=None).collect()  # a fake Windows PC: memory via psutil
+    body = Metrics(ps=ps, proc=None).collect()  # a fake Windows PC: all through psutil
     assert "disks: PermissionError" in body["errors"]
     assert body["cpu_percent"] == 12.5 and body["mem_total_bytes"] == 8 << 30
     assert "disks" not in body
@@ -525,3 +527,48 @@ def test_meminfo_agrees_with_psutil_on_this_machine() -> None:
     assert m["mem_total_bytes"] == vm.total
     assert abs(m["mem_available_bytes"] - vm.available) < 64 << 20  # read moments apart
     assert m["swap_total_bytes"] == sw.total
+
+
+NET_DEV = """Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo: 1491162 64241    0    0    0     0          0         0 1491162 64241    0    0    0     0       0          0
+  eth0: 987654321 123456    2    7    0     0          0        11 12345678  65432    1    3    0     0       0          0
+"""
+
+DISKSTATS = """   7       0 loop0 5 0 10 1 0 0 0 0 0 4 1 0 0 0 0 0 0
+ 253       0 vda 36262 9113 2675306 21496 105634 83102 3914016 135791 0 170632 160436 0 0 0 0 3390 3149
+ 253       1 vda1 36123 9113 2667762 21443 105632 83102 3914016 135790 0 170588 157233 0 0 0 0 0 0
+ 252       0 zram0 12 0 96 0 0 0 0 0 0 0 0 0 0 0 0 0 0
+"""
+
+
+def test_parse_net_dev_reads_both_directions_and_skips_loopback() -> None:
+    nics = parse_net_dev(NET_DEV)
+    assert nics == {"eth0": {"bytes_recv": 987654321, "packets_recv": 123456, "errin": 2,
+                             "dropin": 7, "bytes_sent": 12345678, "packets_sent": 65432,
+                             "errout": 1, "dropout": 3}}
+
+
+def test_parse_diskstats_keeps_whole_disks_only_in_bytes() -> None:
+    disks = parse_diskstats(DISKSTATS, ["loop0", "vda", "zram0"])
+    assert disks == [{"name": "vda", "read_count": 36262, "read_bytes": 2675306 * 512,
+                      "read_time_ms": 21496, "write_count": 105634,
+                      "write_bytes": 3914016 * 512, "write_time_ms": 135791}]
+
+
+def test_proc_counters_agree_with_psutil_on_this_machine() -> None:
+    import os
+
+    import psutil
+
+    with open("/proc/net/dev", encoding="ascii") as fh:
+        ours = parse_net_dev(fh.read())
+    theirs = psutil.net_io_counters(pernic=True)
+    assert set(ours) == {n for n in theirs if n != "lo"}
+    for name, c in ours.items():
+        assert 0 <= c["bytes_recv"] - theirs[name].bytes_recv < 1 << 20  # read moments apart
+    with open("/proc/diskstats", encoding="ascii") as fh:
+        disks = parse_diskstats(fh.read(), os.listdir("/sys/block"))
+    io = psutil.disk_io_counters(perdisk=True)
+    for d in disks:
+        assert 0 <= io[d["name"]].read_bytes - d["read_bytes"] < 1 << 24

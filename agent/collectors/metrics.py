@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager, suppress
+from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import psutil
@@ -21,7 +22,11 @@ PART_ERRORS = (OSError, ValueError, LookupError, RuntimeError, AttributeError, p
 ERRORS_MAX = 2048  # characters, as in protocol.KINDS
 _SKIP_FSTYPES = frozenset({"squashfs", "overlay", "iso9660", ""})  # "": drive without media
 _SKIP_DISKIO = ("loop", "ram", "zram")
-_MEMINFO = "/proc/meminfo"
+_PROC = "/proc"
+SECTOR_BYTES = 512  # /proc/diskstats counts 512-byte sectors whatever the disk's own size
+
+
+_MEMINFO_KEYS = frozenset({"MemTotal", "MemAvailable", "SwapTotal", "SwapFree"})
 
 
 def parse_meminfo(text: str) -> dict[str, float]:
@@ -35,9 +40,8 @@ def parse_meminfo(text: str) -> dict[str, float]:
     kb = {}
     for line in text.splitlines():
         name, _, rest = line.partition(":")
-        fields = rest.split()
-        if fields and fields[0].isdigit():
-            kb[name] = int(fields[0]) * 1024
+        if name in _MEMINFO_KEYS:
+            kb[name] = int(rest.split()[0]) * 1024
     total, avail = kb["MemTotal"], kb["MemAvailable"]
     return {
         "mem_total_bytes": total,
@@ -108,6 +112,39 @@ def build_disk_usage(usages: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def parse_net_dev(text: str) -> dict[str, dict[str, int]]:
+    """/proc/net/dev -> cumulative counters per NIC (bytes, packets), loopback skipped."""
+    out = {}
+    for line in text.splitlines()[2:]:
+        name, _, rest = line.partition(":")
+        name = name.strip()
+        f = rest.split()
+        if len(f) < 16 or is_loopback(name):
+            continue
+        out[name] = {"bytes_recv": int(f[0]), "packets_recv": int(f[1]), "errin": int(f[2]),
+                     "dropin": int(f[3]), "bytes_sent": int(f[8]), "packets_sent": int(f[9]),
+                     "errout": int(f[10]), "dropout": int(f[11])}
+    return out
+
+
+def parse_diskstats(text: str, disks: Iterable[str]) -> list[dict[str, Any]]:
+    """/proc/diskstats -> counters of the whole ``disks`` (names in /sys/block).
+
+    Partitions are left out, so summing the list does not count a byte twice.
+    """
+    wanted = {d for d in disks if not d.startswith(_SKIP_DISKIO)}
+    out = []
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) < 14 or f[2] not in wanted:
+            continue
+        out.append({"name": f[2][:64], "read_count": int(f[3]),
+                    "read_bytes": int(f[5]) * SECTOR_BYTES, "read_time_ms": int(f[6]),
+                    "write_count": int(f[7]), "write_bytes": int(f[9]) * SECTOR_BYTES,
+                    "write_time_ms": int(f[10])})
+    return out
+
+
 def build_diskio(counters: Mapping[str, Any]) -> list[dict[str, Any]]:
     """disk_io_counters(perdisk=True) -> one dict per disk; loop/ram/zram skipped.
 
@@ -153,10 +190,12 @@ class Metrics:
     kind = "metrics"
 
     def __init__(self, ps: Any = psutil, refresh_s: float = 600.0,
-                 meminfo: str | None = _MEMINFO) -> None:
+                 proc: str | None = _PROC) -> None:
         self._ps = ps
-        # Linux: read memory and swap from one file; elsewhere through psutil.
-        self._meminfo = meminfo if meminfo and os.path.exists(meminfo) else None
+        # Linux: read memory, NIC and disk counters straight from /proc (three
+        # small files, about 1 ms less per round than psutil's general path);
+        # elsewhere, or with proc=None, through psutil.
+        self._proc = proc if proc and os.path.exists(os.path.join(proc, "meminfo")) else None
         self._refresh_s = refresh_s
         self._cache: dict[str, tuple[float, Any]] = {}  # name -> (monotonic s, value)
         # The first non-blocking cpu_percent() has no previous sample and says 0.0.
@@ -172,9 +211,9 @@ class Metrics:
         if hasattr(os, "getloadavg"):
             with errors.part("load"):
                 out["load1"], out["load5"], out["load15"] = os.getloadavg()
-        if self._meminfo is not None:
-            with errors.part("mem"), open(self._meminfo, encoding="ascii") as fh:
-                out.update(parse_meminfo(fh.read()))
+        if self._proc is not None:
+            with errors.part("mem"):
+                out.update(parse_meminfo(self._read("meminfo")))
         else:
             with errors.part("mem"):
                 vm = ps.virtual_memory()
@@ -193,10 +232,17 @@ class Metrics:
         with errors.part("disks"):
             out["disks"] = errors.cap("disks", build_disk_usage(self._disk_usage()), 64)
         with errors.part("diskio"):
-            io = ps.disk_io_counters(perdisk=True, nowrap=True) or {}
-            out["diskio"] = errors.cap("diskio", build_diskio(io), 64)
+            if self._proc is not None:
+                disks = self._slow("block", lambda: os.listdir("/sys/block"))
+                diskio = parse_diskstats(self._read("diskstats"), disks)
+            else:
+                diskio = build_diskio(ps.disk_io_counters(perdisk=True, nowrap=True) or {})
+            out["diskio"] = errors.cap("diskio", diskio, 64)
         with errors.part("nics"):
-            counters = ps.net_io_counters(pernic=True, nowrap=True) or {}
+            counters: Mapping[str, Any] = (
+                {n: SimpleNamespace(**c) for n, c in parse_net_dev(self._read("net/dev")).items()}
+                if self._proc is not None
+                else ps.net_io_counters(pernic=True, nowrap=True) or {})
             stats: Mapping[str, Any] = {}
             with errors.part("nic_stats"):
                 # Speed and link state change rarely, and net_if_stats() costs as much as
@@ -205,6 +251,21 @@ class Metrics:
                 stats = self._slow("nic_stats", ps.net_if_stats)
             out["nics"] = errors.cap("nics", build_nic_counters(counters, stats), 128)
         return errors.finish(out)
+
+    def _read(self, name: str) -> str:
+        """A /proc file as text; os-level calls cost a third of open()'s."""
+        assert self._proc is not None
+        fd = os.open(f"{self._proc}/{name}", os.O_RDONLY)
+        try:
+            chunks = []
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        return b"".join(chunks).decode("ascii", "replace")
 
     def _slow(self, name: str, read: Callable[[], Any]) -> Any:
         """``read()``, reused for refresh_s seconds; a failure is retried next round."""
