@@ -14,11 +14,13 @@ ports and connections plugins and without the update check.
 Subjects (bench/agent_peers.py): the agent as shipped (MQTT 5 + disk
 outbox), the same on MQTT 3.1.1, the agent's collectors and encoding without
 transport, `netroom-agent --print`, a bare psutil loop, a Python process
-that only wakes once a second, two idle import floors (RSS only), and
-collectd, node_exporter and Glances when installed (docs/benchmarks.md says
-how); a peer that is missing prints "not installed".
+that only wakes once a second, two idle import floors (RSS only), the agent
+and the floors on other interpreters (``--python``), and collectd,
+node_exporter and Glances when installed (docs/benchmarks.md says how); a
+peer that is missing prints "not installed".
 
 Run: python3 bench/agent_cost.py [--rounds 60] [--repeat 3] [--warmup 10] [--json]
+     [--python /path/to/python3.8] [--only 'part of a name,...']
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -40,8 +43,9 @@ import psutil
 from agent_peers import REF, SITE, subjects
 from paho.mqtt.enums import CallbackAPIVersion
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from servers import Mosquitto
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+from servers import Mosquitto  # noqa: E402
 
 TARGET_CPU_MS, TARGET_RSS_MB = 1.5, 26.0  # the project guide's targets
 
@@ -50,15 +54,15 @@ def measure(tmp: Path, mosq: Mosquitto, counts: dict[str, int], run: int,
             args: argparse.Namespace) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """One repeat: start all, warm up, measure one window, stop all."""
     stop = threading.Event()
-    subs, missing = subjects(tmp, mosq, counts, run, stop)
+    subs, missing = subjects(tmp, mosq, counts, run, stop, args.python)
     if args.only:
         subs = [s for s in subs if any(w.lower() in s.name.lower() for w in args.only.split(","))]
     res: dict[str, dict[str, Any]] = {}
     logs: dict[str, Path] = {}
     try:
-        for s in subs:
-            s.start(tmp / f"stderr-{len(logs)}.log")
-            logs[s.name] = tmp / f"stderr-{len(logs)}.log"
+        for i, s in enumerate(subs):
+            logs[s.name] = tmp / f"stderr-{i}.log"
+            s.start(logs[s.name])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not all(s.count() for s in subs):
             time.sleep(0.2)
@@ -112,6 +116,19 @@ def subscribe(mosq: Mosquitto, counts: dict[str, int]) -> mqtt.Client:
     return c
 
 
+def revision() -> str:
+    """The commit measured, and whether agent/ differed from it."""
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", *a], check=False, cwd=REPO, capture_output=True,
+                                  text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + (" + uncommitted changes in agent/" if git("status", "--porcelain", "agent")
+                   else "")
+
+
 def machine() -> dict[str, Any]:
     model = platform.processor()
     with contextlib.suppress(OSError):
@@ -151,17 +168,17 @@ def summarise(runs: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]
 
 def table(summary: dict[str, dict[str, Any]], missing: dict[str, str]) -> str:
     def f(v: Any, fmt: str) -> str:
-        return "-" if v is None else format(v, fmt)
-    lines = [f"{'subject':42} {'ms CPU/round':>12} {'RSS MB':>7} {'USS MB':>7} "
+        return "-".rjust(int(fmt.split(".", maxsplit=1)[0])) if v is None else format(v, fmt)
+    lines = [f"{'subject':52} {'ms CPU/round':>12} {'RSS MB':>7} {'USS MB':>7} "
              f"{'CPU x':>6} {'RSS x':>6}"]
     for name, s in summary.items():
         if "error" in s:
-            lines.append(f"{name:42} {s['error']}")
+            lines.append(f"{name:52} {s['error']}")
             continue
-        lines.append(f"{name:42} {f(s.get('cpu_ms_per_round'), '12.3f')} {f(s['rss_mb'], '7.1f')} "
+        lines.append(f"{name:52} {f(s.get('cpu_ms_per_round'), '12.3f')} {f(s['rss_mb'], '7.1f')} "
                      f"{f(s['uss_mb'], '7.1f')} {f(s.get('cpu_x_netroom'), '6.2f')} "
                      f"{f(s.get('rss_x_netroom'), '6.2f')}")
-    lines += [f"{name:42} {why}" for name, why in missing.items()]
+    lines += [f"{name:52} {why}" for name, why in missing.items()]
     return "\n".join(lines)
 
 
@@ -171,10 +188,13 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--warmup", type=float, default=10.0, help="s after the first round")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    ap.add_argument("--python", action="append", default=[], metavar="PATH",
+                    help="also run the agent on this interpreter (it needs psutil, "
+                    "paho-mqtt and PyYAML); repeatable")
     ap.add_argument("--only", default="", help="comma-separated parts of subject names "
                     "to run (default: all), e.g. 'agent (MQTT),bare'")
     args = ap.parse_args()
-    info = {"before": machine()}
+    info: dict[str, Any] = {"before": machine(), "netroom": revision()}
     runs: list[dict[str, dict[str, Any]]] = []
     missing: dict[str, str] = {}
     counts: dict[str, int] = {}
@@ -206,7 +226,7 @@ def main() -> int:
               "machine": info, "summary": summary, "missing": missing, "targets": verdict,
               "runs": runs}
     m = info["before"]
-    head = (f"{m['nproc']} x {m['cpu']}, load {info['before']['loadavg']} -> "
+    head = (f"netroom {info['netroom']}; {m['nproc']} x {m['cpu']}, load {m['loadavg']} -> "
             f"{info['after']['loadavg']}; {args.repeat} x {args.rounds} rounds of 1 s, medians")
     text = (f"{head}\n{table(summary, missing)}\ntargets: <= {TARGET_CPU_MS} ms CPU/round "
             f"({'met' if verdict['cpu_ok'] else 'MISSED'}), <= {TARGET_RSS_MB} MB RSS "

@@ -8,11 +8,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import yaml
 from procmeter import Subject
@@ -68,8 +69,8 @@ while True:
 """
 IDLE = "import time\n{imports}\nprint('ready', flush=True)\ntime.sleep(86400)\n"
 FLOORS = {
-    "floor: python+psutil+paho+yaml+sqlite3":
-        "import psutil, yaml, sqlite3, json, logging, threading, paho.mqtt.client",
+    "floor: python+psutil+paho+yaml": "import psutil, yaml, json, logging, threading, "
+        "paho.mqtt.client",
     "floor: netroom agent imports": "import psutil, agent.__main__, agent.collectors.metrics, "
         "agent.collectors.inventory, agent.collectors.isolation, agent.collectors.probes, "
         "agent.collectors.bandwidth",
@@ -125,19 +126,31 @@ def scraper(url: str, stop: threading.Event) -> Callable[[], int]:
     return lambda: done[0]
 
 
+def mqtt_agent(name: str, py: str, cfg: Path, host: str, counts: dict[str, int]) -> Subject:
+    """The agent publishing to the broker; its rounds are its messages that arrived."""
+    sub = Subject(name, [py, "-m", "agent", "--config", str(cfg), "--log-level", "WARNING"])
+    sub.count = lambda: counts.get(host, 0)
+    return sub
+
+
+def python_version(py: str) -> str:
+    return subprocess.run([py, "-c", "import platform; print(platform.python_version())"],
+                          check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+
+
 def subjects(tmp: Path, mosq: Mosquitto, counts: dict[str, int], run: int,
-             stop: threading.Event) -> tuple[list[Subject], dict[str, str]]:
-    """The subjects of one repeat, and the peers that are missing (name -> why)."""
+             stop: threading.Event, pythons: Sequence[str] = ()
+             ) -> tuple[list[Subject], dict[str, str]]:
+    """The subjects of one repeat, and the peers that are missing (name -> why).
+
+    ``pythons``: more interpreters (with psutil, paho-mqtt and PyYAML) to run
+    the agent and the import floor on, e.g. the 3.8 of Kylin V10.
+    """
     py = sys.executable
-    host = f"bench-mqtt-{run}"
-    real = Subject(REF, [py, "-m", "agent", "--config", str(agent_config(tmp, host, mosq.port)),
-                         "--log-level", "WARNING"])
-    real.count = lambda: counts.get(host, 0)
-    host311 = f"bench-mqtt311-{run}"
-    v311 = Subject("netroom agent (MQTT 3.1.1)", [
-        py, "-m", "agent", "--config", str(agent_config(tmp, host311, mosq.port, "3.1.1")),
-        "--log-level", "WARNING"])
-    v311.count = lambda: counts.get(host311, 0)
+    hosts = {"5": f"bench-mqtt-{run}", "3.1.1": f"bench-mqtt311-{run}"}
+    cfgs = {v: agent_config(tmp, h, mosq.port, v) for v, h in hosts.items()}
+    real = mqtt_agent(REF, py, cfgs["5"], hosts["5"], counts)
+    v311 = mqtt_agent("netroom agent (MQTT 3.1.1)", py, cfgs["3.1.1"], hosts["3.1.1"], counts)
     local = str(agent_config(tmp, f"bench-local-{run}", mosq.port))
     printing = str(agent_config(tmp, f"bench-print-{run}", mosq.port))
     out = [real, v311,
@@ -149,6 +162,13 @@ def subjects(tmp: Path, mosq: Mosquitto, counts: dict[str, int], run: int,
            Subject("python waking 1/s, no work", [py, "-c", WAKE], needle=b"tick")]
     out += [Subject(name, [py, "-c", IDLE.format(imports=imp)], needle=b"ready", per_round=False)
             for name, imp in FLOORS.items()]
+    for i, other in enumerate(pythons):
+        version = python_version(other)
+        host = f"bench-py{i}-{run}"
+        out += [mqtt_agent(f"netroom agent (MQTT, Python {version})", other,
+                           agent_config(tmp, host, mosq.port), host, counts),
+                *(Subject(f"{name} (Python {version})", [other, "-c", IDLE.format(imports=imp)],
+                          needle=b"ready", per_round=False) for name, imp in FLOORS.items())]
     missing: dict[str, str] = {}
     if os.access(COLLECTD, os.X_OK):
         cd = Subject("collectd 5 (csv)", [COLLECTD, "-f", "-C", str(collectd_config(tmp))])

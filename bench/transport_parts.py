@@ -28,10 +28,9 @@ from servers import Mosquitto
 
 VARIANTS = {
     "idle": "a process that wakes once a second",
-    "outbox": "DiskQueue as Publisher uses it: JSON-wrap, put, peek, JSON-unwrap, delete, peek",
-    "outbox_exclusive": "the same with PRAGMA locking_mode=EXCLUSIVE",
-    "put_delete": "DiskQueue put + delete only (no peek, no JSON wrap)",
-    "put_batch_delete": "DiskQueue put; delete in batches of 10",
+    "outbox": "the outbox as Publisher uses it: JSON-wrap, put, peek, JSON-unwrap, delete, peek",
+    "put_delete": "outbox put + delete only (no peek, no JSON wrap)",
+    "outbox_sqlite": "the outbox cycle on SQLite (collector.diskqueue, as the agent had it)",
     "paho_thread": "paho QoS 1 publish + PUBACK, paho's loop thread, no outbox",
     "paho_no_thread": "the same, client.loop() in the main thread",
     "publisher": "agent.transport.Publisher.send() as shipped",
@@ -39,21 +38,23 @@ VARIANTS = {
 TOPIC = "netroom/v1/bench/parts/metrics"
 
 
-def child(variant: str, port: int) -> None:
-    """Run ``variant`` forever, one round a second, printing a line per round."""
-    sys.path.insert(0, str(REPO))
-    from agent.diskqueue import DiskQueue
+def child(variant: str, port: int, state: str) -> None:
+    """Run ``variant`` forever, one round a second, printing a line per round.
 
+    ``state``: a folder of its own for the outbox files.
+    """
+    sys.path.insert(0, str(REPO))
     from agent.config import MqttConfig
+    from agent.outbox import Outbox
     from agent.transport import Publisher, connect_args, make_client
 
     payload = json.dumps({f"k{i}": i * 1.5 for i in range(120)}).encode()
-    state = tempfile.mkdtemp(prefix="netroom-parts-")
     cfg = MqttConfig(host="127.0.0.1", port=port)
-    queue = DiskQueue(os.path.join(state, "q.sqlite"))
-    if variant == "outbox_exclusive":
-        queue._db.execute("PRAGMA locking_mode=EXCLUSIVE")
-    cursor, pending = 0, []
+    queue: Any = Outbox(os.path.join(state, "queue"))
+    if variant == "outbox_sqlite":
+        from collector.diskqueue import DiskQueue
+        queue = DiskQueue(os.path.join(state, "queue.sqlite"))
+    cursor = 0
 
     def outbox() -> None:
         nonlocal cursor
@@ -64,25 +65,17 @@ def child(variant: str, port: int) -> None:
         queue.delete(ids)
         queue.peek(100, after=cursor)
 
-    def batch() -> None:
-        nonlocal pending
-        pending += queue.put([payload])
-        if len(pending) >= 10:
-            queue.delete(pending)
-            pending = []
-
     client = make_client(cfg, f"parts-{variant}")
     if variant.startswith("paho"):
         client.connect(**connect_args(cfg, persistent=False))
         if variant == "paho_thread":
             client.loop_start()
-    pub = Publisher(cfg, f"parts-{variant}", os.path.join(state, "outbox.sqlite"))
+    pub = Publisher(cfg, f"parts-{variant}", os.path.join(state, "outbox"))
     if variant == "publisher":
         pub.start()
     rounds: dict[str, Callable[[], Any]] = {
-        "idle": lambda: None, "outbox": outbox, "outbox_exclusive": outbox,
+        "idle": lambda: None, "outbox": outbox, "outbox_sqlite": outbox,
         "put_delete": lambda: queue.delete(queue.put([payload])),
-        "put_batch_delete": batch,
         "paho_thread": lambda: client.publish(TOPIC, payload, qos=1),
         "paho_no_thread": lambda: client.publish(TOPIC, payload, qos=1),
         "publisher": lambda: pub.send(TOPIC, payload),
@@ -103,16 +96,17 @@ def child(variant: str, port: int) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=60)
-    ap.add_argument("--child", nargs=2, metavar=("VARIANT", "PORT"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=3, metavar=("VARIANT", "PORT", "DIR"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        child(args.child[0], int(args.child[1]), args.child[2])
         return 0
     with tempfile.TemporaryDirectory(prefix="netroom-parts-") as d:
         tmp = Path(d)
         with Mosquitto(tmp / "mq") as mosq:
-            subs = [Subject(v, [sys.executable, __file__, "--child", v, str(mosq.port)],
-                            needle=b"round") for v in VARIANTS]
+            subs = [Subject(v, [sys.executable, __file__, "--child", v, str(mosq.port),
+                                str(tmp / v)], needle=b"round") for v in VARIANTS]
             try:
                 for s in subs:
                     s.start(tmp / "stderr.log")
