@@ -56,7 +56,8 @@ class Agent:
         return self.message("status", body, time.time())
 
 
-def print_round(a: Agent) -> int:
+def print_runner(a: Agent) -> Runner:
+    """A runner whose messages go to stdout as JSON lines."""
     lock = threading.Lock()  # threaded jobs (probes) emit at once: keep lines whole
 
     def emit(kind: str, body: dict[str, Any], ts: float) -> None:
@@ -70,8 +71,7 @@ def print_round(a: Agent) -> int:
                 # `| head` closed the pipe: the reader has what it wanted.
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
-    Runner(collectors.jobs(a.cfg), emit).run_once()
-    return 0
+    return Runner(collectors.jobs(a.cfg), emit)
 
 
 def publish(a: Agent, once: bool, timeout_s: float) -> int:
@@ -134,21 +134,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     a = Agent(cfg)
     if args.print:
-        return print_round(a) if args.once else _print_forever(a)
+        runner = print_runner(a)
+        if args.once:
+            runner.run_once()
+        else:  # the agent's own schedule, printed: for watching a PC's output
+            stop = threading.Event()
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            runner.run_forever(stop)
+        return 0
     try:
         return publish(a, args.once, args.timeout)
     except OSError as exc:
         print(f"netroom-agent: error: {exc}", file=sys.stderr)
         return 1
-
-
-def _print_forever(a: Agent) -> int:
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    while not stop.is_set():
-        print_round(a)
-        stop.wait(a.cfg.interval_s)
-    return 0
 
 
 if __name__ == "__main__":

@@ -90,6 +90,11 @@ class Outbox:
                 continue  # acknowledged and deleted meanwhile
         return out
 
+    def first_after(self, after: int) -> int | None:
+        """The oldest id greater than ``after``, or None."""
+        with self._lock:
+            return next((i for i in self._ids if i > after), None)
+
     def delete(self, ids: Sequence[int]) -> None:
         with self._lock:
             for oid in ids:

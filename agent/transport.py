@@ -7,7 +7,6 @@ timestamp overwrite).
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -104,6 +103,7 @@ class Publisher:
         self._early_acks: dict[int, bool] = {}  # acks that beat _pump to _inflight
         self._pumping = False
         self._again = False
+        self._fresh: dict[int, bytes] = {}  # sent this run, not yet handed to paho
         self._fails = RateLimitedLog(log, 300)  # a long outage: one line per 5 min
         self._connected = threading.Event()
         self.last_error = ""
@@ -124,8 +124,13 @@ class Publisher:
 
     def send(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Store durably, then publish as soon as the window allows."""
-        item = json.dumps([topic, payload.decode(), retain], ensure_ascii=False).encode()
-        self.outbox.put([item])
+        item = pack(topic, payload, retain)
+        oid = self.outbox.put([item])[0]
+        with self._lock:
+            # The pump publishes from here instead of reading the file back;
+            # bounded, so a long outage costs disk, not memory.
+            if len(self._fresh) < WINDOW:
+                self._fresh[oid] = item
         self._pump()
 
     def pending(self) -> int:
@@ -169,12 +174,12 @@ class Publisher:
                 with self._lock:
                     self._again = False
                     room = WINDOW - len(self._inflight)
-                    batch = self.outbox.peek(room, after=self._cursor) if room > 0 else []
+                    batch = self._next_batch(room) if room > 0 else []
                     if batch:
                         self._cursor = batch[-1][0]
                 for oid, item in batch:
-                    topic, text, retain = json.loads(item)
-                    info = self._client.publish(topic, text.encode(), qos=QOS, retain=retain)
+                    topic, payload, retain = unpack(item)
+                    info = self._client.publish(topic, payload, qos=QOS, retain=retain)
                     with self._lock:
                         if self._early_acks.pop(info.mid, False):
                             done = True  # acked before we noted the mid
@@ -190,6 +195,18 @@ class Publisher:
             with self._lock:
                 self._pumping = False
                 self._early_acks.clear()  # only a running pump can own them
+
+    def _next_batch(self, room: int) -> list[tuple[int, bytes]]:
+        """Up to ``room`` items after the cursor: from memory when this run
+        stored them, else from disk (earlier runs, or after a reconnect)."""
+        fresh = [(oid, item) for oid, item in self._fresh.items() if oid > self._cursor]
+        if fresh and fresh[0][0] == self.outbox.first_after(self._cursor):
+            batch = fresh[:room]
+        else:
+            batch = self.outbox.peek(room, after=self._cursor)
+        for oid, _ in batch:
+            self._fresh.pop(oid, None)
+        return batch
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any,
                     reason: Any, props: Any) -> None:
@@ -235,6 +252,17 @@ class Publisher:
                 log.warning("broker rejected message %d: %s", oid, reason)
             self.outbox.delete([oid])
         self._pump()
+
+
+def pack(topic: str, payload: bytes, retain: bool) -> bytes:
+    """One outbox item: ``<retain 0|1> <topic>\n<payload>`` (topics have no newline)."""
+    return f"{int(retain)} {topic}\n".encode() + payload
+
+
+def unpack(item: bytes) -> tuple[str, bytes, bool]:
+    head, _, payload = item.partition(b"\n")
+    retain, _, topic = head.decode().partition(" ")
+    return topic, payload, retain == "1"
 
 
 def outbox_path(state_dir: str) -> str:

@@ -46,3 +46,12 @@ def test_spool_queue_survives_a_restart(tmp_path: Path) -> None:
     q.close()
     q = DiskQueue(str(tmp_path / "s.sqlite"))
     assert len(q) == 1 and q.peek(5) == [(ids[1], b"y")]
+
+
+def test_outbox_item_format_round_trips_any_payload() -> None:
+    from agent.transport import pack, unpack
+
+    payload = '{"hostname":"政务网-01","errors":"a\\nb"}\n'.encode()
+    for retain in (True, False):
+        assert unpack(pack("netroom/v1/sq-1/pc-1/status", payload, retain)) == (
+            "netroom/v1/sq-1/pc-1/status", payload, retain)
