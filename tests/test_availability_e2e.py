@@ -71,22 +71,22 @@ def test_agents_started_and_killed_give_the_observed_timeline(
     start, ready, kill, gone = {}, {}, {}, {}
     try:
         for h in hosts:
-            start[h] = time.time() * 1000
+            start[h] = time.time() * 1000 - 1  # payload ts is rounded to the ms
             procs[h] = subprocess.Popen([sys.executable, "-m", "agent", "--config",
                                          str(agent_config(base, h))], cwd=REPO,
                                         stderr=subprocess.DEVNULL)
         for h in hosts:
             wait_count(influxd, influx_db, "metrics", "collect_ms", 2, f"\"host\" = '{h}'")
-            ready[h] = time.time() * 1000
+            ready[h] = time.time() * 1000 + 1
         for h, sig in (("pc-a", signal.SIGTERM), ("pc-b", signal.SIGKILL),
                        ("pc-c", signal.SIGTERM)):
             # Let the agent tick twice more, then stop it.
             n = count(influxd, influx_db, "metrics", "collect_ms", f"\"host\" = '{h}'")
             wait_count(influxd, influx_db, "metrics", "collect_ms", n + 2, f"\"host\" = '{h}'")
-            kill[h] = time.time() * 1000
+            kill[h] = time.time() * 1000 - 1  # payload ts is rounded to the ms
             procs[h].send_signal(sig)
             procs[h].wait(30)
-            gone[h] = time.time() * 1000
+            gone[h] = time.time() * 1000 + 1
     finally:
         for p in procs.values():
             if p.poll() is None:
