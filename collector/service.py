@@ -32,6 +32,9 @@ class Collector:
         self.cfg = cfg
         self.counters = Counters()
         self.sink = InfluxSink(cfg.influxdb)
+        # One HTTP session per thread that writes: requests does not promise
+        # that a Session is thread-safe.
+        self._drain_sink = InfluxSink(cfg.influxdb)
         self.spool = Spool(cfg.spool_dir)
         self.ingest = Ingest(cfg, self._handle, self.counters, tags_for or cfg.org.tags_for,
                              on_valid)
@@ -78,13 +81,14 @@ class Collector:
         self.ingest.stop()
         self.spool.close()
         self.sink.close()
+        self._drain_sink.close()
 
     def _handle(self, entry: Entry) -> None:
         if self._accepting:
             self.writer.put(entry)
 
     def _drain(self, stop: threading.Event) -> None:
-        self.spool.drain(self.sink.write, stop)
+        self.spool.drain(self._drain_sink.write, stop)
 
     def _stats(self, stop: threading.Event) -> None:
         while not stop.wait(self.cfg.stats_interval_s):
