@@ -11,11 +11,12 @@ import threading
 import time
 from typing import Any
 
-import agent
-from agent import collectors, protocol
+import netroom
+from agent import collectors
 from agent.config import AgentConfig, ConfigError, load
 from agent.runner import Runner
 from agent.transport import Publisher, outbox_path
+from netroom import protocol
 
 log = logging.getLogger("netroom.agent")
 
@@ -32,7 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     p.add_argument("--log-file", help="log here (rotated at 5 MB, 3 kept) instead of stderr; "
                    "for Windows' Task Scheduler, which keeps no output")
-    p.add_argument("--version", action="version", version=agent.__version__)
+    p.add_argument("--version", action="version", version=netroom.__version__)
     return p.parse_args(argv)
 
 
@@ -49,7 +50,7 @@ class Agent:
         return protocol.topic(c.site, c.host, kind), protocol.encode(payload)
 
     def status(self, state: str, will: bool = False) -> tuple[str, bytes]:
-        body: dict[str, Any] = {"state": state, "agent_version": agent.__version__,
+        body: dict[str, Any] = {"state": state, "agent_version": netroom.__version__,
                                 "interval_s": self.cfg.interval_s}
         if will:
             body["will"] = True

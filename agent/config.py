@@ -8,29 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from agent import protocol
 from agent.probe_config import IsolationConfig, ProbeConfig, read_isolation, read_probes
-from agent.settings import ConfigError, Section, load_yaml
+from netroom import protocol, schema
+from netroom.mqtt import MqttConfig, TlsConfig, read_mqtt
+from netroom.settings import ConfigError, Section, load_yaml
 
 __all__ = ["AgentConfig", "BandwidthConfig", "ConfigError", "MqttConfig", "TlsConfig",
            "default_host", "load"]
-
-
-class TlsConfig(NamedTuple):
-    ca: str = ""
-    cert: str = ""
-    key: str = ""
-
-
-class MqttConfig(NamedTuple):
-    host: str = "127.0.0.1"
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls: TlsConfig | None = None
-    client_id: str = ""
-    protocol: str = "5"  # "5" or "3.1.1"
-    keepalive_s: int = 60
 
 
 class BandwidthConfig(NamedTuple):
@@ -87,33 +71,6 @@ def default_state_dir() -> str:
     return os.path.join(os.path.expanduser("~"), ".local", "state", "netroom")
 
 
-def read_mqtt(data: Any) -> MqttConfig:
-    s = Section(data, "mqtt")
-    tls = None
-    if s.raw("tls") is not None:
-        t = s.sub("tls")
-        tls = TlsConfig(ca=t.text("ca", ""), cert=t.text("cert", ""), key=t.text("key", ""))
-        if bool(tls.cert) != bool(tls.key):
-            raise ConfigError("mqtt.tls: cert and key must be given together")
-        for name in ("ca", "cert", "key"):
-            path = getattr(tls, name)
-            if path and not os.path.isfile(path):
-                raise ConfigError(f"mqtt.tls.{name}: no such file {path!r}")
-        t.done()
-    cfg = MqttConfig(
-        host=s.text("host", "127.0.0.1"),
-        port=s.integer("port", 8883 if tls else 1883, 1, 65535),
-        username=s.env("username"),
-        password=s.env("password"),
-        tls=tls,
-        client_id=s.text("client_id", ""),
-        protocol=s.choice("protocol", ("5", "3.1.1"), "5"),
-        keepalive_s=s.integer("keepalive_s", 60, 5, 3600),
-    )
-    s.done()
-    return cfg
-
-
 def read_id(s: Section, name: str, default: str | None = None) -> str:
     value = s.text(name, default)
     if not protocol.ID_RE.match(value):
@@ -123,17 +80,14 @@ def read_id(s: Section, name: str, default: str | None = None) -> str:
     return value
 
 
-_WINDOW_RE = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)-([01]?\d|2[0-4]):([0-5]\d)$")
-
-
 def parse_window(text: str) -> tuple[int, int] | None:
-    """ "HH:MM-HH:MM" -> (start, end) minutes of the day; None if malformed."""
-    m = _WINDOW_RE.match(text.replace(" ", ""))
-    if m is None:
+    """Quiet hours "HH:MM-HH:MM" -> (start, end) minutes of the day, may wrap
+    midnight; None if malformed or empty."""
+    window = schema.parse_window(text)
+    if window is None:
         return None
-    h1, m1, h2, m2 = (int(g) for g in m.groups())
-    start, end = h1 * 60 + m1, h2 * 60 + m2
-    return (start, end) if start != end and max(start, end) <= 1440 else None
+    start, end = window
+    return (start, end) if start != end and max(start, end) <= schema.DAY_MINUTES else None
 
 
 def read_bandwidth(s: Section, network: str) -> BandwidthConfig:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from agent import protocol
-from agent.settings import ConfigError, Section
+from netroom import protocol
+from netroom.settings import ConfigError, Section
 
 CHECK_KINDS = ("http", "tcp", "dns")
 

@@ -12,8 +12,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from agent.collectors import Job
-from agent.ratelimit import RateLimitedLog
+from agent.collectors.base import Job
+from netroom.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

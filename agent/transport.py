@@ -1,4 +1,4 @@
-"""MQTT transport: the agent's only contact with paho.
+"""MQTT transport: the agent's publisher, on netroom.mqtt's client.
 
 Every message first goes to a disk outbox and leaves it only when the broker
 acknowledged it (PUBACK), so a broker outage or an agent restart loses
@@ -14,78 +14,15 @@ import time
 from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
-from agent.config import MqttConfig
 from agent.outbox import Outbox
-from agent.ratelimit import RateLimitedLog
+from netroom.mqtt import QOS, MqttConfig, connect_args, make_client
+from netroom.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
-QOS = 1
 # Messages handed to paho at once; the rest wait in the outbox, so a long
 # outage costs disk, not memory.
 WINDOW = 100
-
-
-class _Client(mqtt.Client):
-    """paho's client whose network thread wakes rarely when idle.
-
-    loop_start() polls every second, which on a small PC costs more CPU per
-    minute than a whole metrics round. Traffic and publish() still wake the
-    loop at once (socket and socketpair); only the keepalive check waits
-    longer, at most ``loop_timeout_s``, kept to a third of the keepalive so a
-    PINGREQ is never later than the broker's 1.5 x keepalive limit.
-    """
-
-    loop_timeout_s = 1.0
-
-    def _thread_main(self) -> None:  # paho 2.x: the body loop_start() runs
-        try:
-            self.loop_forever(timeout=self.loop_timeout_s, retry_first_connection=True)
-        finally:
-            self._thread = None
-
-
-def make_client(cfg: MqttConfig, client_id: str, persistent: bool = False,
-                manual_ack: bool = False, idle: bool = False) -> mqtt.Client:
-    """A paho client set up from config (protocol, auth, TLS).
-
-    ``idle``: the client is mostly idle (an agent): its loop wakes every
-    keepalive/3 s instead of every second.
-    """
-    v5 = cfg.protocol == "5"
-    client = _Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-        clean_session=None if v5 else not persistent,
-        manual_ack=manual_ack,
-    )
-    if cfg.username:
-        client.username_pw_set(cfg.username, cfg.password)
-    if cfg.tls is not None:
-        client.tls_set(ca_certs=cfg.tls.ca or None, certfile=cfg.tls.cert or None,
-                       keyfile=cfg.tls.key or None)
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
-    if idle:
-        client.loop_timeout_s = cfg.keepalive_s / 3
-    return client
-
-
-def connect_args(cfg: MqttConfig, persistent: bool, receive_max: int = 0) -> dict[str, Any]:
-    """Keyword arguments for connect(): session and flow control (MQTT 5)."""
-    args: dict[str, Any] = {"host": cfg.host, "port": cfg.port, "keepalive": cfg.keepalive_s}
-    if cfg.protocol == "5":
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        if persistent:
-            props.SessionExpiryInterval = 7 * 86400  # s the broker keeps our queue
-        if receive_max:
-            props.ReceiveMaximum = receive_max
-        args["clean_start"] = not persistent
-        args["properties"] = props
-    return args
 
 
 class Publisher:

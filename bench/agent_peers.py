@@ -33,7 +33,8 @@ GLANCES = os.environ.get("GLANCES") or "/tmp/glances-venv/bin/glances"
 # paho and the outbox: what the transport costs is the difference.
 NO_TRANSPORT = r"""
 import sys, threading
-from agent import collectors, protocol
+from agent import collectors
+from netroom import protocol
 from agent.config import load
 from agent.runner import Runner
 cfg = load(sys.argv[1])

@@ -30,7 +30,7 @@ VARIANTS = {
     "idle": "a process that wakes once a second",
     "outbox": "the outbox as Publisher uses it: JSON-wrap, put, peek, JSON-unwrap, delete, peek",
     "put_delete": "outbox put + delete only (no peek, no JSON wrap)",
-    "outbox_sqlite": "the outbox cycle on SQLite (collector.diskqueue, as the agent had it)",
+    "outbox_sqlite": "the outbox cycle on SQLite (collector.ingest.diskqueue, as the agent had it)",
     "paho_thread": "paho QoS 1 publish + PUBACK, paho's loop thread, no outbox",
     "paho_no_thread": "the same, client.loop() in the main thread",
     "publisher": "agent.transport.Publisher.send() as shipped",
@@ -52,7 +52,7 @@ def child(variant: str, port: int, state: str) -> None:
     cfg = MqttConfig(host="127.0.0.1", port=port)
     queue: Any = Outbox(os.path.join(state, "queue"))
     if variant == "outbox_sqlite":
-        from collector.diskqueue import DiskQueue
+        from collector.ingest.diskqueue import DiskQueue
         queue = DiskQueue(os.path.join(state, "queue.sqlite"))
     cursor = 0
 

@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-import agent
+import netroom
 from collector.config import ConfigError, load
 from collector.service import Collector
 from collector.workers import Supervisor, worker_config
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", "-c", required=True, help="path to config.yaml")
     p.add_argument("--log-level", default="INFO",
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    p.add_argument("--version", action="version", version=agent.__version__)
+    p.add_argument("--version", action="version", version=netroom.__version__)
     p.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,

@@ -4,28 +4,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
-from agent.config import MqttConfig, read_mqtt
-from agent.settings import ConfigError, Section, load_yaml
-from collector.sites import Org, read_org
-from collector.speedserver import SpeedServerConfig
-from collector.speedserver import read_config as read_speedserver
+from collector.compliance.model import Org
+from collector.compliance.orgconfig import read_org
+from collector.influx.settings import InfluxConfig, read_influx
+from collector.ingest.subscriber import SubscriberConfig
+from collector.speedtest.server import SpeedServerConfig
+from collector.speedtest.server import read_config as read_speedserver
+from netroom.mqtt import MqttConfig, read_mqtt
+from netroom.settings import ConfigError, Section, load_yaml
 
 __all__ = ["CollectorConfig", "ConfigError", "InfluxConfig", "load", "read_influx"]
-
-
-@dataclass(frozen=True)
-class InfluxConfig:
-    url: str = "http://127.0.0.1:8086"
-    database: str = "netroom"
-    username: str | None = None
-    password: str | None = None
-    token: str | None = None  # InfluxDB 2.x/3.x: sent as "Authorization: Token ..."
-    create_database: bool = True
-    timeout_s: float = 10.0
-    verify_tls: bool = True
 
 
 @dataclass(frozen=True)
@@ -43,29 +32,11 @@ class CollectorConfig:
     primary: bool = True  # runs the site evaluation; False in extra worker processes
     org: Org = field(default_factory=Org)  # the `sites` tree and `rules`
     speedtest: SpeedServerConfig = field(default_factory=SpeedServerConfig)
-    raw: Any = None  # the whole parsed file, for sections other modules own
 
-
-def read_influx(data: Any) -> InfluxConfig:
-    s = Section(data, "influxdb")
-    url = s.text("url", "http://127.0.0.1:8086")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"influxdb.url: must be http(s)://host:port, got {url!r}")
-    cfg = InfluxConfig(
-        url=url,
-        database=s.text("database", "netroom"),
-        username=s.env("username"),
-        password=s.env("password"),
-        token=s.env("token"),
-        create_database=s.flag("create_database", True),
-        timeout_s=s.number("timeout_s", 10, 0.1, 300),
-        verify_tls=s.flag("verify_tls", True),
-    )
-    if cfg.token and cfg.username:
-        raise ConfigError("influxdb.token: give either a token or username/password, not both")
-    s.done()
-    return cfg
+    @property
+    def subscriber(self) -> SubscriberConfig:
+        return SubscriberConfig(self.mqtt, self.client_id, self.subscription,
+                                self.receive_maximum)
 
 
 def default_spool_dir() -> str:
@@ -95,7 +66,6 @@ def load(path: str | Path) -> CollectorConfig:
         workers=s.integer("workers", 1, 1, 64),
         org=read_org(data.get("sites"), data.get("rules")),
         speedtest=read_speedserver(s.raw("speedtest")),
-        raw=data,
     )
     s.done()
     return cfg

@@ -7,17 +7,18 @@ import threading
 import time
 from typing import Any, Callable, Mapping
 
-from agent import protocol
-from agent.ratelimit import RateLimitedLog
-from collector import compliance, snapshot
+from collector.compliance import evaluate as compliance
 from collector.config import CollectorConfig
-from collector.influx import InfluxSink, SinkError
-from collector.ingest import Counters, Entry, Ingest
-from collector.loaders import availability
-from collector.points import LineEncoder, Point
-from collector.speedserver import SpeedServer
-from collector.spool import Spool
-from collector.writer import Writer
+from collector.influx.client import InfluxSink, SinkError
+from collector.influx.line import LineEncoder, Point
+from collector.ingest.spool import Spool
+from collector.ingest.subscriber import Counters, Entry, Ingest
+from collector.ingest.writer import Writer
+from collector.speedtest.server import SpeedServer
+from collector.store import snapshot, writeback
+from collector.store.rows import Read, reader
+from netroom import protocol
+from netroom.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,8 @@ class Collector:
         # that a Session is thread-safe.
         self._drain_sink = InfluxSink(cfg.influxdb)
         self.spool = Spool(cfg.spool_dir)
-        self.ingest = Ingest(cfg, self._handle, self.counters, tags_for or cfg.org.tags_for,
-                             on_valid)
+        self.ingest = Ingest(cfg.subscriber, self._handle, self.counters,
+                             tags_for or cfg.org.tags_for, on_valid)
         self.writer = Writer(self.sink.write, self.spool, self.ingest.ack, self.counters,
                              cfg.batch_size, cfg.flush_interval_s)
         self._accepting = True
@@ -101,7 +102,7 @@ class Collector:
         try:
             while not stop.wait(self.cfg.org.evaluate_interval_s):
                 try:
-                    self.evaluate_now(snapshot.reader(sink), errors)
+                    self.evaluate_now(reader(sink), errors)
                 except SinkError as exc:
                     errors.log(logging.WARNING, "query", "compliance: cannot read InfluxDB, "
                                "retrying next period: %s", exc)
@@ -110,15 +111,15 @@ class Collector:
         finally:
             sink.close()
 
-    def evaluate_now(self, read: snapshot.Read, errors: RateLimitedLog | None = None
+    def evaluate_now(self, read: Read, errors: RateLimitedLog | None = None
                      ) -> compliance.Evaluation:
         """Evaluate every site now and queue its ``compliance`` points (and the
         rooms' ``availability`` and ``room_state``)."""
         org = self.cfg.org
         snaps = snapshot.build(read, org, int(time.time() * 1000))
         ev = compliance.evaluate_all(org, snaps)
-        lines = LineEncoder().lines([*compliance.points(ev, org),
-                                     *availability.points(snaps, org)])
+        lines = LineEncoder().lines([*writeback.compliance_points(ev, org),
+                                     *writeback.availability_points(snaps, org)])
         self.writer.put(Entry(0, 0, lines))
         if ev.unregistered and errors is not None:
             errors.log(logging.WARNING, "unregistered", "%d hosts report sites not in the "

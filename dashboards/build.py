@@ -14,15 +14,15 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from dashboards.boards import registry
+from dashboards.model import LANGS, Tr
+
 HERE = Path(__file__).resolve().parent
 GENERATED = HERE / "generated"
 
 
 def build_all() -> Dict[str, Dict[str, object]]:
     """File name -> dashboard JSON, for every board and language."""
-    from dashboards.boards import registry
-    from dashboards.model import LANGS, Tr
-
     out: Dict[str, Dict[str, object]] = {}
     for board in registry():
         for lang in LANGS:
@@ -61,6 +61,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    if str(HERE.parent) not in sys.path:  # run as a script: find agent/, collector/
-        sys.path.insert(0, str(HERE.parent))
     sys.exit(main())

@@ -18,7 +18,7 @@ DATASOURCE: Json = {"type": "influxdb", "uid": DATASOURCE_UID}
 WIDTH = 24  # grid columns
 LANGS = ("zh", "en")
 # Org tree levels offered as filters; they are tag keys on `compliance`
-# points (collector.sites.Org.tags_for). Other level names: edit and rebuild.
+# points (collector.compliance.orgconfig.Org.tags_for). Other level names: edit and rebuild.
 ORG_LEVELS: Tuple[Tuple[str, str, str], ...] = (
     ("detachment", "支队", "Detachment"),
     ("battalion", "大队", "Battalion"),

@@ -129,12 +129,12 @@ def main() -> int:
                       f"{s.get('last_invalid')}, written {s.get('last_written')}, "
                       f"spooled {s.get('last_spooled')}")
             say("compliance report (netroom report)")
-            r = subprocess.run([sys.executable, "-m", "collector.admin", "report", "--config",
+            r = subprocess.run([sys.executable, "-m", "collector.cli.main", "report", "--config",
                                 str(main_cfg), "--format", "table"], cwd=REPO, check=False,
                                capture_output=True, text=True)
             print(r.stdout or r.stderr)
             html = DATA / "report.html"
-            subprocess.run([sys.executable, "-m", "collector.admin", "report", "--config",
+            subprocess.run([sys.executable, "-m", "collector.cli.main", "report", "--config",
                             str(main_cfg), "--format", "html", "--output", str(html)],
                            cwd=REPO, check=False, capture_output=True)
             if html.exists():

@@ -148,7 +148,7 @@ ROLLUPS = {
 def rules_section(**extra: Any) -> dict[str, Any]:
     """Global rules for the tests: only this issue's rules, so that rules added
     later (bandwidth, availability...) do not change these verdicts."""
-    from collector.rules import registry
+    from collector.compliance.rules import registry
 
     off = {r.NAME: {"enabled": False} for r in registry() if r.NAME not in MINE}
     return {"evaluate_interval": 1, **off, **extra}

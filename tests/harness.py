@@ -18,7 +18,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from servers import Influxd, Mosquitto, wait_until
 
-from agent import protocol
+from netroom import protocol
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,7 +47,7 @@ def write_config(tmp: Path, mosq: Mosquitto, influxd: Influxd | None = None, db:
 
 def run_cli(module: str, *args: str, timeout: float = 60,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m <module> args`` (agent, collector, collector.admin)."""
+    """Run ``python -m <module> args`` (agent, collector, collector.cli.main)."""
     return subprocess.run(
         [sys.executable, "-m", module, *args], capture_output=True, text=True,
         timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})}, check=False,

@@ -9,7 +9,7 @@ import datetime as dt
 
 from zoneinfo import ZoneInfo
 
-from collector.availability import (
+from collector.compliance.availability import (
     DayOpen,
     RoomNow,
     Timeline,
@@ -21,7 +21,7 @@ from collector.availability import (
     room_now,
     room_open_spans,
 )
-from collector.sites import Room
+from collector.compliance.model import Room
 
 SH = ZoneInfo("Asia/Shanghai")
 PLUS8 = dt.timezone(dt.timedelta(hours=8))

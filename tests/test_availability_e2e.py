@@ -25,11 +25,11 @@ from servers import Influxd, Mosquitto, free_port, wait_until
 from test_probes import portal_up
 from zoneinfo import ZoneInfo
 
-from collector import heartbeats
-from collector.availability import online_spans, room_now, room_open_spans
+from collector.compliance.availability import online_spans, room_now, room_open_spans
 from collector.config import load
-from collector.influx import InfluxSink
-from collector.snapshot import reader
+from collector.influx.client import InfluxSink
+from collector.store import heartbeats
+from collector.store.snapshot import reader
 
 SH = ZoneInfo("Asia/Shanghai")
 # The two queries of docs/availability.md, verbatim.
@@ -129,7 +129,7 @@ def test_agents_started_and_killed_give_the_observed_timeline(
     sink.close()
 
     today = dt.datetime.fromtimestamp(now / 1000, SH).date().isoformat()
-    r = run_cli("collector.admin", "availability", "--config", str(base), "--date", today,
+    r = run_cli("collector.cli.main", "availability", "--config", str(base), "--date", today,
                 "--format", "json")
     assert r.returncode == 0, r.stderr
     [got] = json.loads(r.stdout)
@@ -176,7 +176,7 @@ def test_a_past_day_replayed_gives_the_hand_computed_share(
     assert wait_count(influxd, influx_db, "metrics", "collect_ms", n) == n
 
     def availability() -> dict[str, Any]:
-        r = run_cli("collector.admin", "availability", "--config", str(base), "--date",
+        r = run_cli("collector.cli.main", "availability", "--config", str(base), "--date",
                     day.isoformat(), "--format", "json")
         assert r.returncode == 0, r.stderr
         [row] = json.loads(r.stdout)
@@ -189,7 +189,7 @@ def test_a_past_day_replayed_gives_the_hand_computed_share(
     assert abs(got["rolling_share"] - 39600 / (7 * 43200)) < 1e-9
     assert got["open_now"] is False and got["closed_since"] == f"{day} 19:00"
 
-    r = run_cli("collector.admin", "report", "--config", str(base), "--format", "json")
+    r = run_cli("collector.cli.main", "report", "--config", str(base), "--format", "json")
     assert r.returncode == 0, r.stderr
     [verdict] = [x for x in json.loads(r.stdout)["sites"][0]["rules"]
                  if x["rule"] == "room_open_all_day"]
@@ -228,7 +228,7 @@ def once(base: Path, host: str, **agent: Any) -> None:
 
 
 def rule(base: Path, name: str) -> dict[str, Any]:
-    r = run_cli("collector.admin", "report", "--config", str(base), "--format", "json")
+    r = run_cli("collector.cli.main", "report", "--config", str(base), "--format", "json")
     assert r.returncode == 0, r.stderr
     [out] = [x for x in json.loads(r.stdout)["sites"][0]["rules"] if x["rule"] == name]
     return dict(out)
@@ -293,7 +293,7 @@ def test_a_gov_pc_reaching_a_canary_is_listed_until_it_clears(
     once(base, "pc-g2")  # the listener is gone: pc-g2 is clean again
     wait_count(influxd, influx_db, "isolation", "violated", 3)
 
-    r = run_cli("collector.admin", "isolation", "--config", str(base))
+    r = run_cli("collector.cli.main", "isolation", "--config", str(base))
     assert r.returncode == 0, r.stderr
     assert "pc-g1" in r.stdout and "违规" in r.stdout and "canary inet-tcp reached" in r.stdout
     assert "pc-g2" not in r.stdout and "1 台政务网电脑违规（共 2 台上报）" in r.stdout
@@ -303,12 +303,12 @@ def test_a_gov_pc_reaching_a_canary_is_listed_until_it_clears(
 
     once(base, "pc-g1")
     wait_count(influxd, influx_db, "isolation", "violated", 4)
-    r = run_cli("collector.admin", "isolation", "--config", str(base), "--lang", "en",
+    r = run_cli("collector.cli.main", "isolation", "--config", str(base), "--lang", "en",
                 "--all", "--format", "json")
     assert r.returncode == 0, r.stderr
     assert [(x["host"], x["violated"]) for x in json.loads(r.stdout)] == [
         ("pc-g1", False), ("pc-g2", False)]
-    r = run_cli("collector.admin", "isolation", "--config", str(base), "--lang", "en")
+    r = run_cli("collector.cli.main", "isolation", "--config", str(base), "--lang", "en")
     assert "No gov PC can reach the internet" in r.stdout
     assert rule(base, "gov_isolation")["ok"] is True
 
@@ -322,5 +322,5 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path, args: list[str],
                                                message: str) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({"sites": site()}), encoding="utf-8")
-    r = run_cli("collector.admin", args[0], "--config", str(path), *args[1:])
+    r = run_cli("collector.cli.main", args[0], "--config", str(path), *args[1:])
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr

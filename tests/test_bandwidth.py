@@ -28,13 +28,13 @@ import yaml
 from harness import REPO, run_cli
 from servers import free_port, wait_until
 
-from agent import protocol
 from agent.collectors import Job
 from agent.collectors.bandwidth import Bandwidth, quiet_wait_s
 from agent.config import BandwidthConfig, ConfigError, load, parse_window
 from agent.runner import Runner
 from agent.speedclient import jitter, median, warmup_s
-from collector.speedserver import SpeedServer, SpeedServerConfig
+from collector.speedtest.server import SpeedServer, SpeedServerConfig
+from netroom import protocol
 
 
 @pytest.fixture
@@ -243,7 +243,7 @@ def test_only_the_primary_worker_serves_speed_tests(tmp_path: Path, mosquitto: A
 
 
 def test_speedserver_command_bad_listen_exits_2() -> None:
-    r = run_cli("collector.admin", "speedserver", "--listen", "0.0.0.0")
+    r = run_cli("collector.cli.main", "speedserver", "--listen", "0.0.0.0")
     assert r.returncode == 2
     assert r.stderr.strip() == ("netroom speedserver: error: collector.speedtest.listen: "
                                 "must be host:port, got '0.0.0.0'")
@@ -349,12 +349,12 @@ def guarded_speedtest(env: dict[str, str] | None = None, **cfg: Any) -> dict[str
 def requested(caplog: pytest.LogCaptureFixture, srv: SpeedServer) -> list[str]:
     """Request paths ``srv`` logged (query strings dropped)."""
     return [r.getMessage().split('"')[1].split()[1].split("?")[0] for r in caplog.records
-            if r.name == "collector.speedserver" and r.getMessage().startswith(srv.url + " ")]
+            if r.name == "collector.speedtest.server" and r.getMessage().startswith(srv.url + " ")]
 
 
 def test_speedtest_cli_against_a_mini_server(speedserver: SpeedServer,
                                              caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="collector.speedserver")
+    caplog.set_level(logging.DEBUG, logger="collector.speedtest.server")
     out = guarded_speedtest(speedtest_mini=speedserver.url)
     assert "error" not in out, out
     assert out["download_mbps"] > 0 and out["upload_mbps"] > 0 and out["bytes"] > 0
@@ -414,7 +414,7 @@ def test_speedtest_cli_speedtest_net_path_with_a_chosen_server(
     fake.seen = []  # type: ignore[attr-defined]
     fake.speedservers = [(4242, speedserver.url), (4343, other.url)]  # type: ignore[attr-defined]
     threading.Thread(target=fake.serve_forever, daemon=True).start()
-    caplog.set_level(logging.DEBUG, logger="collector.speedserver")
+    caplog.set_level(logging.DEBUG, logger="collector.speedtest.server")
     try:
         proxy = f"http://127.0.0.1:{fake.server_address[1]}"
         out = guarded_speedtest({"http_proxy": proxy}, speedtest_servers=[4242])

@@ -80,7 +80,7 @@ def link() -> Iterator[tuple[str, str]]:
 def server(link: tuple[str, str]) -> Iterator[str]:
     """`netroom speedserver` in the server namespace; yields its URL."""
     p = subprocess.Popen(["ip", "netns", "exec", link[0], sys.executable, "-m",
-                          "collector.admin", "speedserver", "--listen", f"{SERVER_IP}:{PORT}"],
+                          "collector.cli.main", "speedserver", "--listen", f"{SERVER_IP}:{PORT}"],
                          cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:
         assert p.stderr is not None

@@ -16,9 +16,9 @@ import pytest
 from harness import REPO, Publisher, message, run_cli, series, wait_count, write_config
 from servers import Influxd, Mosquitto, free_port
 
-from collector.loaders import bandwidth as loader
-from collector.rules import Bandwidth
-from collector.sites import read_org
+from collector.compliance.facts import Bandwidth
+from collector.compliance.orgconfig import read_org
+from collector.store.loaders import bandwidth as loader
 
 HOUR, DAY = 3600.0, 86400.0
 MINE = ("room_video", "gov_bandwidth")
@@ -26,7 +26,7 @@ MINE = ("room_video", "gov_bandwidth")
 
 def rules_section() -> dict[str, Any]:
     """Only the bandwidth rules, so the verdicts do not depend on the others."""
-    from collector.rules import registry
+    from collector.compliance.rules import registry
 
     return {"evaluate_interval": 3600,
             **{r.NAME: {"enabled": False} for r in registry() if r.NAME not in MINE}}
@@ -108,7 +108,7 @@ def test_report_shows_bandwidth_verdicts_and_mbit_to_buy(
     wait_count(influxd, "bw", "inventory", "host_id", len(inv))
     wait_count(influxd, "bw", "bandwidth", "method", len(tests))
 
-    r = run_cli("collector.admin", "report", "--config", str(cfg), "--format", "json",
+    r = run_cli("collector.cli.main", "report", "--config", str(cfg), "--format", "json",
                 "--lang", "en")
     assert r.returncode == 0, r.stderr
     sites = {s["site"]: s for s in json.loads(r.stdout)["sites"]}
@@ -141,7 +141,7 @@ def test_report_shows_bandwidth_verdicts_and_mbit_to_buy(
     g = got["sq-stale"]["gov_bandwidth"]
     assert (g["actual"], g["ok"], g["shortfall"]) == (0, False, {})
 
-    table = run_cli("collector.admin", "report", "--config", str(cfg))
+    table = run_cli("collector.cli.main", "report", "--config", str(cfg))
     assert table.returncode == 0, table.stderr
     assert "网络室电脑可观看视频" in table.stdout and "政务网带宽" in table.stdout
     assert "需增政务网带宽(Mbit/s)" in table.stdout  # the procurement list's column

@@ -18,7 +18,6 @@ from typing import Any
 import psutil
 import pytest
 
-from agent import protocol
 from agent.collectors.inventory import (
     Inventory,
     build_disks,
@@ -40,6 +39,7 @@ from agent.collectors.metrics import (
     parse_net_dev,
     physical_partitions,
 )
+from netroom import protocol
 
 NS = types.SimpleNamespace
 

@@ -18,7 +18,7 @@ from servers import Influxd, Mosquitto, free_port, wait_until
 
 
 def report(cfg: Path, *args: str) -> str:
-    r = run_cli("collector.admin", "report", "--config", str(cfg), *args)
+    r = run_cli("collector.cli.main", "report", "--config", str(cfg), *args)
     assert r.returncode == 0, r.stderr
     return r.stdout
 
@@ -126,7 +126,7 @@ def _site_oks(influxd: Influxd, since_ms: int) -> int:
 def test_report_when_influxdb_cannot_be_reached(tmp_path: Path, mosquitto: Mosquitto) -> None:
     cfg = write_config(tmp_path, mosquitto, sites=fleets.TREE,
                        influxdb={"url": f"http://127.0.0.1:{free_port()}", "timeout_s": 2})
-    r = run_cli("collector.admin", "report", "--config", str(cfg))
+    r = run_cli("collector.cli.main", "report", "--config", str(cfg))
     assert r.returncode == 1
     assert r.stderr.startswith("netroom report: error: cannot read InfluxDB at http://127.0.0.1:")
     assert "Connection refused" in r.stderr and "Traceback" not in r.stderr

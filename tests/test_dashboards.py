@@ -54,7 +54,7 @@ def targets(dash: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, An
 
 
 def test_generated_files_are_what_build_py_writes(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "dashboards/build.py", "--out", str(tmp_path)],
+    r = subprocess.run([sys.executable, "-m", "dashboards.build", "--out", str(tmp_path)],
                        cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
     fresh = {p.name: p.read_text(encoding="utf-8") for p in tmp_path.glob("*.json")}
@@ -142,9 +142,9 @@ COUNT_RULES = ("cadre_gov_pcs", "cadre_internet_pcs", "staff_gov_pcs", "room_gov
 def seeded(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
            run_collector: Callable[[Path], Any]) -> tuple[float, float]:
     """Every kind of point the dashboards read; returns (now, t0) in epoch s."""
-    from collector import snapshot
-    from collector.influx import InfluxSink
-    from collector.rules import registry
+    from collector.compliance.rules import registry
+    from collector.influx.client import InfluxSink
+    from collector.store import snapshot
 
     off = {r.NAME: {"enabled": False} for r in registry() if r.NAME not in COUNT_RULES}
     cfg = write_config(tmp_path, mosquitto, influxd, db=DB, sites=TREE, rules=off)

@@ -21,8 +21,8 @@ import pytest
 from harness import REPO, run_cli
 from servers import free_port
 
-from collector.config import InfluxConfig
-from collector.dashboards_push import PushError, datasource_body, push
+from collector.cli.dashboards import PushError, datasource_body, push
+from collector.influx.settings import InfluxConfig
 
 TOKEN = "glsa_test_token"
 BASIC = ("admin", "s3cret")
@@ -201,14 +201,14 @@ def test_push_errors_are_one_line(grafana: FakeGrafana) -> None:
 
 def test_cli_pushes_with_a_token_from_the_environment(grafana: FakeGrafana) -> None:
     env = {"NETROOM_GRAFANA_TOKEN": TOKEN, "NO_PROXY": "127.0.0.1"}
-    r = run_cli("collector.admin", "dashboards", "push", "--url", grafana.url, "--lang", "en",
+    r = run_cli("collector.cli.main", "dashboards", "push", "--url", grafana.url, "--lang", "en",
                 env=env)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert sorted(line.split("\t")[0] for line in lines) == sorted(files("en"))
     assert all(f"\t{grafana.url}/d/" in line for line in lines)
     assert "no data source with uid netroom-influxdb" in r.stderr
-    bad = run_cli("collector.admin", "dashboards", "push", "--url", grafana.url,
+    bad = run_cli("collector.cli.main", "dashboards", "push", "--url", grafana.url,
                   env={"NETROOM_GRAFANA_TOKEN": ""})
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [

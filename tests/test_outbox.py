@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.outbox import Outbox
-from collector.diskqueue import DiskQueue
+from collector.ingest.diskqueue import DiskQueue
 
 
 def test_outbox_survives_a_restart_in_order(tmp_path: Path) -> None:

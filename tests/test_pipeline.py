@@ -26,7 +26,7 @@ from harness import (
 from paho.mqtt.enums import CallbackAPIVersion
 from servers import Influxd, Mosquitto, wait_until
 
-from agent import protocol
+from netroom import protocol
 
 
 class Recorder:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from influxdb.line_protocol import make_line
 
-from agent import protocol
-from collector.points import LineEncoder, Point, to_points
+from collector.influx.line import LineEncoder, Point
+from collector.ingest.points import to_points
+from netroom import protocol
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 

@@ -21,12 +21,13 @@ import yaml
 from harness import run_cli
 from servers import free_port, wait_until
 
-from agent import dnsquery, protocol
+from agent import dnsquery
 from agent.collectors import jobs
 from agent.collectors.probes import Probe
 from agent.config import load
 from agent.probe_config import Check, read_check, split_host_port
-from agent.settings import ConfigError, Section
+from netroom import protocol
+from netroom.settings import ConfigError, Section
 
 
 def check(kind: str, target: str, timeout: float = 2.0, **kw: Any) -> Check:
@@ -235,7 +236,7 @@ def test_agent_prints_probe_messages_that_the_collector_accepts(tmp_path: Path) 
 
 
 def test_a_probe_result_is_stored_with_the_probe_name_as_a_tag() -> None:
-    from collector.points import to_points
+    from collector.ingest.points import to_points
 
     body = {"probe": "portal", "method": "http", "target": "http://p/", "ok": True,
             "status": 200, "latency_ms": 12.5}

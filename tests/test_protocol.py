@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from agent import protocol
 from agent.__main__ import Agent
 from agent.config import AgentConfig, MqttConfig
+from netroom import protocol
 
 GOLDEN = sorted((Path(__file__).parent / "fixtures" / "golden").glob("*.json"))
 

@@ -72,7 +72,7 @@ class Tables(HTMLParser):
 @pytest.fixture
 def html_report(seeded: tuple[Path, float], tmp_path: Path) -> Path:
     out = tmp_path / "report.html"
-    r = run_cli("collector.admin", "report", "--config", str(seeded[0]), "--format", "html",
+    r = run_cli("collector.cli.main", "report", "--config", str(seeded[0]), "--format", "html",
                 "--output", str(out))
     assert r.returncode == 0, r.stderr
     return out

@@ -8,18 +8,19 @@ from typing import Any
 
 import pytest
 
-from collector import compliance, rules
-from collector.loaders import devices
-from collector.rules import (
-    Device,
-    Result,
-    Snapshot,
+from collector.compliance import evaluate as compliance
+from collector.compliance import rules
+from collector.compliance.facts import Device, Snapshot
+from collector.compliance.model import Org
+from collector.compliance.orgconfig import read_org
+from collector.compliance.rules import (
     cadre_gov_pcs,
     cadre_internet_pcs,
     room_gov_share,
     staff_gov_pcs,
 )
-from collector.sites import Org, read_org
+from collector.compliance.rules.base import Result
+from collector.store.loaders import devices
 
 NOW = 1_750_000_000_000
 MINE = ("cadre_gov_pcs", "cadre_internet_pcs", "staff_gov_pcs", "room_gov_share")

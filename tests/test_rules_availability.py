@@ -3,17 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.availability import DayOpen, RoomNow
-from collector.rules import (
-    Device,
-    IsolationReport,
-    ProbeResult,
-    Snapshot,
+from collector.compliance.availability import DayOpen, RoomNow
+from collector.compliance.facts import Device, IsolationReport, ProbeResult, Snapshot
+from collector.compliance.model import Site
+from collector.compliance.rules import (
     gov_isolation,
     portal_reachable,
     room_open_all_day,
 )
-from collector.sites import Site
 
 NOW = 1_764_000_000_000  # 2025-11-24 16:00 UTC = 2025-11-25 00:00 in Shanghai
 H = 3600.0

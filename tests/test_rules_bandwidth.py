@@ -5,11 +5,13 @@ from typing import Any
 
 import pytest
 
-from collector import compliance
-from collector.rules import Bandwidth, Device, ProbeResult, Result, Snapshot, evaluate
-from collector.rules import gov_bandwidth as gb
-from collector.rules import room_video as rv
-from collector.sites import Site
+from collector.compliance import evaluate as compliance
+from collector.compliance.facts import Bandwidth, Device, ProbeResult, Snapshot
+from collector.compliance.model import Site
+from collector.compliance.rules import evaluate
+from collector.compliance.rules import gov_bandwidth as gb
+from collector.compliance.rules import room_video as rv
+from collector.compliance.rules.base import Result
 
 NOW = 1_750_000_000_000  # epoch ms
 H = 3_600_000

@@ -9,9 +9,10 @@ import pytest
 import yaml
 from harness import REPO, run_cli
 
-from agent.settings import ConfigError
+from collector.compliance.model import Room
+from collector.compliance.orgconfig import read_org
 from collector.config import load
-from collector.sites import Room, read_org
+from netroom.settings import ConfigError
 
 S = "sites.bj.d1.b1.sq-1"
 
@@ -161,7 +162,7 @@ def test_the_shipped_config_yaml_is_valid() -> None:
     assert [s.id for s in org.sites] == ["demo-squadron"]
 
 
-@pytest.mark.parametrize("module", ["collector", "collector.admin"])
+@pytest.mark.parametrize("module", ["collector", "collector.cli.main"])
 def test_bad_tree_stops_start_up_with_exit_2(tmp_path: Path, module: str) -> None:
     cfg = write(tmp_path, sites=tree(sq(room={"days": [9]})))
     args = ("--config", str(cfg)) if module == "collector" else ("report", "--config", str(cfg))
@@ -172,16 +173,16 @@ def test_bad_tree_stops_start_up_with_exit_2(tmp_path: Path, module: str) -> Non
 
 
 def test_report_usage_errors_exit_2(tmp_path: Path) -> None:
-    r = run_cli("collector.admin", "report", "--config", str(write(tmp_path, sites=tree())),
+    r = run_cli("collector.cli.main", "report", "--config", str(write(tmp_path, sites=tree())),
                 "--site", "nope")
     assert (r.returncode, r.stderr.strip()) == (
         2, "netroom report: error: --site: 'nope' is not a node of the sites tree")
-    r = run_cli("collector.admin", "report", "--config", str(write(tmp_path)))
+    r = run_cli("collector.cli.main", "report", "--config", str(write(tmp_path)))
     assert (r.returncode, r.stderr.strip()) == (
         2, "netroom report: error: sites: no sites configured, nothing to report on")
-    r = run_cli("collector.admin", "report", "--config", str(write(tmp_path, rules={"x": {}})))
+    r = run_cli("collector.cli.main", "report", "--config", str(write(tmp_path, rules={"x": {}})))
     assert r.returncode == 2 and r.stderr.startswith("netroom report: error: rules.x: unknown")
-    r = run_cli("collector.admin", "report", "--config", str(tmp_path / "missing.yaml"))
+    r = run_cli("collector.cli.main", "report", "--config", str(tmp_path / "missing.yaml"))
     assert r.returncode == 2 and "cannot read" in r.stderr
-    r = run_cli("collector.admin", "report", "--config", str(tmp_path / "x"), "--format", "pdf")
+    r = run_cli("collector.cli.main", "report", "--config", str(tmp_path / "x"), "--format", "pdf")
     assert r.returncode == 2 and "invalid choice: 'pdf'" in r.stderr  # argparse's own

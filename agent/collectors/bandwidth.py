@@ -18,7 +18,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from agent.collectors import Job
+from agent.collectors.base import Job
 from agent.config import AgentConfig, BandwidthConfig
 from agent.speedclient import Client, SpeedTestError
 

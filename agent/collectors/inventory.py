@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import psutil
 
-import agent
+import netroom
 from agent.collectors.metrics import PART_ERRORS, Errors, is_loopback, physical_partitions
 
 _MACHINE_ID_PATHS = ("/etc/machine-id", "/var/lib/dbus/machine-id")
@@ -240,7 +240,7 @@ class Inventory:
             "host_id": read_host_id(self._state_dir, self._system)[:128],
             "kernel": platform.release()[:256],
             "arch": platform.machine()[:32],
-            "agent_version": agent.__version__,
+            "agent_version": netroom.__version__,
         }
         (_windows if self._system == "Windows" else _linux)(out, errors)
         with errors.part("cpu"):

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any, NamedTuple, Sequence
 
-from agent.collectors import Job
+from agent.collectors.base import Job
 from agent.collectors.metrics import Errors, is_loopback
 from agent.collectors.probes import run_check
 from agent.config import AgentConfig

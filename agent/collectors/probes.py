@@ -18,7 +18,7 @@ from typing import Any, List, Tuple, Union
 from urllib.parse import urlsplit
 
 from agent import dnsquery
-from agent.collectors import Job
+from agent.collectors.base import Job
 from agent.config import AgentConfig
 from agent.probe_config import Check
 

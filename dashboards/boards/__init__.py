@@ -4,14 +4,16 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Tuple
 
+from dashboards.boards import bandwidth, compliance, fleet, rooms
+
+# Every dashboard, in the order the links list them; one line each.
+BOARDS: Tuple[ModuleType, ...] = (
+    compliance,
+    rooms,
+    bandwidth,
+    fleet,
+)
+
 
 def registry() -> Tuple[ModuleType, ...]:
-    """Every dashboard, in the order the links list them; one line each."""
-    from dashboards.boards import bandwidth, compliance, fleet, rooms
-
-    return (
-        compliance,
-        rooms,
-        bandwidth,
-        fleet,
-    )
+    return BOARDS

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
+from collector.compliance.rules import RULES
 from dashboards.model import (
     PASS_FAIL,
     SITE,
@@ -33,9 +34,7 @@ LATEST_ALL = ('SELECT last("ok") AS "ok" FROM "compliance" WHERE $timeFilter '
 
 def rule_titles(t: Tr) -> Dict[str, str]:
     """Rule id -> title in ``t``'s language, for every registered rule."""
-    from collector.rules import registry
-
-    titles = {r.NAME: t(r.TITLE["zh"], r.TITLE["en"]) for r in registry()}
+    titles = {r.NAME: t(r.TITLE["zh"], r.TITLE["en"]) for r in RULES}
     titles[ALL] = t("全部规则", "All rules")
     return titles
 

@@ -8,6 +8,7 @@ Days with nothing required (days off) are left out.
 """
 from __future__ import annotations
 
+from collector.compliance.rules import RULES
 from dashboards.model import (
     SITE,
     Grid,
@@ -37,9 +38,7 @@ STATE = {"online": ("在线", "online", "green"), "offline": ("离线", "offline
 
 def target_percent() -> float:
     """room_open_all_day's default target, as %: colours, not verdicts (sites may differ)."""
-    from collector.rules import registry
-
-    rule = next((r for r in registry() if r.NAME == "room_open_all_day"), None)
+    rule = next((r for r in RULES if r.NAME == "room_open_all_day"), None)
     return float(rule.DEFAULTS["target"]) * 100 if rule is not None else 95.0
 
 

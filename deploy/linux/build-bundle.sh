@@ -43,8 +43,8 @@ done
 INDEX=()
 if [ "$NOINDEX" -eq 1 ]; then INDEX=(--no-index); fi
 
-VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$REPO/agent/__init__.py")
-[ -n "$VERSION" ] || { echo "build-bundle.sh: error: no __version__ in agent/__init__.py" >&2; exit 1; }
+VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$REPO/netroom/__init__.py")
+[ -n "$VERSION" ] || { echo "build-bundle.sh: error: no __version__ in netroom/__init__.py" >&2; exit 1; }
 NAME="netroom-agent-$VERSION-linux"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

@@ -42,7 +42,7 @@ if [ -n "$EMBED" ]; then
 fi
 [ ${#VERSIONS[@]} -gt 0 ] || VERSIONS=(3.8 3.9 3.10 3.11 3.12)
 
-VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$REPO/agent/__init__.py")
+VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$REPO/netroom/__init__.py")
 NAME="netroom-agent-$VERSION-windows-$ARCH"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

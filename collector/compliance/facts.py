@@ -1,0 +1,119 @@
+"""What the rules see of a site: its Snapshot, built by collector.store.
+
+Pure data. Times are epoch milliseconds, bandwidth Mbit/s.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from collector.compliance.availability import DayOpen, RoomNow
+from collector.compliance.model import Site
+
+
+@dataclass(frozen=True)
+class Device:
+    """A PC as its latest inventory (within the freshness window) shows it."""
+
+    host: str
+    network: str  # gov | internet
+    role: str  # cadre | room | class | office
+    last_seen_ms: int  # time of that inventory, epoch ms
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    """A site's speed tests on one network (collector/loaders/bandwidth.py).
+
+    ``ts_ms``: time of the newest successful download measurement (epoch
+    ms; 0 = none in the loader's lookback), by ``host``, in Mbit/s and ms.
+    ``error``/``error_ms``: the newest test, if it failed after that one.
+    ``testers``: hosts that tested in the lookback (one is expected).
+    ``daily_mbps``: (UTC day start ms, mean download Mbit/s), oldest first.
+    """
+
+    network: str
+    host: str = ""
+    ts_ms: int = 0
+    download_mbps: float = 0.0
+    upload_mbps: float | None = None
+    latency_ms: float | None = None
+    error: str = ""
+    error_ms: int = 0
+    testers: tuple[str, ...] = ()
+    daily_mbps: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """A host's latest result of the probe named ``probe``, at ``time_ms`` (epoch ms)."""
+
+    host: str
+    network: str
+    probe: str
+    ok: bool
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class IsolationReport:
+    """A gov PC's latest isolation report, at ``time_ms`` (epoch ms)."""
+
+    host: str
+    violated: bool
+    reasons: str
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What is known of one site at ``now_ms``; rules read nothing else.
+
+    Later facts (bandwidth, availability, probes, isolation) are typed
+    fields with empty defaults, each filled by its own loader.
+    """
+
+    site: Site
+    devices: tuple[Device, ...]
+    now_ms: int
+    bandwidth: tuple[Bandwidth, ...] = ()  # one per network tested
+    availability: tuple[DayOpen, ...] = ()  # the room's last complete days, oldest first
+    room_now: RoomNow | None = None  # open now, or closed since
+    probes: tuple[ProbeResult, ...] = ()  # each host's latest result per probe
+    isolation: tuple[IsolationReport, ...] = ()  # each gov PC's latest isolation report
+
+    def bandwidth_on(self, network: str) -> Bandwidth | None:
+        return next((b for b in self.bandwidth if b.network == network), None)
+
+    def count(self, network: str | None = None, role: str | None = None,
+              not_role: str | None = None) -> int:
+        """Devices matching network / role (or any role but ``not_role``)."""
+        return sum(
+            1 for d in self.devices
+            if (network is None or d.network == network)
+            and (role is None or d.role == role)
+            and (not_role is None or d.role != not_role)
+        )
+
+
+@dataclass(frozen=True)
+class Stray:
+    """A host whose latest report names a site missing from the tree.
+
+    ``last_seen_ms``: time of that report, epoch ms.
+    """
+
+    site: str
+    host: str
+    network: str
+    role: str
+    last_seen_ms: int
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    """Every site's Snapshot at ``now_ms`` (epoch ms), and the strays."""
+
+    now_ms: int
+    by_site: Mapping[str, Snapshot]
+    unregistered: tuple[Stray, ...]

@@ -1,0 +1,87 @@
+"""The org tree as data: units, sites (squadrons) with headcounts, rooms.
+
+Parsed once from config.yaml by collector.compliance.orgconfig; everything
+else reads these frozen values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Room:
+    """The network room's required opening: windows "HH:MM-HH:MM" in ``timezone``.
+
+    ``days``: ISO weekdays (1 = Monday) the windows apply on.
+    """
+
+    open: tuple[str, ...] = ("00:00-24:00",)
+    days: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+    timezone: str = "Asia/Shanghai"
+    min_online: int = 1
+    holidays: tuple[str, ...] = ()  # ISO dates (local) on which no opening is required
+
+
+@dataclass(frozen=True)
+class Site:
+    """A leaf of the tree: one squadron with its headcounts."""
+
+    id: str
+    name: str
+    path: tuple[tuple[str, str], ...]  # ancestors as (level, id), root first
+    cadres: int = 0
+    staff: int = 0
+    classes: int = 0
+    room: Room = field(default_factory=Room)
+    rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of the tree; ``site`` is set on leaves, ``children`` on units."""
+
+    id: str
+    name: str
+    level: str
+    children: tuple[Node, ...] = ()
+    site: Site | None = None
+
+
+@dataclass(frozen=True)
+class Org:
+    """The parsed ``sites`` and ``rules`` sections.
+
+    ``rules``: the configured (not default) parameters per rule name;
+    ``freshness_days``: how old (days) an inventory may be and still count;
+    ``evaluate_interval_s``: seconds between the collector's evaluations.
+    """
+
+    roots: tuple[Node, ...] = ()
+    nodes: Mapping[str, Node] = field(default_factory=dict)  # every node by id, tree order
+    rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    freshness_days: float = 7.0
+    evaluate_interval_s: float = 300.0
+
+    @property
+    def sites(self) -> list[Site]:
+        return [n.site for n in self.nodes.values() if n.site is not None]
+
+    def site(self, site_id: str) -> Site | None:
+        node = self.nodes.get(site_id)
+        return node.site if node is not None else None
+
+    def sites_under(self, node_id: str) -> list[Site]:
+        """The sites at or below ``node_id``, in tree order."""
+        return [s for s in self.sites
+                if s.id == node_id or any(i == node_id for _, i in s.path)]
+
+    def params(self, site: Site) -> dict[str, dict[str, Any]]:
+        """Configured rule parameters for ``site``: its own over the globals."""
+        names = set(self.rules) | set(site.rules)
+        return {n: {**self.rules.get(n, {}), **site.rules.get(n, {})} for n in names}
+
+    def tags_for(self, site_id: str) -> dict[str, str]:
+        """The org path tags for points of ``site_id`` (level -> ancestor id)."""
+        site = self.site(site_id)
+        return dict(site.path) if site is not None else {}

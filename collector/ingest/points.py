@@ -1,0 +1,42 @@
+"""Maps a validated message to InfluxDB points and line protocol.
+
+A kind's scalar fields go to measurement ``<kind>``; each section item goes
+to ``<kind>_<section>`` with the item's key as a tag (``metrics_nics`` tagged
+``nic=eth0``...). Tags: site, host, network, role and the site's org path,
+plus the kind's own tag fields (``Kind.tags``: ``probe=portal``).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from collector.influx.line import Point
+from netroom import schema
+from netroom.protocol import KINDS, Message
+
+
+def to_points(msg: Message, extra_tags: Mapping[str, str] | None = None,
+              time_ms: int | None = None) -> list[Point]:
+    """All points of one message; ``time_ms`` overrides the payload's ts."""
+    tags = {schema.SITE: msg.site, schema.HOST: msg.host, schema.NETWORK: msg.network,
+            schema.ROLE: msg.role}
+    if extra_tags:
+        tags.update(extra_tags)
+    t = round(msg.ts * 1000) if time_ms is None else time_ms
+    points = []
+    spec = KINDS[msg.kind]
+    fields = msg.fields
+    if spec.tags:  # e.g. probe=portal: one series per probe, not one per host
+        tags = {**tags, **{k: str(fields[k]) for k in spec.tags}}
+        fields = {k: v for k, v in fields.items() if k not in spec.tags}
+    if fields:
+        points.append(Point(msg.kind, tags, fields, t))
+    for name, items in msg.sections.items():
+        key = spec.sections[name].key
+        tag = schema.section_tag(msg.kind, name)
+        for item in items:
+            fields = {k: v for k, v in item.items() if k != key}
+            if fields:
+                points.append(Point(schema.section_measurement(msg.kind, name),
+                                    {**tags, tag: str(item[key])},
+                                    fields, t))
+    return points

@@ -1,1 +1,0 @@
-"""Snapshot loaders, one module each; registered in collector.snapshot.loaders()."""

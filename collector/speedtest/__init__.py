@@ -1,0 +1,1 @@
+"""The intranet speed-test server that gov PCs' testers measure against."""

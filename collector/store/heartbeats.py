@@ -1,0 +1,113 @@
+"""Reads room PCs' heartbeats from InfluxDB and computes their room's availability.
+
+A heartbeat is an ``online`` status or a metrics message (every agent's
+carries ``collect_ms``). Queries go one site at a time, so memory stays
+bounded by one site-day of ticks. The arithmetic is collector.compliance.availability's.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Iterable
+
+from zoneinfo import ZoneInfo
+
+from collector.compliance.availability import (
+    DayOpen,
+    Timeline,
+    day_open,
+    online_spans,
+    required_spans,
+    room_open_spans,
+)
+from collector.compliance.model import Site
+from collector.store.rows import Read, Row
+
+DAY_MS = 86_400_000
+# Heartbeats read around a window to know whether a PC was already (or
+# still) online at its edges: enough for agent.interval up to 20 min with
+# missing_intervals 3.
+LOOK_MS = 3_600_000
+DEFAULT_INTERVAL_S = 60.0
+
+
+def _where(site: str | None, start_ms: int, end_ms: int | None) -> str:
+    # Only validated ids and numbers we computed go into the query text.
+    cond = ["\"role\" = 'room'", f"time >= {start_ms}ms"]
+    if site is not None:
+        cond.insert(0, f"\"site\" = '{site}'")
+    if end_ms is not None:
+        cond.append(f"time <= {end_ms}ms")
+    return " AND ".join(cond)
+
+
+def build(ticks: Iterable[Row], statuses: Iterable[Row]) -> dict[tuple[str, str], Timeline]:
+    """Pure: metrics rows and status rows -> a Timeline per (site, host).
+
+    A host's interval is the longest its statuses announced (60 s if none):
+    the longer one is the kinder judge of a silence.
+    """
+    beats: dict[tuple[str, str], list[int]] = {}
+    offline: dict[tuple[str, str], list[tuple[int, bool]]] = {}
+    interval: dict[tuple[str, str], float] = {}
+    for r in ticks:
+        beats.setdefault((r["site"], r["host"]), []).append(int(r["time"]))
+    for r in statuses:
+        key = (r["site"], r["host"])
+        t = int(r["time"])
+        if r.get("state") == "online":
+            beats.setdefault(key, []).append(t)
+        elif r.get("state") == "offline":
+            offline.setdefault(key, []).append((t, bool(r.get("will"))))
+        if r.get("interval_s") is not None:
+            interval[key] = max(interval.get(key, 0.0), float(r["interval_s"]))
+    return {k: Timeline(tuple(sorted(beats.get(k, ()))), tuple(sorted(offline.get(k, ()))),
+                        interval.get(k, DEFAULT_INTERVAL_S))
+            for k in sorted(set(beats) | set(offline))}
+
+
+def timelines(read: Read, site: str | None, start_ms: int, end_ms: int | None,
+              last_only: bool = False) -> dict[tuple[str, str], Timeline]:
+    """Room PCs' timelines between the two times (``end_ms`` None: up to now).
+
+    ``last_only``: only each host's last tick (and its statuses): enough to
+    tell whether the room is open now and since when it is closed.
+    """
+    where = _where(site, start_ms, end_ms)
+    group = 'GROUP BY "site", "host"'
+    sel = 'last("collect_ms") AS "collect_ms"' if last_only else '"collect_ms"'
+    ticks = read(f'SELECT {sel} FROM "metrics" WHERE {where} {group}')  # noqa: S608
+    # Statuses from a day earlier: the host's announced interval.
+    swhere = _where(site, start_ms - DAY_MS, end_ms)
+    statuses = read(f'SELECT "state", "will", "interval_s" FROM "status" '  # noqa: S608
+                    f"WHERE {swhere} {group}")
+    return build(ticks, statuses)
+
+
+def day(read: Read, site: Site, date: dt.date, now_ms: int,
+        missing_intervals: float = 3) -> DayOpen:
+    """One day of ``site``'s room, computed from the heartbeats (up to now for today)."""
+    room = site.room
+    tz = ZoneInfo(room.timezone)
+    required = required_spans(room, date, tz, room.holidays)
+    if not required or required[0][0] >= now_ms:
+        return day_open(room, date, tz, [], now_ms, room.holidays)
+    horizon = min(required[-1][1] + LOOK_MS, now_ms)
+    hosts = timelines(read, site.id, required[0][0] - LOOK_MS, horizon)
+    spans = room_open_spans([online_spans(t, horizon, missing_intervals)
+                             for t in hosts.values()], room.min_online)
+    return day_open(room, date, tz, spans, now_ms, room.holidays)
+
+
+def stored_days(read: Read, since_ms: int) -> dict[str, dict[str, DayOpen]]:
+    """Days already in the ``availability`` measurement, by site and ISO date."""
+    rows = read('SELECT "day", "required_s", "open_s" FROM "availability" '  # noqa: S608
+                f'WHERE time >= {since_ms}ms GROUP BY "site"')
+    out: dict[str, dict[str, DayOpen]] = {}
+    for r in rows:
+        if r.get("day") is None or r.get("required_s") is None:
+            continue
+        start = int(r["time"])
+        out.setdefault(r["site"], {})[r["day"]] = DayOpen(
+            r["day"], start, start + DAY_MS, float(r["required_s"]),
+            float(r.get("open_s") or 0.0), stored=True)
+    return out

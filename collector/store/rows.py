@@ -1,0 +1,37 @@
+"""What loaders exchange: InfluxQL rows, the read function, a loader's findings."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping
+
+from collector.compliance.facts import Stray
+from collector.compliance.model import Org
+from collector.influx.client import InfluxSink
+
+Row = Dict[str, Any]  # one InfluxQL result row: columns and the series' tags
+Read = Callable[[str], List[Row]]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One loader's findings: Snapshot field values by site id, and strays."""
+
+    facts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    unregistered: tuple[Stray, ...] = ()
+
+
+Loader = Callable[[Read, Org, int], Loaded]
+
+
+def reader(sink: InfluxSink) -> Read:
+    """``read(q)`` over ``sink``: rows with tags merged in, times in epoch ms.
+
+    Raises collector.influx.client.SinkError when InfluxDB cannot answer.
+    """
+    def read(q: str) -> list[Row]:
+        rows: list[Row] = []
+        for (_, tags), points in sink.query(q).items():
+            rows.extend({**p, **(tags or {})} for p in points)
+        return rows
+
+    return read

@@ -1,0 +1,13 @@
+"""netroom's shared contract, imported by the agent and the collector alike.
+
+Only the standard library, paho-mqtt and PyYAML may be imported here, so the
+agent (on every PC) pays for nothing the collector needs.
+
+- ``protocol``: the wire contract (topics, kinds, fields, limits, fit());
+- ``schema``: measurement, tag and field names, time constants, ids, windows;
+- ``mqtt``: the one paho wrapper (config, client, TLS, session);
+- ``settings``: typed reading of config.yaml sections with one-line errors;
+- ``ratelimit``: rate-limited logging.
+"""
+
+__version__ = "0.1.0"

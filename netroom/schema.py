@@ -1,0 +1,99 @@
+"""The one home of every stored name: measurements, tags, time constants, ids, windows.
+
+The collector writes these measurements and tags; its reads, the dashboards
+and the reports use the same constants, so a rename is one edit here.
+docs/protocol.md lists what each measurement holds.
+"""
+from __future__ import annotations
+
+import re
+
+from netroom import protocol
+
+# --- time constants (milliseconds, the unit of every stored time) ---
+SECOND_MS = 1_000
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+# --- measurements ---
+# One per message kind, with the kind's scalar fields ...
+STATUS = "status"
+INVENTORY = "inventory"
+METRICS = "metrics"
+BANDWIDTH = "bandwidth"
+PROBE = "probe"
+ISOLATION = "isolation"
+# ... and one per section of a kind: <kind>_<section>, keyed by a tag.
+METRICS_DISKS = "metrics_disks"
+METRICS_DISKIO = "metrics_diskio"
+METRICS_NICS = "metrics_nics"
+INVENTORY_DISKS = "inventory_disks"
+INVENTORY_NICS = "inventory_nics"
+# Written by the collector itself.
+COMPLIANCE = "compliance"  # one point per site and rule per evaluation
+AVAILABILITY = "availability"  # one point per room and complete day
+ROOM_STATE = "room_state"  # one point per room per evaluation: open now or not
+SELF = "collector"  # the collector's own counters (ingest, writes, spool)
+
+# --- tags ---
+SITE = "site"
+HOST = "host"
+NETWORK = "network"
+ROLE = "role"
+RULE = "rule"  # compliance: the rule's NAME, or RULE_ALL for the site as a whole
+RULE_ALL = "all"
+SELF_TAG = "collector"  # SELF: the collector's client id
+MESSAGE_TAGS = (SITE, HOST, NETWORK, ROLE)  # on every point of a message
+
+# --- ids ---
+# Hosts and probes: one MQTT topic level and one tag value; no wildcards,
+# separators or spaces (Windows host names are upper case).
+ID_RE = protocol.ID_RE
+# Sites and units, in config.yaml's `sites` tree and every agent's `site`.
+SITE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}\Z")
+SITE_ID_TEXT = "1-64 of a-z, 0-9 and '-'"
+
+# --- windows ---
+_WINDOW_RE = re.compile(r"\s*(\d{1,2}):([0-5]\d)\s*-\s*(\d{1,2}):([0-5]\d)\s*\Z")
+DAY_MINUTES = 1440
+
+
+def parse_window(text: str) -> tuple[int, int] | None:
+    """ "HH:MM-HH:MM" -> (start, end) in minutes after midnight; None if malformed.
+
+    Only the form is checked here: callers decide what they accept (a room's
+    window must end after it starts, by 24:00; quiet hours may wrap midnight).
+    """
+    m = _WINDOW_RE.match(text) if isinstance(text, str) else None
+    if m is None:
+        return None
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    return h1 * 60 + m1, h2 * 60 + m2
+
+
+def format_window(start: int, end: int) -> str:
+    """(start, end) minutes after midnight -> "HH:MM-HH:MM", the canonical form."""
+    return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+
+
+def section_measurement(kind: str, section: str) -> str:
+    """The measurement an item of ``section`` goes to (``metrics_nics``)."""
+    return f"{kind}_{section}"
+
+
+def section_tag(kind: str, section: str) -> str:
+    """The tag name an item of ``section`` is keyed by (e.g. nic, disk, mount)."""
+    key = protocol.KINDS[kind].sections[section].key
+    if key != "name":
+        return key
+    return {"nics": "nic", "diskio": "disk"}.get(section, section.rstrip("s"))
+
+
+def reserved_tags() -> frozenset[str]:
+    """Tag keys points already carry: an org level must not shadow one."""
+    tags = {*MESSAGE_TAGS, RULE, SELF_TAG}
+    for kind, spec in protocol.KINDS.items():
+        tags.update(spec.tags)
+        tags.update(section_tag(kind, sec) for sec in spec.sections)
+    return frozenset(tags)
