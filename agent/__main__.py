@@ -46,7 +46,9 @@ class Agent:
     def message(self, kind: str, body: dict[str, Any], ts: float) -> tuple[str, bytes]:
         c = self.cfg
         payload = protocol.envelope(c.site, c.host, c.network, c.role, ts)
-        payload.update(body)
+        # The protocol's limits (string lengths, list sizes) applied once here:
+        # collectors send what they found.
+        payload.update(protocol.fit(kind, body))
         return protocol.topic(c.site, c.host, kind), protocol.encode(payload)
 
     def status(self, state: str, will: bool = False) -> tuple[str, bytes]:

@@ -29,7 +29,6 @@ class BandwidthConfig(NamedTuple):
     method: str = "intranet"  # intranet | speedtest
     url: str = ""  # the intranet speed-test server, http://host:port
     speedtest_servers: tuple[int, ...] = ()  # speedtest.net ids; empty: lowest latency
-    speedtest_mini: str = ""  # a Speedtest Mini server instead of speedtest.net
     interval_s: float = 21600.0
     jitter_s: float = 1800.0
     quiet_hours: tuple[int, int] | None = None
@@ -72,11 +71,21 @@ def default_state_dir() -> str:
 
 
 def read_id(s: Section, name: str, default: str | None = None) -> str:
+    """A host id (protocol.ID_RE: one topic level, one tag value)."""
     value = s.text(name, default)
     if not protocol.ID_RE.match(value):
         raise ConfigError(
             f"{s.key(name)}: must be 1-64 letters, digits, '.', '_' or '-', got {value!r}"
         )
+    return value
+
+
+def read_site(s: Section, name: str) -> str:
+    """A site id: the same pattern as the collector's `sites` tree (schema.SITE_ID_RE)."""
+    value = s.text(name)
+    if not schema.SITE_ID_RE.match(value):
+        raise ConfigError(f"{s.key(name)}: must be 1-64 letters a-z, digits or '-' "
+                          f"(lower case, as in the collector's sites), got {value!r}")
     return value
 
 
@@ -109,7 +118,6 @@ def read_bandwidth(s: Section, network: str) -> BandwidthConfig:
         method=method,
         url=s.text("url", "").rstrip("/"),
         speedtest_servers=tuple(ids),
-        speedtest_mini=s.text("speedtest_mini", "").rstrip("/"),
         interval_s=s.number("interval", 21600, 60, 7 * 86400),
         jitter_s=s.number("jitter", 1800, 0, 86400),
         quiet_hours=window,
@@ -117,16 +125,13 @@ def read_bandwidth(s: Section, network: str) -> BandwidthConfig:
         streams=s.integer("streams", 4, 1, 32),
         duration_s=s.number("duration", 10, 1, 60),
     )
-    for name in ("url", "speedtest_mini"):
-        value = getattr(cfg, name)
-        if value and not re.match(r"^https?://[^/\s]+", value):
-            raise ConfigError(f"{s.key(name)}: must be http(s)://host[:port], got {value!r}")
+    if cfg.url and not re.match(r"^https?://[^/\s]+", cfg.url):
+        raise ConfigError(f"{s.key('url')}: must be http(s)://host[:port], got {cfg.url!r}")
     if cfg.tester and cfg.method == "intranet" and not cfg.url:
         raise ConfigError(f"{s.key('url')}: required for the intranet speed test "
                           "(the collector's speed-test server, http://host:8090)")
-    if cfg.tester and cfg.method == "speedtest" and network == "gov" and not cfg.speedtest_mini:
-        raise ConfigError(f"{s.key('method')}: speedtest on a gov PC needs speedtest_mini "
-                          "(gov PCs have no internet)")
+    if cfg.method == "speedtest" and network == "gov":
+        raise ConfigError(f"{s.key('method')}: gov PCs have no internet: use method intranet")
     # Download and upload each run for duration; latency and set-up need the rest.
     if cfg.timeout_s < 2 * cfg.duration_s + 5:
         raise ConfigError(f"{s.key('timeout')}: must be at least 2 x duration + 5 s "
@@ -138,7 +143,7 @@ def read_bandwidth(s: Section, network: str) -> BandwidthConfig:
 def read_agent(data: Any, mqtt: MqttConfig) -> AgentConfig:
     s = Section(data, "agent")
     cfg = AgentConfig(
-        site=read_id(s, "site"),
+        site=read_site(s, "site"),
         host=read_id(s, "host", default_host()),
         network=s.choice("network", protocol.NETWORKS),
         role=s.choice("role", protocol.ROLES, "room"),

@@ -134,7 +134,7 @@ class Runner:
             body["collect_ms"] = round(self.last_ms[key], 3)
             others = "; ".join(f"{k}: {v}" for k, v in sorted(self.failures.items()))
             if others:
-                body["errors"] = "; ".join(filter(None, [body.get("errors", ""), others]))[:2048]
+                body["errors"] = "; ".join(filter(None, [body.get("errors", ""), others]))
         self.emit(kind, body, ts)
 
     def _is_late(self, key: str) -> bool:

@@ -1,14 +1,13 @@
-"""speedtest-cli's multi-threaded engine through its Python API.
+"""speedtest-cli's multi-threaded engine through its public Python API.
 
-Imported only when a test runs (``import speedtest`` costs ~0.6 MB of RSS).
-Two ways in:
-
-- speedtest.net (internet PCs): the library fetches its configuration and
-  server list from speedtest.net and keeps the server of lowest latency
-  among ``speedtest_servers`` (or among the five nearest).
-- a Speedtest Mini server (``speedtest_mini``), such as the collector's
-  speed-test server: ``MiniSpeedtest`` supplies the configuration itself,
-  so nothing ever asks speedtest.net. The library is subclassed, not patched.
+For internet PCs only (gov PCs have no internet: they run the intranet test,
+agent.speedclient). Imported only when a test runs (``import speedtest``
+costs ~0.6 MB of RSS). speedtest.Speedtest(secure=True) fetches its
+configuration and server list from speedtest.net over HTTPS; get_servers()
+and get_best_server() keep the server of lowest latency among
+``speedtest_servers`` (or among the nearest); download() and upload() run
+with speedtest.net's own sizes and test lengths; ``results`` holds the
+rates. Nothing of the library is subclassed or edited.
 
 Latency and jitter come from speedclient (median of ten round trips to the
 server's latency.txt), the same definition as the intranet test; the
@@ -27,14 +26,6 @@ import speedtest
 from agent.config import BandwidthConfig
 from agent.speedclient import Client, SpeedTestError
 
-# speedtest-cli's download image sizes (px; a file is about 2 * px^2 bytes).
-DOWNLOAD_SIZES = [350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000]
-# Upload bodies are built in memory and kept until the upload ends, so the
-# largest (7 MB) is dropped: the upload then holds at most
-# sum(UPLOAD_SIZES) * UPLOAD_COUNT = 22 MB, and stops there if faster.
-UPLOAD_SIZES = [262144, 524288, 1048576]
-UPLOAD_COUNT = 12
-
 
 class _Shutdown:
     """What speedtest-cli polls (``isSet()``), without threading.Event's
@@ -45,32 +36,6 @@ class _Shutdown:
 
     def isSet(self) -> bool:  # speedtest-cli's name
         return self._event.is_set()
-
-
-def mini_config(streams: int, duration_s: float) -> dict[str, Any]:
-    """A configuration like speedtest.net's, for a Mini server."""
-    return {
-        "client": {}, "ignore_servers": [],
-        "sizes": {"upload": list(UPLOAD_SIZES), "download": list(DOWNLOAD_SIZES)},
-        "counts": {"upload": UPLOAD_COUNT, "download": 4},
-        "threads": {"upload": streams, "download": streams},
-        "length": {"upload": duration_s, "download": duration_s},
-        "upload_max": UPLOAD_COUNT * len(UPLOAD_SIZES),
-    }
-
-
-class MiniSpeedtest(speedtest.Speedtest):  # type: ignore[misc]
-    """speedtest.Speedtest whose constructor does not contact speedtest.net."""
-
-    def __init__(self, config: dict[str, Any], **kwargs: Any) -> None:
-        self._local = config
-        super().__init__(**kwargs)
-
-    def get_config(self) -> dict[str, Any]:
-        self.config.update(self._local)
-        self.lat_lon = (0.0, 0.0)
-        config: dict[str, Any] = self.config
-        return config
 
 
 def run(cfg: BandwidthConfig, deadline: float) -> dict[str, Any]:
@@ -88,7 +53,9 @@ def run(cfg: BandwidthConfig, deadline: float) -> dict[str, Any]:
     io_s = min(10.0, max(1.0, deadline - t0))
     lat = None
     try:
-        st, best = _connect(cfg, io_s, _Shutdown(stop))
+        st = speedtest.Speedtest(secure=True, timeout=io_s, shutdown_event=_Shutdown(stop))
+        st.get_servers(list(cfg.speedtest_servers) or None)
+        best = st.get_best_server()
         # Before the transfers: after them, the link's queues are still draining.
         with suppress(SpeedTestError):
             lat = Client(os.path.dirname(best["url"]), deadline).latency(path="/latency.txt")
@@ -117,25 +84,7 @@ def run(cfg: BandwidthConfig, deadline: float) -> dict[str, Any]:
     return out
 
 
-def _connect(cfg: BandwidthConfig, io_s: float,
-             shutdown: _Shutdown) -> tuple[Any, dict[str, Any]]:
-    """A ready Speedtest and its chosen server."""
-    if cfg.speedtest_mini:
-        st = MiniSpeedtest(mini_config(cfg.streams, cfg.duration_s), timeout=io_s,
-                           shutdown_event=shutdown)
-        return st, st.get_best_server(st.set_mini_server(cfg.speedtest_mini))
-    st = speedtest.Speedtest(timeout=io_s, shutdown_event=shutdown)
-    # Same bounds as a Mini test: our duration, and upload bodies <= 1 MB
-    # (upload_max must match the request list, or the library waits forever).
-    sizes = [s for s in st.config["sizes"]["upload"] if s <= max(UPLOAD_SIZES)] or UPLOAD_SIZES
-    st.config["sizes"]["upload"] = sizes
-    st.config["upload_max"] = len(sizes) * st.config["counts"]["upload"]
-    st.config["length"] = {"upload": cfg.duration_s, "download": cfg.duration_s}
-    st.get_servers(servers=list(cfg.speedtest_servers))
-    return st, st.get_best_server()
-
-
 def _describe(server: dict[str, Any]) -> str:
     parts = [str(server.get(k, "")) for k in ("id", "sponsor", "name")]
     host = server.get("host") or server.get("url", "")
-    return " ".join(p for p in [*parts, f"({host})"] if p and p != "0")[:512]
+    return " ".join(p for p in [*parts, f"({host})"] if p and p != "0")

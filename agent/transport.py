@@ -16,7 +16,7 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 
 from agent.outbox import Outbox
-from netroom.mqtt import QOS, MqttConfig, connect_args, make_client
+from netroom.mqtt import QOS, IdleLoop, MqttConfig, connect_args, make_client
 from netroom.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,10 @@ class Publisher:
                  birth: Callable[[], tuple[str, bytes]] | None = None) -> None:
         self.cfg = cfg
         self.outbox = Outbox(outbox_path, max_items=outbox_max)
-        self._client = make_client(cfg, client_id, idle=True)
+        self._client = make_client(cfg, client_id)
+        # Not loop_start(): its thread wakes every second, which costs an idle
+        # agent more CPU than its collection (see IdleLoop).
+        self._loop = IdleLoop(self._client, on_connect_fail=self._on_connect_fail)
         self._lock = threading.Lock()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox id
         self._cursor = 0  # highest outbox id handed to paho
@@ -52,12 +55,10 @@ class Publisher:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
-        self._client.on_connect_fail = self._on_connect_fail
 
     def start(self) -> None:
         """Connect in the background; reconnects by itself until close()."""
-        self._client.connect_async(**connect_args(self.cfg, persistent=False))
-        self._client.loop_start()
+        self._loop.start(**connect_args(self.cfg, persistent=False))
 
     def send(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Store durably, then publish as soon as the window allows."""
@@ -90,8 +91,7 @@ class Publisher:
             self.send(last[0], last[1], retain=True)
         if self._connected.is_set():
             self.wait_acked(timeout_s)
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._loop.stop()  # sends DISCONNECT if connected
         self.outbox.close()
 
     def _pump(self) -> None:
@@ -166,10 +166,10 @@ class Publisher:
             self.send(topic, payload, retain=True)
         self._pump()
 
-    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+    def _on_connect_fail(self, exc: OSError) -> None:
         self.last_error = "cannot connect"
-        self._fails.log(logging.WARNING, "connect", "%s:%s: cannot connect, retrying",
-                        self.cfg.host, self.cfg.port)
+        self._fails.log(logging.WARNING, "connect", "%s:%s: cannot connect, retrying: %s",
+                        self.cfg.host, self.cfg.port, exc)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
                        reason: Any, props: Any) -> None:

@@ -43,14 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     workers = None
     if args.worker == 0 and cfg.workers > 1:
         workers = Supervisor(args.config, cfg.workers, args.log_level)
-    while not stop.wait(1.0 if workers else None):
+    while not stop.wait(1.0):
+        if service.failed.is_set():
+            break
         if workers:
             workers.poll()
-    log.info("stopping: flushing")
+    if service.failed.is_set():
+        log.critical("stopping after a failure (%s); exit 1 so the service manager "
+                     "restarts the collector", service.failure)
+    else:
+        log.info("stopping: flushing")
     if workers:
         workers.stop()
     service.stop()
-    return 0
+    return 1 if service.failed.is_set() else 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from collector.ingest.writer import Writer
 from collector.speedtest.server import SpeedServer
 from collector.store import snapshot, writeback
 from collector.store.rows import Read, reader
-from netroom import protocol
+from netroom import protocol, schema
 from netroom.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,12 @@ class Collector:
         # that a Session is thread-safe.
         self._drain_sink = InfluxSink(cfg.influxdb)
         self.spool = Spool(cfg.spool_dir)
+        # Set when a thread cannot go on; the entry point then ends the process
+        # with a non-zero exit so the service manager restarts it.
+        self.failed = threading.Event()
+        self.failure = ""
         self.ingest = Ingest(cfg.subscriber, self._handle, self.counters,
-                             tags_for or cfg.org.tags_for, on_valid)
+                             tags_for or cfg.org.tags_for, on_valid, on_fatal=self.fail)
         self.writer = Writer(self.sink.write, self.spool, self.ingest.ack, self.counters,
                              cfg.batch_size, cfg.flush_interval_s)
         self._accepting = True
@@ -59,12 +63,13 @@ class Collector:
             log.warning("%s; will spool until InfluxDB answers", exc)
         for name, target in (("writer", self.writer.run), ("spool", self._drain),
                              ("stats", self._stats)):
-            t = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+            t = threading.Thread(target=self._guarded, args=(name, target), name=name,
+                                 daemon=True)
             t.start()
             self._threads.append(t)
         if self.cfg.org.sites and self.cfg.primary:
-            t = threading.Thread(target=self._comply, args=(self._stop,), name="compliance",
-                                 daemon=True)
+            t = threading.Thread(target=self._guarded, args=("compliance", self._comply),
+                                 name="compliance", daemon=True)
             t.start()
             self._threads.append(t)
         if self.speedserver is not None:
@@ -83,6 +88,21 @@ class Collector:
         self.spool.close()
         self.sink.close()
         self._drain_sink.close()
+
+    def fail(self, reason: str) -> None:
+        """A part of the collector cannot go on: ask the process to end."""
+        if not self.failed.is_set():
+            self.failure = reason
+            self.failed.set()
+
+    def _guarded(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        # The one place a thread's unexpected exception is caught: it is
+        # logged with its traceback and ends the process, never the thread alone.
+        try:
+            target(self._stop)
+        except Exception as exc:  # logged, then the process ends
+            log.critical("thread %s died: %s: %s", name, type(exc).__name__, exc, exc_info=True)
+            self.fail(f"{name}: {type(exc).__name__}: {exc}")
 
     def _handle(self, entry: Entry) -> None:
         if self._accepting:
@@ -145,6 +165,6 @@ class Collector:
 
     def write_stats(self) -> None:
         """Queue a ``collector`` point; it travels like any message (no ack)."""
-        p = Point("collector", {"collector": self.cfg.client_id}, self.stats_fields(),
+        p = Point(schema.SELF, {schema.SELF_TAG: self.cfg.client_id}, self.stats_fields(),
                   int(time.time() * 1000))
         self.writer.put(Entry(0, 0, [self._encoder.line(p)]))

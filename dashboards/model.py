@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from netroom import schema
+
 Json = Dict[str, Any]
 
 SCHEMA_VERSION = 39  # Grafana 10.4 / 11.0 write this; newer ones migrate it
@@ -23,7 +25,19 @@ ORG_LEVELS: Tuple[Tuple[str, str, str], ...] = (
     ("detachment", "支队", "Detachment"),
     ("battalion", "大队", "Battalion"),
 )
-SITE = '"site" =~ /^$site$/'  # every site-scoped query filters by this
+
+
+def var_filter(tag: str, var: str) -> str:
+    """``"site" =~ /^$site$/``: the tag matches the dashboard variable's selection."""
+    return f"{schema.ident(tag)} =~ /^${var}$/"
+
+
+def by_interval(*tags: str) -> str:
+    """``GROUP BY time($__interval), "site", ...``: one bucket per panel interval."""
+    return f"GROUP BY time($__interval), {schema.tags(*tags)}"
+
+
+SITE = var_filter(schema.SITE, "site")  # every site-scoped query filters by this
 PASS_FAIL = {"1": ("达标", "Pass", "green"), "0": ("未达标", "Fail", "red")}
 
 
@@ -168,10 +182,12 @@ def org_vars(t: Tr) -> List[Json]:
     where: List[str] = []
     for key, zh, en in ORG_LEVELS:
         cond = f' WHERE {" AND ".join(where)}' if where else ""
-        out.append(query_var(key, t(zh, en), f'SHOW TAG VALUES WITH KEY = "{key}"{cond}', ".*"))
-        where.append(f'"{key}" =~ /^${key}$/')
+        out.append(query_var(key, t(zh, en),
+                             f"SHOW TAG VALUES WITH KEY = {schema.ident(key)}{cond}", ".*"))
+        where.append(var_filter(key, key))
     out.append(query_var("site", t("中队", "Site"),
-                         f'SHOW TAG VALUES WITH KEY = "site" WHERE {" AND ".join(where)}'))
+                         f"SHOW TAG VALUES WITH KEY = {schema.ident(schema.SITE)} "
+                         f'WHERE {" AND ".join(where)}'))
     return out
 
 

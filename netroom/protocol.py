@@ -14,13 +14,13 @@ from typing import Any, Mapping, NamedTuple
 
 SCHEMA = 1
 TOPIC_PREFIX = "netroom/v1"
-SUBSCRIPTION = TOPIC_PREFIX + "/#"
 MAX_PAYLOAD_BYTES = 256 * 1024
 NETWORKS = ("gov", "internet")
 ROLES = ("cadre", "room", "class", "office")
 # An identifier is one MQTT topic level and one InfluxDB tag value: keep it
 # free of wildcards, separators and spaces.
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# \Z, not $: "$" also matches before a trailing newline.
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 # Timestamps outside these bounds are a broken clock, not data (UTC epoch s).
 TS_MIN = 946684800.0  # 2000-01-01
 TS_MAX = 4102444800.0  # 2100-01-01
@@ -178,7 +178,6 @@ KINDS: dict[str, Kind] = {
             "swap_total_bytes": _i("bytes"),
             "swap_used_bytes": _i("bytes"),
             "users": _i(),
-            "procs": _i(),
             "boot_time_s": _n("s since epoch"),
             "uptime_s": _n("s"),
             "collect_ms": _n("ms"),
@@ -284,6 +283,43 @@ def envelope(site: str, host: str, network: str, role: str, ts: float) -> dict[s
         "network": network,
         "role": role,
     }
+
+
+def fit(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` cut to the limits of KINDS[kind], so senders need not copy them.
+
+    Strings longer than their field's maxlen are truncated (in sections too),
+    section lists longer than max_items keep their first items; a cut list is
+    noted in the kind's ``errors`` field when it has one. Everything else
+    passes unchanged, for decode() to judge.
+    """
+    spec = KINDS[kind]
+    out = dict(body)
+    cuts = []
+    for name, sec in spec.sections.items():
+        items = out.get(name)
+        if not isinstance(items, list):
+            continue
+        if len(items) > sec.max_items:
+            cuts.append(f"{name}: {len(items)} items, sent the first {sec.max_items}")
+            items = items[:sec.max_items]
+        out[name] = [_fit_strings(i, sec.fields) if isinstance(i, dict) else i for i in items]
+    if cuts and "errors" in spec.fields:
+        errors = out.get("errors")
+        out["errors"] = "; ".join([errors, *cuts] if isinstance(errors, str) and errors
+                                  else cuts)
+    return _fit_strings(out, spec.fields)
+
+
+def _fit_strings(obj: dict[str, Any], spec: Mapping[str, F]) -> dict[str, Any]:
+    long = [n for n, f in spec.items()
+            if f.type is str and isinstance(obj.get(n), str) and len(obj[n]) > f.maxlen]
+    if not long:
+        return obj
+    out = dict(obj)
+    for name in long:
+        out[name] = out[name][:spec[name].maxlen]
+    return out
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:

@@ -44,6 +44,7 @@ ROLE = "role"
 RULE = "rule"  # compliance: the rule's NAME, or RULE_ALL for the site as a whole
 RULE_ALL = "all"
 SELF_TAG = "collector"  # SELF: the collector's client id
+PROBE_TAG = "probe"  # PROBE: the probe's name (protocol.KINDS["probe"].tags)
 MESSAGE_TAGS = (SITE, HOST, NETWORK, ROLE)  # on every point of a message
 
 # --- ids ---
@@ -97,3 +98,29 @@ def reserved_tags() -> frozenset[str]:
         tags.update(spec.tags)
         tags.update(section_tag(kind, sec) for sec in spec.sections)
     return frozenset(tags)
+
+
+# --- InfluxQL fragments, built from the names above ---
+def ident(name: str) -> str:
+    """``name`` quoted as an InfluxQL identifier: ``"site"``."""
+    return f'"{name}"'
+
+
+def tags(*names: str) -> str:
+    """Quoted names, comma-separated: ``"site", "host"``."""
+    return ", ".join(ident(n) for n in names)
+
+
+def group_by(*names: str) -> str:
+    """``GROUP BY "site", "host"`` for ``group_by(SITE, HOST)``."""
+    return f"GROUP BY {tags(*names)}"
+
+
+def tag_is(name: str, value: str) -> str:
+    """``"role" = 'room'``: only for validated ids and constants."""
+    return f"{ident(name)} = '{value}'"
+
+
+BY_SITE_HOST = group_by(SITE, HOST)  # the latest per PC, heartbeats per PC
+NIC_TAG = section_tag("metrics", "nics")  # METRICS_NICS, INVENTORY_NICS: the NIC
+MOUNT_TAG = section_tag("metrics", "disks")  # METRICS_DISKS, INVENTORY_DISKS: the mount point

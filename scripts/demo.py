@@ -56,9 +56,9 @@ def write_config(mosq: Mosquitto, influxd: Influxd, speed_port: int, host: str,
         {"name": "web", "kind": "tcp", "target": f"127.0.0.1:{speed_port}",
          "networks": ["internet"], "interval": 5, "timeout": 2},
     ]
-    if role == "room":  # one tester per network: the intranet engine and speedtest-cli
-        method = {"method": "intranet", "url": speed} if network == "gov" else \
-            {"method": "speedtest", "speedtest_mini": speed}
+    if role == "room":  # one tester per network, both against the local speed server
+        # (speedtest-cli would reach speedtest.net: the demo stays on loopback)
+        method = {"method": "intranet", "url": speed}
         if host in ("pc-room-01", "pc-room-03"):
             cfg["agent"]["bandwidth"] = {"tester": True, "duration": 2, "timeout": 20,
                                          "jitter": 0, **method}

@@ -1,6 +1,6 @@
 """Regenerate the field tables of docs/protocol.md from netroom.protocol.KINDS.
 
-Run: python3 scripts/protocol_doc.py [--check]. tests/test_protocol_doc.py
+Run: python3 scripts/protocol_doc.py [--check]. tests/test_protocol.py
 fails when the page and the code disagree.
 """
 from __future__ import annotations

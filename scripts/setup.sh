@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a Debian 12 machine (as root) to build, test and demo netroom.
 # Idempotent: apt runs only when a package is missing; pip re-installs the
-# project in editable mode with the collector and dev extras.
+# project in editable mode with the collector, grafana and dev extras.
 # No services are started (there is no systemd here; tests start their own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,8 +67,8 @@ PIP_FLAGS=(-q --disable-pip-version-check)
 if [ -e "$("$PY" -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED" ]; then
     PIP_FLAGS+=(--break-system-packages)
 fi
-say "pip: installing netroom[collector,dev] into $("$PY" -c 'import sys; print(sys.executable)') ($("$PY" -V))"
-"$PY" -m pip install "${PIP_FLAGS[@]}" -e '.[collector,dev]'
+say "pip: installing netroom[collector,grafana,dev] into $("$PY" -c 'import sys; print(sys.executable)') ($("$PY" -V))"
+"$PY" -m pip install "${PIP_FLAGS[@]}" -e '.[collector,grafana,dev]'
 # pyenv only exposes newly installed console scripts (ruff, mypy...) after a rehash.
 if command -v pyenv >/dev/null; then pyenv rehash || true; fi
 say "setup done"

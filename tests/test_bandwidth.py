@@ -12,7 +12,9 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -75,7 +77,10 @@ def test_config_defaults_and_auto_method(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("bandwidth", "message"), [
     ({"tester": True}, "agent.bandwidth.url: required"),
-    ({"tester": True, "method": "speedtest"}, "agent.bandwidth.method: speedtest on a gov PC"),
+    ({"tester": True, "method": "speedtest"},
+     "agent.bandwidth.method: gov PCs have no internet: use method intranet"),
+    ({"method": "speedtest"}, "agent.bandwidth.method: gov PCs have no internet"),
+    ({"speedtest_mini": "http://10.1.2.3:8090"}, "agent.bandwidth.speedtest_mini: unknown key"),
     ({"method": "iperf"}, "agent.bandwidth.method: must be one of auto, intranet, speedtest"),
     ({"url": "10.1.2.3:8090"}, "agent.bandwidth.url: must be http(s)://host[:port]"),
     ({"quiet_hours": "8-18"}, "agent.bandwidth.quiet_hours: must be HH:MM-HH:MM"),
@@ -90,6 +95,16 @@ def test_config_errors_name_the_key(tmp_path: Path, bandwidth: dict[str, Any],
     with pytest.raises(ConfigError) as err:
         load(agent_yaml(tmp_path, "gov", **bandwidth))
     assert str(err.value).startswith(message)
+
+
+def test_speedtest_on_a_gov_pc_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Gov PCs test against the collector's server only (method intranet)."""
+    path = agent_yaml(tmp_path, "gov", tester=True, method="speedtest")
+    r = run_cli("agent", "--config", str(path), "--once", "--print")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "netroom-agent: error: agent.bandwidth.method: gov PCs have no internet: "
+        "use method intranet"]
 
 
 def test_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -352,40 +367,51 @@ def requested(caplog: pytest.LogCaptureFixture, srv: SpeedServer) -> list[str]:
             if r.name == "collector.speedtest.server" and r.getMessage().startswith(srv.url + " ")]
 
 
-def test_speedtest_cli_against_a_mini_server(speedserver: SpeedServer,
-                                             caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="collector.speedtest.server")
-    out = guarded_speedtest(speedtest_mini=speedserver.url)
-    assert "error" not in out, out
-    assert out["download_mbps"] > 0 and out["upload_mbps"] > 0 and out["bytes"] > 0
-    assert out["latency_ms"] > 0 and out["jitter_ms"] >= 0
-    assert out["server"].startswith("Speedtest Mini 127.0.0.1:")
-    paths = requested(caplog, speedserver)
-    # speedtest-cli's own requests: Mini discovery, its images, its uploads.
-    assert "/speedtest/random350x350.jpg" in paths and "/speedtest/upload.php" in paths
-    assert paths.count("/speedtest/latency.txt") >= 3
-
-
 CONFIG_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <settings>
 <client ip="127.0.0.1" lat="39.9" lon="116.4" isp="netroom test" country="CN"/>
 <server-config threadcount="4" ignoreids=""/>
-<download testlength="10" threadsperurl="4"/>
-<upload testlength="10" ratio="5" threads="2" maxchunkcount="50"/>
+<download testlength="1" threadsperurl="4"/>
+<upload testlength="1" ratio="5" threads="2" maxchunkcount="50"/>
 </settings>"""
 
 
+@pytest.fixture(scope="module")
+def fake_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A certificate for www.speedtest.net and its key, self-signed: the
+    child trusts it through SSL_CERT_FILE."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=www.speedtest.net", "-addext",
+                    "subjectAltName=DNS:www.speedtest.net,DNS:c.speedtest.net",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
 class FakeSpeedtestNet(BaseHTTPRequestHandler):
-    """speedtest.net's configuration and server list, reached as an HTTP proxy."""
+    """speedtest.net's configuration and server list, reached as an HTTPS
+    proxy: CONNECT, then TLS with ``server.tls`` (an SSLContext)."""
 
     server: Any
 
     def log_message(self, *args: Any) -> None:
         pass
 
+    def do_CONNECT(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.flush()
+        tunnel = self.server.tls.wrap_socket(self.connection, server_side=True)
+        FakeSpeedtestNet(tunnel, self.client_address, self.server)  # serves the request
+        self.close_connection = True
+
     def do_GET(self) -> None:
-        u = urlsplit(self.path)  # a proxy sees the absolute URL
-        self.server.seen.append(f"{u.hostname}{u.path}")
+        u = urlsplit(self.path)  # through a tunnel: a path, and the Host header
+        self.server.seen.append(f"{u.hostname or self.headers['Host']}{u.path}")
         if u.path == "/speedtest-config.php":
             body = CONFIG_XML
         elif u.path == "/speedtest-servers-static.php":
@@ -405,19 +431,24 @@ class FakeSpeedtestNet(BaseHTTPRequestHandler):
 
 
 def test_speedtest_cli_speedtest_net_path_with_a_chosen_server(
-        speedserver: SpeedServer, caplog: pytest.LogCaptureFixture) -> None:
-    """The speedtest.net path, with speedtest.net played by a local HTTP proxy:
-    configuration, server list, the server chosen by id, then the transfers."""
+        speedserver: SpeedServer, caplog: pytest.LogCaptureFixture,
+        fake_tls: tuple[Path, Path]) -> None:
+    """The speedtest.net path, with speedtest.net played by a local HTTPS proxy:
+    configuration and server list over HTTPS, the server chosen by id, then
+    the transfers."""
     other = SpeedServer(SpeedServerConfig("127.0.0.1:0"))
     other.start()
     fake = ThreadingHTTPServer(("127.0.0.1", 0), FakeSpeedtestNet)
     fake.seen = []  # type: ignore[attr-defined]
+    fake.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # type: ignore[attr-defined]
+    fake.tls.load_cert_chain(*fake_tls)  # type: ignore[attr-defined]
     fake.speedservers = [(4242, speedserver.url), (4343, other.url)]  # type: ignore[attr-defined]
     threading.Thread(target=fake.serve_forever, daemon=True).start()
     caplog.set_level(logging.DEBUG, logger="collector.speedtest.server")
     try:
         proxy = f"http://127.0.0.1:{fake.server_address[1]}"
-        out = guarded_speedtest({"http_proxy": proxy}, speedtest_servers=[4242])
+        out = guarded_speedtest({"https_proxy": proxy, "SSL_CERT_FILE": str(fake_tls[0])},
+                                speedtest_servers=[4242])
     finally:
         fake.shutdown()
         fake.server_close()
@@ -431,11 +462,15 @@ def test_speedtest_cli_speedtest_net_path_with_a_chosen_server(
     assert requested(caplog, other) == []  # only the chosen server was tested
 
 
-def test_speedtest_cli_server_down_is_an_error_record() -> None:
-    body = Bandwidth(BandwidthConfig(tester=True, method="speedtest", speedtest_mini=dead_url(),
-                                     duration_s=1, timeout_s=30)).collect()
-    assert body["method"] == "speedtest"
-    assert body["error"].startswith("speedtest: SpeedtestMiniConnectFailure: Failed to connect")
+def test_speedtest_cli_server_down_is_an_error_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    # speedtest.net out of reach: its HTTPS proxy refuses connections.
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("https_proxy", dead_url())
+    body = Bandwidth(BandwidthConfig(tester=True, method="speedtest", duration_s=1,
+                                     timeout_s=30)).collect()
+    assert body["method"] == "speedtest" and body["server"] == "speedtest.net"
+    assert body["error"].startswith("speedtest: ConfigRetrievalError: "), body
     assert "download_mbps" not in body
 
 
@@ -447,8 +482,7 @@ def test_speedtest_cli_unusable_is_an_error_record() -> None:
         err, sys.stdout = sys.stderr, None
         from agent.collectors.bandwidth import Bandwidth
         from agent.config import BandwidthConfig
-        cfg = BandwidthConfig(tester=True, method="speedtest", duration_s=1,
-                              speedtest_mini="http://127.0.0.1:9")
+        cfg = BandwidthConfig(tester=True, method="speedtest", duration_s=1)
         err.write(json.dumps(Bandwidth(cfg).collect()))
     """)
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -119,18 +119,3 @@ def test_intranet_test_measures_the_shaped_rates(link: tuple[str, str], server: 
     assert within(bw["upload_mbps"], UP_MBIT), bw
     # An idle /30 between two namespaces: well under a millisecond or so.
     assert bw["latency_ms"] < 50, bw
-
-
-def test_speedtest_cli_engine_measures_the_shaped_rates(link: tuple[str, str],
-                                                        server: str) -> None:
-    script = (
-        "import json, time\n"
-        "from agent import speedtestcli\n"
-        "from agent.config import BandwidthConfig\n"
-        f"cfg = BandwidthConfig(tester=True, method='speedtest', speedtest_mini={server!r},\n"
-        f"                      duration_s={DURATION_S}, streams=4)\n"
-        "print(json.dumps(speedtestcli.run(cfg, time.monotonic() + 60)))\n"
-    )
-    got = json.loads(in_client(link[1], "-c", script).splitlines()[-1])
-    assert within(got["download_mbps"], DOWN_MBIT), got
-    assert within(got["upload_mbps"], UP_MBIT), got

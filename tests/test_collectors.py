@@ -28,7 +28,6 @@ from agent.collectors.inventory import (
     windows_os,
 )
 from agent.collectors.metrics import (
-    ERRORS_MAX,
     Errors,
     Metrics,
     build_disk_usage,
@@ -261,9 +260,9 @@ def test_errors_are_joined_and_capped() -> None:
     for i in range(100):
         with errors.part(f"part{i}"):
             raise PermissionError("x" * 50)
-    out = errors.finish({"cpu_percent": 1.0})
+    out = protocol.fit("metrics", errors.finish({"cpu_percent": 1.0}))
     assert out["errors"].startswith("part0: PermissionError: " + "x" * 50 + "; part1: ")
-    assert len(out["errors"]) == ERRORS_MAX
+    assert len(out["errors"]) == protocol.KINDS["metrics"].fields["errors"].maxlen
     with pytest.raises(RuntimeError, match="nothing collected"):
         errors.finish({})
 
@@ -572,3 +571,32 @@ def test_proc_counters_agree_with_psutil_on_this_machine() -> None:
     io = psutil.disk_io_counters(perdisk=True)
     for d in disks:
         assert 0 <= io[d["name"]].read_bytes - d["read_bytes"] < 1 << 24
+
+
+def test_only_missing_parts_become_errors_and_bugs_reach_the_runner() -> None:
+    errors = Errors()
+    with errors.part("disk"):
+        raise psutil.AccessDenied()
+    with errors.part("freq"):
+        raise NotImplementedError("can't find current frequency file")
+    with errors.part("boot"):
+        raise RuntimeError("line 'btime' not found in /proc/stat")
+    with errors.part("mem"):
+        raise PermissionError("/proc/meminfo")
+    for bug in (AttributeError("'NoneType' object has no attribute 'total'"),
+                KeyError("MemTotal"), IndexError("list index out of range")):
+        with pytest.raises(type(bug)), errors.part("cpu"):
+            raise bug
+    assert [p.split(":")[0] for p in errors.parts] == ["disk", "freq", "boot", "mem"]
+
+
+def test_long_values_are_cut_by_the_protocol_not_the_collectors() -> None:
+    parts = [_part(f"/dev/sd{i}", f"/mnt/{i:03d}" + "x" * 300, "ext4") for i in range(70)]
+    totals = {p.mountpoint: 1 << 30 for p in parts}
+    body: dict[str, Any] = {"hostname": "h" * 300, "host_id": "x",
+                            "disks": build_disks(parts, totals)}
+    assert len(body["disks"]) == 70 and len(body["disks"][0]["mount"]) > 256  # as found
+    out = protocol.fit("inventory", body)
+    assert len(out["hostname"]) == 256 and len(out["disks"]) == 64
+    assert all(len(d["mount"]) == 256 for d in out["disks"])
+    assert out["errors"] == "disks: 70 items, sent the first 64"

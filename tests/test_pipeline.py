@@ -32,7 +32,7 @@ from netroom import protocol
 class Recorder:
     """A second subscriber: records exactly what crossed the broker."""
 
-    def __init__(self, mosq: Mosquitto, topic: str = protocol.SUBSCRIPTION) -> None:
+    def __init__(self, mosq: Mosquitto, topic: str = protocol.TOPIC_PREFIX + "/#") -> None:
         self.messages: list[tuple[str, dict[str, Any], bool]] = []
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="recorder",
                                   protocol=mqtt.MQTTv5)
@@ -152,25 +152,25 @@ def test_collector_sigkilled_mid_stream_loses_nothing_and_duplicates_nothing(
     col = start_collector(cfg, log)
     pub = Publisher(mosquitto)
     n = 3000
-    msgs = [message("metrics", {"cpu_percent": float(i % 100), "procs": i},
+    msgs = [message("metrics", {"cpu_percent": float(i % 100), "users": i},
                     host=f"pc-{i % 30}", ts=1764000000 + i) for i in range(n)]
     try:
         assert wait_until(lambda: "connected" in log.read_text(), 15), log.read_text()
         pub.publish_many(msgs[: n // 2])
         # Kill it while it is busy: some points written, some acks not yet sent.
-        wait_until(lambda: count(influxd, "kill", "metrics", "procs") > 0, 15)
+        wait_until(lambda: count(influxd, "kill", "metrics", "users") > 0, 15)
         col.send_signal(signal.SIGKILL)
         col.wait(10)
-        landed_before_restart = count(influxd, "kill", "metrics", "procs")
+        landed_before_restart = count(influxd, "kill", "metrics", "users")
         pub.publish_many(msgs[n // 2:])  # broker queues these for the dead collector
         col = start_collector(cfg, log)
-        assert wait_count(influxd, "kill", "metrics", "procs", n, timeout=60) == n
+        assert wait_count(influxd, "kill", "metrics", "users", n, timeout=60) == n
     finally:
         pub.close()
         stop_process(col)
     assert landed_before_restart < n
-    procs = sorted(r["procs"] for r in series(influxd.query(
-        "SELECT procs FROM metrics", "kill")))
+    procs = sorted(r["users"] for r in series(influxd.query(
+        "SELECT \"users\" FROM metrics", "kill")))
     assert procs == list(range(n))  # every one exactly once
 
 
@@ -181,15 +181,15 @@ def test_influxdb_down_spools_to_disk_then_drains(
                        influxdb={"url": influxd.url, "database": "spool", "timeout_s": 2})
     svc = run_collector(cfg)
     pub = Publisher(mosquitto)
-    pub.publish(*message("metrics", {"procs": 0}, ts=1764000000))
-    assert wait_count(influxd, "spool", "metrics", "procs", 1) == 1
+    pub.publish(*message("metrics", {"users": 0}, ts=1764000000))
+    assert wait_count(influxd, "spool", "metrics", "users", 1) == 1
     influxd.stop()
-    pub.publish_many([message("metrics", {"procs": i}, host=f"pc-{i}", ts=1764000000 + i)
+    pub.publish_many([message("metrics", {"users": i}, host=f"pc-{i}", ts=1764000000 + i)
                       for i in range(1, 101)])
     assert wait_until(lambda: svc.counters.spooled >= 100, 20), svc.stats_fields()
     assert len(svc.spool) > 0
     influxd.start()
-    assert wait_count(influxd, "spool", "metrics", "procs", 101, timeout=60) == 101
+    assert wait_count(influxd, "spool", "metrics", "users", 101, timeout=60) == 101
     assert wait_until(lambda: len(svc.spool) == 0, 10)
     pub.close()
 

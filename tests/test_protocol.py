@@ -118,3 +118,101 @@ def test_docs_protocol_tables_match_the_code() -> None:
     r = subprocess.run([sys.executable, "scripts/protocol_doc.py", "--check"], cwd=root,
                        check=False)
     assert r.returncode == 0, "run: python3 scripts/protocol_doc.py"
+
+
+# --- fit: the limits applied by the sender ---------------------------------
+
+def _wire(kind: str, body: dict[str, Any]) -> protocol.Message:
+    payload = protocol.envelope("sq-1", "pc-1", "gov", "room", 1764000000.0)
+    payload.update(body)
+    return protocol.decode(protocol.topic("sq-1", "pc-1", kind), protocol.encode(payload))
+
+
+def test_fit_truncates_an_over_long_string() -> None:
+    body = {"hostname": "政" * 300, "host_id": "x" * 200, "arch": "a" * 40}
+    with pytest.raises(protocol.ProtocolError, match="hostname: longer than 256"):
+        _wire("inventory", body)
+    out = protocol.fit("inventory", body)
+    assert (len(out["hostname"]), len(out["host_id"]), len(out["arch"])) == (256, 128, 32)
+    assert out["hostname"] == "政" * 256
+    assert _wire("inventory", out).fields["host_id"] == "x" * 128
+    assert body["hostname"] == "政" * 300  # the input is left as it was
+
+
+def test_fit_cuts_an_over_long_list_and_its_items_strings() -> None:
+    nics = [{"name": f"veth{i:04d}" + "n" * 70, "bytes_sent": i} for i in range(200)]
+    body = {"cpu_percent": 1.0, "errors": "users: PermissionError: x", "nics": nics}
+    with pytest.raises(protocol.ProtocolError, match="nics: must be a list of at most 128"):
+        _wire("metrics", body)
+    out = protocol.fit("metrics", body)
+    assert len(out["nics"]) == 128 and out["nics"][0]["bytes_sent"] == 0
+    assert all(len(n["name"]) == 64 for n in out["nics"])
+    assert out["errors"] == "users: PermissionError: x; nics: 200 items, sent the first 128"
+    msg = _wire("metrics", out)
+    assert len(msg.sections["nics"]) == 128 and msg.fields["cpu_percent"] == 1.0
+
+
+def test_fit_leaves_valid_bodies_equal() -> None:
+    for path in GOLDEN:
+        g = golden(path)
+        body = {k: v for k, v in g["payload"].items()
+                if k not in ("schema", "ts", "site", "host", "network", "role")}
+        assert protocol.fit(path.stem, body) == body, path.stem
+    odd = {"cpu_percent": "high", "nics": "none", "future_field": "x" * 5000}
+    assert protocol.fit("metrics", odd) == odd  # not its business: decode() judges
+
+
+def test_fit_output_decodes() -> None:
+    body = {"violated": True, "reasons": "r" * 3000, "reached": "a," * 800,
+            "bridges": "wlan0:wireless:up," * 100, "default_route_ifaces": "e" * 600}
+    msg = _wire("isolation", protocol.fit("isolation", body))
+    assert len(msg.fields["reasons"]) == 2048 and len(msg.fields["reached"]) == 1024
+
+
+def test_agent_messages_go_through_fit() -> None:
+    agent = Agent(AgentConfig("sq-1", "pc-1", "gov", "room", MqttConfig()))
+    topic, payload = agent.message("probe", {"probe": "portal", "method": "http",
+                                             "target": "http://" + "p" * 600, "ok": False,
+                                             "error": "e" * 1000}, 1764000000.0)
+    msg = protocol.decode(topic, payload)
+    assert len(msg.fields["target"]) == 512 and len(msg.fields["error"]) == 512
+
+
+# --- ids ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["pc-1\n", "pc-1\r\n", "", "-pc", "pc 1", "pc/1", "a" * 65])
+def test_id_re_refuses(value: str) -> None:
+    assert not protocol.ID_RE.match(value)
+
+
+def test_id_re_takes_host_names() -> None:
+    for value in ("pc-1", "PC_01.lab", "a" * 64, "9"):
+        assert protocol.ID_RE.match(value)
+    with pytest.raises(protocol.ProtocolError, match="topic host 'pc-1\\\\n'"):
+        protocol.parse_topic("netroom/v1/sq-1/pc-1\n/metrics")
+
+
+@pytest.mark.parametrize(("site", "host", "error"), [
+    ("sq-1", "PC_01.lab", ""),
+    ("SQ-1", "pc-1", "agent.site: must be 1-64 letters a-z, digits or '-'"),
+    ("sq_1", "pc-1", "agent.site: must be 1-64 letters a-z"),
+    ("sq.1", "pc-1", "agent.site: must be 1-64 letters a-z"),
+    ("sq-1\n", "pc-1", "agent.site: must be 1-64 letters a-z"),
+    ("sq-1", "pc-1\n", "agent.host: must be 1-64 letters, digits, '.', '_' or '-'"),
+])
+def test_agent_site_is_a_sites_tree_id_and_host_a_protocol_id(
+        tmp_path: Path, site: str, host: str, error: str) -> None:
+    import yaml
+
+    from agent.config import ConfigError, load
+
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump({"agent": {"site": site, "host": host, "network": "gov",
+                                              "state_dir": str(tmp_path)}}), encoding="utf-8")
+    if not error:
+        cfg = load(path)
+        assert (cfg.site, cfg.host) == (site, host)
+        return
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert str(err.value).startswith(error)

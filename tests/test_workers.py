@@ -41,15 +41,15 @@ def test_two_workers_share_the_stream_and_survive_a_killed_worker(
         assert wait_until(lambda: len(_children(main.pid)) == 1, 15), log.read_text()
         assert wait_until(lambda: log.read_text().count("connected to") >= 2, 15)
         n = 2000
-        msgs = [message("metrics", {"procs": i}, host=f"pc-{i % 40}", ts=1764000000 + i)
+        msgs = [message("metrics", {"users": i}, host=f"pc-{i % 40}", ts=1764000000 + i)
                 for i in range(n)]
         pub.publish_many(msgs[:1000])
         child = _children(main.pid)[0]
         child.send_signal(signal.SIGKILL)  # the main process must start a new one
         pub.publish_many(msgs[1000:])
         assert wait_until(lambda: any(c.pid != child.pid for c in _children(main.pid)), 20)
-        assert wait_count(influxd, "w", "metrics", "procs", n, timeout=60) == n
-        procs = sorted(r["procs"] for r in series(influxd.query("SELECT procs FROM metrics",
+        assert wait_count(influxd, "w", "metrics", "users", n, timeout=60) == n
+        procs = sorted(r["users"] for r in series(influxd.query("SELECT \"users\" FROM metrics",
                                                                 "w")))
         assert procs == list(range(n))
         # Both workers took part: each reports its own stats series.

@@ -70,7 +70,7 @@ def intranet(cfg: BandwidthConfig, deadline: float) -> dict[str, Any]:
         moved += up.bytes
         out["upload_mbps"] = round(up.mbps, 3)
     except SpeedTestError as exc:
-        out["error"] = str(exc)[:512]
+        out["error"] = str(exc)
     out["bytes"] = moved
     return out
 
@@ -99,21 +99,20 @@ class Bandwidth:
 
     @property
     def server(self) -> str:
-        return self.cfg.url if self.cfg.method == "intranet" else (
-            self.cfg.speedtest_mini or "speedtest.net")
+        return self.cfg.url if self.cfg.method == "intranet" else "speedtest.net"
 
     def collect(self) -> dict[str, Any]:
         cfg = self.cfg
         t0 = time.monotonic()
         deadline = t0 + cfg.timeout_s - MARGIN_S
-        body: dict[str, Any] = {"method": cfg.method, "server": self.server[:512]}
+        body: dict[str, Any] = {"method": cfg.method, "server": self.server}
         try:
             if cfg.method == "intranet":
                 body.update(intranet(cfg, deadline))
             else:
                 body.update(speedtest(cfg, deadline))
         except SpeedTestError as exc:
-            body["error"] = str(exc)[:512]
+            body["error"] = str(exc)
         body["duration_s"] = round(time.monotonic() - t0, 3)
         if "error" in body:
             log.warning("speed test against %s failed: %s", body["server"], body["error"])
@@ -121,7 +120,7 @@ class Bandwidth:
 
     def failed(self, reason: str) -> dict[str, Any]:
         """The record of a run that raised or passed the hard timeout."""
-        return {"method": self.cfg.method, "server": self.server[:512], "error": reason[:512]}
+        return {"method": self.cfg.method, "server": self.server, "error": reason}
 
     def hold_s(self) -> float:
         """Seconds until the quiet hours end (0 outside them), by local time."""

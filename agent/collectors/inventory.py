@@ -21,6 +21,7 @@ import psutil
 
 import netroom
 from agent.collectors.metrics import PART_ERRORS, Errors, is_loopback, physical_partitions
+from netroom import protocol
 
 _MACHINE_ID_PATHS = ("/etc/machine-id", "/var/lib/dbus/machine-id")
 _MACHINE_ID_RE = re.compile(r"^[0-9a-f]{32}$")  # rejects "" and systemd's "uninitialized"
@@ -87,8 +88,10 @@ def windows_os(release: str, version: str, edition: str | None) -> dict[str, str
     return {"os_name": name, "os_version": version}
 
 
-def _join(items: Sequence[str], maxlen: int) -> str:
-    """Comma-join, dropping whole items from the end to stay within maxlen."""
+def _join(items: Sequence[str], field: str) -> str:
+    """Comma-join, dropping whole items from the end to stay within the NIC
+    ``field``'s length (protocol.fit() would cut an address in half)."""
+    maxlen = protocol.KINDS["inventory"].sections["nics"].fields[field].maxlen
     text = ",".join(items)
     return text if len(text) <= maxlen else text[: max(text.rfind(",", 0, maxlen + 1), 0)]
 
@@ -104,7 +107,7 @@ def build_nics(
     for name in sorted(set(addrs) | set(stats)):
         if is_loopback(name):
             continue
-        nic: dict[str, Any] = {"name": name[:64]}
+        nic: dict[str, Any] = {"name": name}
         v4, v6 = [], []
         for a in addrs.get(name, ()):
             if a.family == socket.AF_INET:
@@ -113,7 +116,7 @@ def build_nics(
                 v6.append(a.address.split("%", 1)[0])
             elif a.family == psutil.AF_LINK and 0 < len(a.address) <= 32:  # not Infiniband's
                 nic["mac"] = a.address.replace("-", ":").lower()
-        nic.update(ipv4=_join(v4, 512), ipv6=_join(v6, 1024))
+        nic.update(ipv4=_join(v4, "ipv4"), ipv6=_join(v6, "ipv6"))
         st = stats.get(name)
         if st is not None:
             nic.update(speed_mbps=max(st.speed, 0), mtu=max(st.mtu, 0), is_up=bool(st.isup))
@@ -123,7 +126,7 @@ def build_nics(
 
 def build_disks(parts: Sequence[Any], totals: Mapping[str, int]) -> list[dict[str, Any]]:
     """Partitions whose size could be read -> mount, device, fstype, total_bytes."""
-    return [{"mount": p.mountpoint[:256], "device": p.device[:256], "fstype": p.fstype[:32],
+    return [{"mount": p.mountpoint, "device": p.device, "fstype": p.fstype,
              "total_bytes": totals[p.mountpoint]} for p in parts if p.mountpoint in totals]
 
 
@@ -193,7 +196,7 @@ def _linux(out: dict[str, Any], errors: Errors) -> None:
         exists = os.path.exists("/etc/os-release")
         out.update(parse_os_release(_read("/etc/os-release" if exists else "/usr/lib/os-release")))
     with errors.part("cpu_model"):
-        out["cpu_model"] = parse_cpuinfo(_read("/proc/cpuinfo"))[:256]
+        out["cpu_model"] = parse_cpuinfo(_read("/proc/cpuinfo"))
     for field, name in _DMI.items():
         with errors.part(field):
             try:
@@ -205,7 +208,7 @@ def _linux(out: dict[str, Any], errors: Errors) -> None:
                     continue
                 raise
             if value.lower() not in _PLACEHOLDERS:
-                out[field] = value[:256]
+                out[field] = value
 
 
 def _windows(out: dict[str, Any], errors: Errors) -> None:
@@ -215,12 +218,12 @@ def _windows(out: dict[str, Any], errors: Errors) -> None:
     with errors.part("cpu_model"):
         cpu = read_registry(r"HARDWARE\DESCRIPTION\System\CentralProcessor\0",
                             ["ProcessorNameString"])
-        out["cpu_model"] = (cpu.get("ProcessorNameString") or platform.processor())[:256]
+        out["cpu_model"] = cpu.get("ProcessorNameString") or platform.processor()
     with errors.part("bios"):
         bios = read_registry(r"HARDWARE\DESCRIPTION\System\BIOS", list(_WIN_BIOS.values()))
         for field, name in _WIN_BIOS.items():
             if bios.get(name, "").lower() not in _PLACEHOLDERS:
-                out[field] = bios[name][:256]
+                out[field] = bios[name]
 
 
 class Inventory:
@@ -236,10 +239,10 @@ class Inventory:
     def collect(self) -> dict[str, Any]:
         ps, errors = self._ps, Errors()
         out: dict[str, Any] = {
-            "hostname": socket.gethostname()[:256],
-            "host_id": read_host_id(self._state_dir, self._system)[:128],
-            "kernel": platform.release()[:256],
-            "arch": platform.machine()[:32],
+            "hostname": socket.gethostname(),
+            "host_id": read_host_id(self._state_dir, self._system),
+            "kernel": platform.release(),
+            "arch": platform.machine(),
             "agent_version": netroom.__version__,
         }
         (_windows if self._system == "Windows" else _linux)(out, errors)
@@ -260,8 +263,7 @@ class Inventory:
                     totals[p.mountpoint] = ps.disk_usage(p.mountpoint).total
                 except PART_ERRORS:  # unreadable or unplugged: not a disk we can describe
                     continue
-            out["disks"] = errors.cap("disks", build_disks(parts, totals), 64)
+            out["disks"] = build_disks(parts, totals)
         with errors.part("nics"):
-            nics = build_nics(ps.net_if_addrs(), ps.net_if_stats())
-            out["nics"] = errors.cap("nics", nics, 64)
+            out["nics"] = build_nics(ps.net_if_addrs(), ps.net_if_stats())
         return errors.finish({k: v for k, v in out.items() if v is not None and v != ""})

@@ -215,15 +215,15 @@ class Isolation:
         reasons = verdict(reached, bridges, routes, self.cfg.bridges_violate)
         out: dict[str, Any] = {
             "violated": bool(reasons),
-            "reasons": "; ".join(reasons)[:2048],
+            "reasons": "; ".join(reasons),
             "canaries_checked": len(self.cfg.canaries),
             "canaries_reached": len(reached),
-            "reached": ",".join(reached)[:1024],
+            "reached": ",".join(reached),
             "bridges": ",".join(f"{b.name}:{b.why}:{'up' if b.up else 'down'}"
-                                for b in bridges)[:1024],
+                                for b in bridges),
             "bridges_up": sum(1 for b in bridges if b.up),
             "default_routes": len(routes),
-            "default_route_ifaces": ",".join(sorted(set(routes)))[:512],
+            "default_route_ifaces": ",".join(sorted(set(routes))),
         }
         out["collect_ms"] = round((time.perf_counter() - t0) * 1000, 3)
         return errors.finish({k: v for k, v in out.items() if v != ""})

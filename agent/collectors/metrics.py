@@ -16,10 +16,12 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import psutil
 
-# What one part of a collection may raise; psutil lacks some functions on some
-# platforms (AttributeError). Anything else is a bug and reaches the runner.
-PART_ERRORS = (OSError, ValueError, LookupError, RuntimeError, AttributeError, psutil.Error)
-ERRORS_MAX = 2048  # characters, as in protocol.KINDS
+# What a missing or unreadable part raises: the OS (file, permission), psutil
+# (AccessDenied...: psutil.Error; RuntimeError when /proc/stat has no btime or
+# /proc/net/dev is empty) or a function this platform lacks
+# (NotImplementedError, a RuntimeError: cpu_freq). Anything else (AttributeError,
+# KeyError...) is a bug and reaches the runner.
+PART_ERRORS = (OSError, RuntimeError, psutil.Error)
 _SKIP_FSTYPES = frozenset({"squashfs", "overlay", "iso9660", ""})  # "": drive without media
 _SKIP_DISKIO = ("loop", "ram", "zram")
 _PROC = "/proc"
@@ -66,15 +68,9 @@ class Errors:
         except PART_ERRORS as exc:
             self.parts.append(f"{name}: {type(exc).__name__}: {exc}")
 
-    def cap(self, name: str, items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-        """The first ``limit`` items (the schema's max_items), noting any cut."""
-        if len(items) > limit:
-            self.parts.append(f"{name}: {len(items)} items, sent the first {limit}")
-        return items[:limit]
-
     def finish(self, out: dict[str, Any]) -> dict[str, Any]:
         """``out`` plus ``errors``; raise if every part failed (nothing to send)."""
-        text = "; ".join(self.parts)[:ERRORS_MAX]
+        text = "; ".join(self.parts)  # protocol.fit() cuts it to the field's length
         if not out:
             raise RuntimeError("nothing collected: " + text)
         if text:
@@ -106,7 +102,7 @@ def physical_partitions(parts: Iterable[Any]) -> list[Any]:
 def build_disk_usage(usages: Mapping[str, Any]) -> list[dict[str, Any]]:
     """mount -> psutil disk_usage() -> one dict per mount (bytes, used_percent in %)."""
     return [
-        {"mount": mount[:256], "total_bytes": u.total, "used_bytes": u.used, "free_bytes": u.free,
+        {"mount": mount, "total_bytes": u.total, "used_bytes": u.used, "free_bytes": u.free,
          "used_percent": min(max(float(u.percent), 0.0), 100.0)}
         for mount, u in usages.items()
     ]
@@ -138,7 +134,7 @@ def parse_diskstats(text: str, disks: Iterable[str]) -> list[dict[str, Any]]:
         f = line.split()
         if len(f) < 14 or f[2] not in wanted:
             continue
-        out.append({"name": f[2][:64], "read_count": int(f[3]),
+        out.append({"name": f[2], "read_count": int(f[3]),
                     "read_bytes": int(f[5]) * SECTOR_BYTES, "read_time_ms": int(f[6]),
                     "write_count": int(f[7]), "write_bytes": int(f[9]) * SECTOR_BYTES,
                     "write_time_ms": int(f[10])})
@@ -151,7 +147,7 @@ def build_diskio(counters: Mapping[str, Any]) -> list[dict[str, Any]]:
     Bytes and counts cumulative since boot; read/write_time_ms in ms.
     """
     return [
-        {"name": name[:64], "read_bytes": c.read_bytes, "write_bytes": c.write_bytes,
+        {"name": name, "read_bytes": c.read_bytes, "write_bytes": c.write_bytes,
          "read_count": c.read_count, "write_count": c.write_count,
          "read_time_ms": c.read_time, "write_time_ms": c.write_time}
         for name, c in counters.items() if not name.startswith(_SKIP_DISKIO)
@@ -169,7 +165,7 @@ def build_nic_counters(
     for name, c in counters.items():
         if is_loopback(name):
             continue
-        nic = {"name": name[:64], "bytes_sent": c.bytes_sent, "bytes_recv": c.bytes_recv,
+        nic = {"name": name, "bytes_sent": c.bytes_sent, "bytes_recv": c.bytes_recv,
                "packets_sent": c.packets_sent, "packets_recv": c.packets_recv,
                "errin": c.errin, "errout": c.errout, "dropin": c.dropin, "dropout": c.dropout}
         st = stats.get(name)
@@ -230,14 +226,14 @@ class Metrics:
             boot = float(self._slow("boot", ps.boot_time))
             out.update(boot_time_s=boot, uptime_s=round(max(time.time() - boot, 0.0), 3))
         with errors.part("disks"):
-            out["disks"] = errors.cap("disks", build_disk_usage(self._disk_usage()), 64)
+            out["disks"] = build_disk_usage(self._disk_usage())
         with errors.part("diskio"):
             if self._proc is not None:
                 disks = self._slow("block", lambda: os.listdir("/sys/block"))
                 diskio = parse_diskstats(self._read("diskstats"), disks)
             else:
                 diskio = build_diskio(ps.disk_io_counters(perdisk=True, nowrap=True) or {})
-            out["diskio"] = errors.cap("diskio", diskio, 64)
+            out["diskio"] = diskio
         with errors.part("nics"):
             counters: Mapping[str, Any] = (
                 {n: SimpleNamespace(**c) for n, c in parse_net_dev(self._read("net/dev")).items()}
@@ -249,7 +245,7 @@ class Metrics:
                 # all the counters (ioctls per NIC). A NIC that is down for long
                 # usually silences the agent anyway (the status will say offline).
                 stats = self._slow("nic_stats", ps.net_if_stats)
-            out["nics"] = errors.cap("nics", build_nic_counters(counters, stats), 128)
+            out["nics"] = build_nic_counters(counters, stats)
         return errors.finish(out)
 
     def _read(self, name: str) -> str:

@@ -127,9 +127,9 @@ def run_check(check: Check) -> dict[str, Any]:
     except socket.timeout:
         return {"ok": False, "error": f"timed out after {check.timeout_s:g} s"}
     except CHECK_ERRORS as exc:
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:512]}
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     out["latency_ms"] = round((time.perf_counter() - t0) * 1000, 3)
-    out["address"] = str(out["address"])[:64]
+    out["address"] = str(out["address"])
     return out
 
 
@@ -143,7 +143,7 @@ class Probe:
 
     def collect(self) -> dict[str, Any]:
         c = self.check
-        return {"probe": c.name, "method": c.kind, "target": c.target[:512], **run_check(c)}
+        return {"probe": c.name, "method": c.kind, "target": c.target, **run_check(c)}
 
 
 def jobs(cfg: AgentConfig) -> list[Job]:

@@ -93,10 +93,16 @@ def push(url: str, credential: Credential, folder: str = DEFAULT_FOLDER, lang: s
     ``datasource``: created when Grafana lacks uid netroom-influxdb (else
     only reported as missing). Raises PushError.
     """
-    # Imported here: every other `netroom` command starts without them.
-    import niquests
-    from grafana_client.api import GrafanaApi
-    from grafana_client.client import GrafanaClientError, GrafanaException
+    # Imported here: every other `netroom` command starts without them, and
+    # they come with the `grafana` extra only (the entry point turns
+    # ConfigError into one line on stderr and exit status 2).
+    try:
+        import niquests
+        from grafana_client.api import GrafanaApi
+        from grafana_client.client import GrafanaClientError, GrafanaException
+    except ImportError as exc:
+        raise ConfigError(f"needs grafana-client (no module {exc.name or exc}): "
+                          "pip install 'netroom[grafana]'") from None
 
     dashboards = load_dashboards(lang, directory)
     # grafana-client's methods carry no type hints: treat its objects as Any.

@@ -12,11 +12,11 @@ import datetime as dt
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, Mapping
 
 from zoneinfo import ZoneInfo
 
-from collector.compliance.availability import complete_days, period_share, room_now
+from collector.compliance.availability import complete_days, period_share
 from collector.compliance.model import Org, Room, Site
 from collector.compliance.orgconfig import read_org
 from collector.compliance.rules.room_open_all_day import site_params
@@ -24,11 +24,10 @@ from collector.influx.client import InfluxSink
 from collector.influx.settings import read_influx
 from collector.report.format import grid
 from collector.report.i18n import LANGS, label
-from collector.store import heartbeats
+from collector.store.loaders import availability, isolation
 from collector.store.rows import Read, reader
+from netroom import schema
 from netroom.settings import ConfigError, load_yaml
-
-DAY_MS = 86_400_000
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -85,21 +84,21 @@ def room_rows(read: Read, org: Org, sites: list[Site], date: dt.date | None,
             + dt.timedelta(days=1):
         raise ConfigError(f"--date: {date} is in the future")
     oldest = (date or dt.date.fromtimestamp(now_ms / 1000)) - dt.timedelta(days=40)
-    stored = heartbeats.stored_days(read, int(time.mktime(oldest.timetuple())) * 1000)
-    since = now_ms - round(org.freshness_days * DAY_MS)
-    live = heartbeats.timelines(read, None, since, None, last_only=True)
+
+    def shown(site: Site) -> dt.date:  # --date, else yesterday in the site's time zone
+        return date or complete_days(now_ms, ZoneInfo(site.room.timezone), 1)[0]
+
+    def dates(site: Site, p: Mapping[str, Any]) -> list[dt.date]:  # rolling_days up to it
+        day = shown(site)
+        return [day - dt.timedelta(days=k) for k in range(int(p["rolling_days"]) - 1, -1, -1)]
+
+    rooms = availability.rooms(read, org, sites, now_ms,
+                               int(time.mktime(oldest.timetuple())) * 1000, dates)
     out = []
     for site in sites:
         p = site_params(org, site)
-        tz = ZoneInfo(site.room.timezone)
-        day = date or complete_days(now_ms, tz, 1)[0]
-        n = int(p["rolling_days"])
-        days = []
-        for d in (day - dt.timedelta(days=k) for k in range(n - 1, -1, -1)):
-            got = stored.get(site.id, {}).get(d.isoformat())
-            days.append(got or heartbeats.day(read, site, d, now_ms, float(p["missing_intervals"])))
-        hosts = {h: t for (s, h), t in live.items() if s == site.id}
-        now = room_now(hosts, now_ms, site.room.min_online, float(p["missing_intervals"]))
+        day, n = shown(site), int(p["rolling_days"])
+        days, now = rooms[site.id]
         target = float(p["target"])
         share = days[-1].share
         rolling = period_share(days)[0]
@@ -157,18 +156,15 @@ def run_availability(args: argparse.Namespace) -> int:
 def isolation_rows(read: Read, org: Org, sites: list[Site] | None, now_ms: int
                    ) -> list[dict[str, Any]]:
     """Each gov PC's latest isolation report, violations first; ``sites`` None: all hosts."""
-    since = now_ms - round(org.freshness_days * DAY_MS)
-    rows = read('SELECT "violated", "reasons", "reached" FROM "isolation" '  # noqa: S608
-                f"WHERE \"network\" = 'gov' AND time > {since}ms "
-                'GROUP BY "site", "host" ORDER BY time DESC LIMIT 1')
     wanted = None if sites is None else {s.id for s in sites}
     out = []
-    for r in rows:
-        if wanted is not None and r["site"] not in wanted:
+    for r in isolation.latest(read, org, now_ms):
+        site_id = r[schema.SITE]
+        if wanted is not None and site_id not in wanted:
             continue
-        site = org.site(r["site"])
+        site = org.site(site_id)
         tz = site.room.timezone if site is not None else Room().timezone
-        out.append({"site": r["site"], "host": r["host"], "violated": bool(r["violated"]),
+        out.append({"site": site_id, "host": r[schema.HOST], "violated": bool(r["violated"]),
                     "reasons": r.get("reasons") or "", "reached": r.get("reached") or "",
                     "reported_at": _local(int(r["time"]), tz)})
     return sorted(out, key=lambda x: (not x["violated"], x["site"], x["host"]))

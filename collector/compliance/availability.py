@@ -153,7 +153,7 @@ def _at(day: dt.date, minutes: int, tz: dt.tzinfo) -> int:
 
 
 def day_bounds(day: dt.date, tz: dt.tzinfo) -> Span:
-    return _at(day, 0, tz), _at(day, 24 * 60, tz)
+    return _at(day, 0, tz), _at(day, schema.DAY_MINUTES, tz)
 
 
 def required_spans(room: Room, day: dt.date, tz: dt.tzinfo,

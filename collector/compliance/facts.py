@@ -23,7 +23,7 @@ class Device:
 
 @dataclass(frozen=True)
 class Bandwidth:
-    """A site's speed tests on one network (collector/loaders/bandwidth.py).
+    """A site's speed tests on one network (collector/store/loaders/bandwidth.py).
 
     ``ts_ms``: time of the newest successful download measurement (epoch
     ms; 0 = none in the loader's lookback), by ``host``, in Mbit/s and ms.

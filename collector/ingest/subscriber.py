@@ -61,8 +61,13 @@ class Ingest:
     def __init__(self, cfg: SubscriberConfig, handle: Callable[[Entry], None],
                  counters: Counters,
                  tags_for: Callable[[str], Mapping[str, str]] = lambda site: {},
-                 on_valid: Callable[[protocol.Message], None] | None = None) -> None:
+                 on_valid: Callable[[protocol.Message], None] | None = None,
+                 on_fatal: Callable[[str], None] | None = None) -> None:
+        """``on_fatal(reason)``: ingest cannot go on (a bug met a message); the
+        caller ends the process so the service manager restarts it."""
         self.cfg = cfg
+        self.on_fatal = on_fatal
+        self.failed = False
         self.handle = handle
         self.counters = counters
         self.tags_for = tags_for
@@ -110,6 +115,8 @@ class Ingest:
             log.warning("lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, m: mqtt.MQTTMessage) -> None:
+        if self.failed:
+            return  # left unacknowledged: the broker redelivers it after the restart
         with self.counters.lock:
             self.counters.received += 1
         try:
@@ -124,8 +131,14 @@ class Ingest:
         except protocol.ProtocolError as exc:
             self._drop(m, exc.code, str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - one odd message must not stop ingest
-            self._drop(m, "internal", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the paho thread must not die quietly
+            # A valid message met a bug of ours: dropping it would lose data
+            # and hide the bug. It stays unacknowledged and the process ends.
+            self.failed = True
+            log.critical("cannot process message on %r: %s: %s", m.topic[:200],
+                         type(exc).__name__, exc, exc_info=True)
+            if self.on_fatal is not None:
+                self.on_fatal(f"ingest: {type(exc).__name__}: {exc}")
             return
         if self.on_valid is not None:
             self.on_valid(msg)

@@ -10,7 +10,7 @@ Endpoints (agent.speedclient uses the first three):
 - ``GET /download?bytes=N``: N bytes (at most ``max_bytes``) of random data,
   streamed from one 64 KiB block, so a download allocates nothing;
 - ``POST /upload``: reads and discards the body, answers ``{"bytes": N}``;
-- a Speedtest Mini server for speedtest-cli (``agent.bandwidth.speedtest_mini``):
+- a Speedtest Mini server for speedtest-cli (any speedtest-cli client pointed at it):
   ``/`` (names the upload extension), ``/speedtest/latency.txt``,
   ``/speedtest/random<N>x<N>.jpg`` (2 * N^2 bytes), ``/speedtest/upload.php``.
 """

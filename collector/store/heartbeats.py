@@ -21,20 +21,20 @@ from collector.compliance.availability import (
 )
 from collector.compliance.model import Site
 from collector.store.rows import Read, Row
+from netroom import schema
 
-DAY_MS = 86_400_000
 # Heartbeats read around a window to know whether a PC was already (or
 # still) online at its edges: enough for agent.interval up to 20 min with
 # missing_intervals 3.
-LOOK_MS = 3_600_000
+LOOK_MS = schema.HOUR_MS
 DEFAULT_INTERVAL_S = 60.0
 
 
 def _where(site: str | None, start_ms: int, end_ms: int | None) -> str:
     # Only validated ids and numbers we computed go into the query text.
-    cond = ["\"role\" = 'room'", f"time >= {start_ms}ms"]
+    cond = [schema.tag_is(schema.ROLE, "room"), f"time >= {start_ms}ms"]
     if site is not None:
-        cond.insert(0, f"\"site\" = '{site}'")
+        cond.insert(0, schema.tag_is(schema.SITE, site))
     if end_ms is not None:
         cond.append(f"time <= {end_ms}ms")
     return " AND ".join(cond)
@@ -50,9 +50,9 @@ def build(ticks: Iterable[Row], statuses: Iterable[Row]) -> dict[tuple[str, str]
     offline: dict[tuple[str, str], list[tuple[int, bool]]] = {}
     interval: dict[tuple[str, str], float] = {}
     for r in ticks:
-        beats.setdefault((r["site"], r["host"]), []).append(int(r["time"]))
+        beats.setdefault((r[schema.SITE], r[schema.HOST]), []).append(int(r["time"]))
     for r in statuses:
-        key = (r["site"], r["host"])
+        key = (r[schema.SITE], r[schema.HOST])
         t = int(r["time"])
         if r.get("state") == "online":
             beats.setdefault(key, []).append(t)
@@ -73,12 +73,12 @@ def timelines(read: Read, site: str | None, start_ms: int, end_ms: int | None,
     tell whether the room is open now and since when it is closed.
     """
     where = _where(site, start_ms, end_ms)
-    group = 'GROUP BY "site", "host"'
+    group = schema.BY_SITE_HOST
     sel = 'last("collect_ms") AS "collect_ms"' if last_only else '"collect_ms"'
-    ticks = read(f'SELECT {sel} FROM "metrics" WHERE {where} {group}')  # noqa: S608
+    ticks = read(f'SELECT {sel} FROM "{schema.METRICS}" WHERE {where} {group}')  # noqa: S608
     # Statuses from a day earlier: the host's announced interval.
-    swhere = _where(site, start_ms - DAY_MS, end_ms)
-    statuses = read(f'SELECT "state", "will", "interval_s" FROM "status" '  # noqa: S608
+    swhere = _where(site, start_ms - schema.DAY_MS, end_ms)
+    statuses = read(f'SELECT "state", "will", "interval_s" FROM "{schema.STATUS}" '  # noqa: S608
                     f"WHERE {swhere} {group}")
     return build(ticks, statuses)
 
@@ -100,14 +100,14 @@ def day(read: Read, site: Site, date: dt.date, now_ms: int,
 
 def stored_days(read: Read, since_ms: int) -> dict[str, dict[str, DayOpen]]:
     """Days already in the ``availability`` measurement, by site and ISO date."""
-    rows = read('SELECT "day", "required_s", "open_s" FROM "availability" '  # noqa: S608
-                f'WHERE time >= {since_ms}ms GROUP BY "site"')
+    rows = read(f'SELECT "day", "required_s", "open_s" FROM "{schema.AVAILABILITY}" '  # noqa: S608
+                f"WHERE time >= {since_ms}ms {schema.group_by(schema.SITE)}")
     out: dict[str, dict[str, DayOpen]] = {}
     for r in rows:
         if r.get("day") is None or r.get("required_s") is None:
             continue
         start = int(r["time"])
-        out.setdefault(r["site"], {})[r["day"]] = DayOpen(
-            r["day"], start, start + DAY_MS, float(r["required_s"]),
+        out.setdefault(r[schema.SITE], {})[r["day"]] = DayOpen(
+            r["day"], start, start + schema.DAY_MS, float(r["required_s"]),
             float(r.get("open_s") or 0.0), stored=True)
     return out

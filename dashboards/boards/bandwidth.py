@@ -15,6 +15,7 @@ from dashboards.model import (
     Grid,
     Json,
     Tr,
+    by_interval,
     dashboard,
     org_vars,
     override,
@@ -24,11 +25,16 @@ from dashboards.model import (
     target,
     timeseries,
     value_map,
+    var_filter,
 )
+from netroom import schema
 
 UID = "netroom-bandwidth"
-NET = '"network" =~ /^$network$/'
-HOST = '"host" =~ /^$host$/'
+NET = var_filter(schema.NETWORK, "network")
+HOST = var_filter(schema.HOST, "host")
+TESTS = f"FROM {schema.ident(schema.BANDWIDTH)} WHERE $timeFilter AND {SITE} AND {NET}"
+NICS = f"FROM {schema.ident(schema.METRICS_NICS)} WHERE $timeFilter AND {SITE} AND {NET} AND {HOST}"
+PER_NIC = (schema.SITE, schema.NETWORK, schema.HOST, schema.NIC_TAG)
 UP = {"true": ("已连接", "up", "green"), "false": ("未连接", "down", "red")}
 
 
@@ -46,14 +52,14 @@ def build(t: Tr) -> Json:
          t("测速时的往返时延", "Round trip during the test")),
     ):
         g.add(8, 8, timeseries(title, [target(
-            f'SELECT mean("{field}") FROM "bandwidth" WHERE $timeFilter AND {SITE} AND {NET} '
-            'GROUP BY time($__interval), "site", "network" fill(none)',
+            f'SELECT mean("{field}") {TESTS} '
+            f"{by_interval(schema.SITE, schema.NETWORK)} fill(none)",
             alias="$tag_site $tag_network")], unit, desc, lo=0))
     site, net, host = t("中队", "Site"), t("网络", "Network"), t("测速电脑", "Tester")
     g.add(24, 8, table(t("最近一次测速", "Latest speed test"), [target(
         'SELECT last("download_mbps") AS "download_mbps", last("upload_mbps") AS "upload_mbps", '
-        'last("latency_ms") AS "latency_ms", count("error") AS "failed" FROM "bandwidth" '
-        f'WHERE $timeFilter AND {SITE} AND {NET} GROUP BY "site", "network", "host"',
+        f'last("latency_ms") AS "latency_ms", count("error") AS "failed" {TESTS} '
+        f"{schema.group_by(schema.SITE, schema.NETWORK, schema.HOST)}",
         table=True)],
         t("失败次数为时间范围内测速失败的次数", "Failed counts failed tests in the time range"),
         transformations=[rename({"site": site, "network": net, "host": host,
@@ -66,11 +72,10 @@ def build(t: Tr) -> Json:
                    override(t("时延", "Latency"), unit="ms")]))
     rx_tx = (("A", "bytes_recv", "rx", t("接收", "in")),
              ("B", "bytes_sent", "tx", t("发送", "out")))
-    per_host = (f'FROM "metrics_nics" WHERE $timeFilter AND {SITE} AND {NET} AND {HOST} '
-                'GROUP BY time($__interval), "site", "network", "host", "nic" fill(none)')
+    per_host = f"{NICS} {by_interval(*PER_NIC)} fill(none)"
     g.add(24, 8, timeseries(t("各中队网卡流量合计", "NIC traffic per site and network"), [
         target(f'SELECT sum("{col}") AS "{col}" FROM (SELECT {_rate(field)} AS "{col}" '
-               f'{per_host}) WHERE $timeFilter GROUP BY time($__interval), "site", "network" '
+               f"{per_host}) WHERE $timeFilter {by_interval(schema.SITE, schema.NETWORK)} "
                "fill(none)", ref, f"$tag_site $tag_network {label}")
         for ref, field, col, label in rx_tx],
         "bps", t("所选电脑全部网卡之和", "Sum over the selected PCs' NICs"), lo=0))
@@ -88,8 +93,7 @@ def build(t: Tr) -> Json:
         lo=0, hi=100))
     g.add(24, 8, table(t("链路速率", "Link speed"), [target(
         'SELECT last("speed_mbps") AS "speed_mbps", last("is_up") AS "is_up" '
-        f'FROM "metrics_nics" WHERE $timeFilter AND {SITE} AND {NET} AND {HOST} '
-        'GROUP BY "site", "network", "host", "nic"', table=True)],
+        f"{NICS} {schema.group_by(*PER_NIC)}", table=True)],
         transformations=[rename({"site": site, "network": net, "host": t("电脑", "PC"),
                                  "nic": t("网卡", "NIC"), "speed_mbps": t("速率", "Speed"),
                                  "is_up": t("状态", "State")})],
@@ -102,7 +106,8 @@ def build(t: Tr) -> Json:
 
 
 def _vars(t: Tr) -> List[Json]:
-    return [query_var("network", t("网络", "Network"), 'SHOW TAG VALUES WITH KEY = "network"'),
+    return [query_var("network", t("网络", "Network"),
+                      f"SHOW TAG VALUES WITH KEY = {schema.ident(schema.NETWORK)}"),
             query_var("host", t("电脑", "PC"),
-                      f'SHOW TAG VALUES FROM "metrics_nics" WITH KEY = "host" WHERE {SITE}',
-                      ".*")]
+                      f"SHOW TAG VALUES FROM {schema.ident(schema.METRICS_NICS)} "
+                      f"WITH KEY = {schema.ident(schema.HOST)} WHERE {SITE}", ".*")]

@@ -10,11 +10,13 @@ from typing import Dict, List
 
 from collector.compliance.rules import RULES
 from dashboards.model import (
+    ORG_LEVELS,
     PASS_FAIL,
     SITE,
     Grid,
     Json,
     Tr,
+    by_interval,
     dashboard,
     org_vars,
     override,
@@ -25,11 +27,15 @@ from dashboards.model import (
     timeseries,
     value_map,
 )
+from netroom import schema
 
 UID = "netroom-compliance"
-ALL = "all"  # collector.compliance.ALL: the rule tag of a site's overall point
-LATEST_ALL = ('SELECT last("ok") AS "ok" FROM "compliance" WHERE $timeFilter '
-              f"AND \"rule\" = '{ALL}' AND {SITE} GROUP BY \"site\"")
+ALL = schema.RULE_ALL  # the rule tag of a site's overall point
+IN_RANGE = f"FROM {schema.ident(schema.COMPLIANCE)} WHERE $timeFilter"
+LATEST_ALL = (f'SELECT last("ok") AS "ok" {IN_RANGE} '
+              f"AND {schema.tag_is(schema.RULE, ALL)} AND {SITE} {schema.group_by(schema.SITE)}")
+BY_SITE_RULE = schema.group_by(schema.SITE, schema.RULE)
+LEVELS = tuple(key for key, _, _ in ORG_LEVELS)  # tag keys of the org tree
 
 
 def rule_titles(t: Tr) -> Dict[str, str]:
@@ -57,8 +63,7 @@ def build(t: Tr) -> Json:
     site_col = t("中队", "Site")
     g.add(24, 10, table(
         t("各中队达标情况", "Sites × rules"),
-        [target('SELECT last("ok") AS "ok" FROM "compliance" WHERE $timeFilter '
-                f'AND {SITE} GROUP BY "site", "rule"', table=True)],
+        [target(f'SELECT last("ok") AS "ok" {IN_RANGE} AND {SITE} {BY_SITE_RULE}', table=True)],
         t("每格为该规则最近一次评估结论", "Each cell is the rule's latest verdict for the site"),
         mappings=value_map(t, PASS_FAIL), cells="color-background",
         transformations=[
@@ -70,9 +75,9 @@ def build(t: Tr) -> Json:
     g.add(12, 8, table(
         t("各单位达标率", "Pass rate by unit"),
         [target('SELECT mean("ok") * 100 AS "pass_rate", sum("ok") AS "passing", '
-                'count("ok") AS "sites" FROM (SELECT last("ok") AS "ok" FROM "compliance" '
-                f"WHERE $timeFilter AND \"rule\" = '{ALL}' AND {SITE} "
-                'GROUP BY "site", "detachment", "battalion") GROUP BY "detachment", "battalion"',
+                f'count("ok") AS "sites" FROM (SELECT last("ok") AS "ok" {IN_RANGE} '
+                f"AND {schema.tag_is(schema.RULE, ALL)} AND {SITE} "
+                f"{schema.group_by(schema.SITE, *LEVELS)}) {schema.group_by(*LEVELS)}",
                 table=True)],
         t("全部规则达标的中队所占比例", "Share of sites passing every rule"),
         transformations=[rename({"detachment": t("支队", "Detachment"),
@@ -83,16 +88,16 @@ def build(t: Tr) -> Json:
         overrides=[override(t("达标率", "Pass rate"), unit="percent", decimals=0)]))
     g.add(12, 8, timeseries(
         t("各规则达标率趋势", "Pass rate per rule"),
-        [target('SELECT mean("ok") * 100 FROM "compliance" WHERE $timeFilter '
-                f'AND {SITE} GROUP BY time($__interval), "rule" fill(none)', alias="$tag_rule")],
+        [target(f'SELECT mean("ok") * 100 {IN_RANGE} '
+                f"AND {SITE} {by_interval(schema.RULE)} fill(none)", alias="$tag_rule")],
         "percent", t("达标中队占比", "Share of sites passing"), interval="5m", lo=0, hi=100,
         overrides=[override(rule, displayName=title) for rule, title in titles.items()]))
     g.add(24, 10, table(
         t("达标明细与缺口", "Details and shortfall"),
         [target('SELECT last("required") AS "required", last("actual") AS "actual", '
-                'last("ok") AS "ok", last("shortfall") AS "shortfall" FROM "compliance" '
-                f"WHERE $timeFilter AND \"rule\" != '{ALL}' AND {SITE} "
-                'GROUP BY "site", "rule"', table=True)],
+                f'last("ok") AS "ok", last("shortfall") AS "shortfall" {IN_RANGE} '
+                f"AND {schema.ident(schema.RULE)} != '{ALL}' AND {SITE} {BY_SITE_RULE}",
+                table=True)],
         t("要求值与实际值（占比类规则为 0–1 的比例）；缺口为达标还需增加的数量",
           "Required and actual (share rules as a 0-1 fraction); shortfall is what must "
           "be added to pass"),

@@ -12,6 +12,7 @@ from dashboards.model import (
     Grid,
     Json,
     Tr,
+    by_interval,
     custom_var,
     dashboard,
     org_vars,
@@ -22,25 +23,30 @@ from dashboards.model import (
     table,
     target,
     timeseries,
+    var_filter,
 )
+from netroom import schema
 
 UID = "netroom-fleet"
-HOST = '"host" =~ /^$host$/'
-PER_HOST = f'{SITE} AND {HOST} GROUP BY time($__interval), "site", "host"'
+HOST = var_filter(schema.HOST, "host")
+PER_HOST = f"{SITE} AND {HOST} {by_interval(schema.SITE, schema.HOST)}"
+METRICS = schema.ident(schema.METRICS)
+SELF = f"{schema.ident(schema.SELF)} WHERE $timeFilter"  # the collector's own points
+BY_SELF = schema.group_by(schema.SELF_TAG)
 
 
 def build(t: Tr) -> Json:
     g = Grid()
     g.add(6, 4, stat(t("在线终端", "Agents online"), [target(
         'SELECT count("beat") AS "online" FROM (SELECT last("collect_ms") AS "beat" '
-        f'FROM "metrics" WHERE time > now() - $window AND {SITE} AND {HOST} '
-        'GROUP BY "site", "host")')],
+        f"FROM {METRICS} WHERE time > now() - $window AND {SITE} AND {HOST} "
+        f"{schema.BY_SITE_HOST})")],
         description=t("最近 $window 内有上报的电脑", "PCs that reported within $window"),
         steps=[("red", None), ("green", 1)]))
     g.add(6, 4, stat(t("已登记终端", "PCs with inventory"), [target(
         'SELECT count("host_id") AS "pcs" FROM (SELECT last("host_id") AS "host_id" '
-        f'FROM "inventory" WHERE time > now() - 7d AND {SITE} AND {HOST} '
-        'GROUP BY "site", "host")')],
+        f"FROM {schema.ident(schema.INVENTORY)} WHERE time > now() - 7d AND {SITE} AND {HOST} "
+        f"{schema.BY_SITE_HOST})")],
         description=t("最近 7 天内上报过硬件信息的电脑",
                       "PCs that sent an inventory within 7 days")))
     per_min = t("条/分", "/min")
@@ -49,34 +55,34 @@ def build(t: Tr) -> Json:
         (t("无效消息", "Invalid messages"), "invalid", [("green", None), ("red", 1)]),
     ):
         g.add(4, 4, stat(title, [target(
-            f'SELECT non_negative_derivative("{field}", 1m) AS "{field}" FROM "collector" '
-            'WHERE $timeFilter GROUP BY "collector"')], f"suffix:{per_min}",
+            f'SELECT non_negative_derivative("{field}", 1m) AS "{field}" FROM {SELF} '
+            f"{BY_SELF}")], f"suffix:{per_min}",
             t("采集服务每分钟", "Collector, per minute"), steps=steps, decimals=None))
     g.add(4, 4, stat(t("待写入批次", "Spooled batches"), [target(
-        'SELECT last("spool_batches") AS "spool_batches" FROM "collector" '
-        'WHERE $timeFilter GROUP BY "collector"')],
+        f'SELECT last("spool_batches") AS "spool_batches" FROM {SELF} {BY_SELF}')],
         description=t("InfluxDB 不可用时暂存在磁盘上的批次",
                       "Batches on disk while InfluxDB is away"),
         steps=[("green", None), ("orange", 1)]))
     for title, query, unit in (
-        (t("CPU 使用率", "CPU"), f'SELECT mean("cpu_percent") FROM "metrics" WHERE $timeFilter '
-         f'AND {PER_HOST} fill(none)', "percent"),
-        (t("内存使用率", "Memory"), f'SELECT mean("mem_used_percent") FROM "metrics" '
+        (t("CPU 使用率", "CPU"), f'SELECT mean("cpu_percent") FROM {METRICS} WHERE $timeFilter '
+         f"AND {PER_HOST} fill(none)", "percent"),
+        (t("内存使用率", "Memory"), f'SELECT mean("mem_used_percent") FROM {METRICS} '
          f"WHERE $timeFilter AND {PER_HOST} fill(none)", "percent"),
     ):
         g.add(12, 8, timeseries(title, [target(query, alias="$tag_site/$tag_host")], unit,
                                 lo=0, hi=100))
     g.add(12, 8, timeseries(t("磁盘使用率", "Disk used"), [target(
-        'SELECT max("used_percent") FROM "metrics_disks" WHERE $timeFilter '
-        f'AND {PER_HOST}, "mount" fill(none)', alias="$tag_site/$tag_host $tag_mount")],
+        f'SELECT max("used_percent") FROM {schema.ident(schema.METRICS_DISKS)} '
+        f"WHERE $timeFilter AND {PER_HOST}, {schema.ident(schema.MOUNT_TAG)} fill(none)",
+        alias="$tag_site/$tag_host $tag_mount")],
         "percent", lo=0, hi=100))
     cols = {"site": t("中队", "Site"), "host": t("电脑", "PC"), "network": t("网络", "Network"),
             "role": t("用途", "Role"), "uptime_s": t("运行时长", "Uptime"),
             "cpu_percent": "CPU", "mem_used_percent": t("内存", "Memory")}
     g.add(12, 8, table(t("终端一览", "PCs"), [target(
         'SELECT last("uptime_s") AS "uptime_s", last("cpu_percent") AS "cpu_percent", '
-        'last("mem_used_percent") AS "mem_used_percent" FROM "metrics" WHERE $timeFilter '
-        f'AND {SITE} AND {HOST} GROUP BY "site", "host", "network", "role"', table=True)],
+        f'last("mem_used_percent") AS "mem_used_percent" FROM {METRICS} WHERE $timeFilter '
+        f"AND {SITE} AND {HOST} {schema.group_by(*schema.MESSAGE_TAGS)}", table=True)],
         t("时间范围内最近一次上报", "Latest report in the time range"),
         transformations=[rename(cols)],
         overrides=[override(cols["uptime_s"], unit="dtdurations"),
@@ -85,17 +91,18 @@ def build(t: Tr) -> Json:
     names = {"received": t("收到", "received"), "written": t("写入", "written"),
              "invalid": t("无效", "invalid"), "spooled": t("暂存", "spooled")}
     g.add(12, 8, timeseries(t("采集服务吞吐", "Collector throughput"), [
-        target(f'SELECT non_negative_derivative("{field}", 1m) FROM "collector" '
-               'WHERE $timeFilter GROUP BY "collector"', chr(ord("A") + i),
+        target(f'SELECT non_negative_derivative("{field}", 1m) FROM {SELF} {BY_SELF}',
+               chr(ord("A") + i),
                f"$tag_collector {label}")
         for i, (field, label) in enumerate(names.items())],
         f"suffix:{per_min}", t("消息数每分钟", "Messages per minute"), interval="", lo=0))
     g.add(12, 8, timeseries(t("待写入批次趋势", "Spooled batches over time"), [target(
-        'SELECT max("spool_batches") FROM "collector" WHERE $timeFilter '
-        'GROUP BY time($__interval), "collector" fill(none)', alias="$tag_collector")],
+        f'SELECT max("spool_batches") FROM {SELF} '
+        f"{by_interval(schema.SELF_TAG)} fill(none)", alias="$tag_collector")],
         "none", interval="10s", lo=0))
     host_var = query_var("host", t("电脑", "PC"),
-                         f'SHOW TAG VALUES FROM "metrics" WITH KEY = "host" WHERE {SITE}', ".*")
+                         f"SHOW TAG VALUES FROM {METRICS} WITH KEY = {schema.ident(schema.HOST)} "
+                         f"WHERE {SITE}", ".*")
     window = custom_var("window", t("在线判定窗口", "Online window"),
                         ("2m", "5m", "10m", "30m"), "5m")
     return dashboard(UID, t, t("终端", "Fleet"),

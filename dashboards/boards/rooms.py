@@ -14,6 +14,7 @@ from dashboards.model import (
     Grid,
     Json,
     Tr,
+    by_interval,
     custom_var,
     dashboard,
     org_vars,
@@ -26,12 +27,17 @@ from dashboards.model import (
     timeseries,
     value_map,
 )
+from netroom import schema
 
 UID = "netroom-rooms"
 # Every metrics message carries collect_ms: it is the heartbeat (collector/heartbeats.py).
-ONLINE = ('SELECT last("collect_ms") AS "beat" FROM "metrics" WHERE time > now() - $window '
-          f"AND \"role\" = 'room' AND {SITE} GROUP BY \"site\", \"host\"")
-DAYS = f'FROM "availability" WHERE $timeFilter AND "required_s" > 0 AND {SITE}'
+METRICS = schema.ident(schema.METRICS)
+ROOM = schema.tag_is(schema.ROLE, "room")
+BY_SITE = schema.group_by(schema.SITE)
+ONLINE = (f'SELECT last("collect_ms") AS "beat" FROM {METRICS} WHERE time > now() - $window '
+          f"AND {ROOM} AND {SITE} {schema.BY_SITE_HOST}")
+DAYS = (f"FROM {schema.ident(schema.AVAILABILITY)} WHERE $timeFilter "
+        f'AND "required_s" > 0 AND {SITE}')
 SHARE = '"open_s" / "required_s" * 100'
 STATE = {"online": ("在线", "online", "green"), "offline": ("离线", "offline", "red")}
 
@@ -48,7 +54,7 @@ def build(t: Tr) -> Json:
     now = t("最近 $window 内有上报", "reported within the last $window")
     g.add(8, 4, stat(t("开放中的网络室", "Rooms open now"), [target(
         f'SELECT count("online") AS "rooms" FROM (SELECT count("beat") AS "online" '
-        f'FROM ({ONLINE}) GROUP BY "site")')],
+        f"FROM ({ONLINE}) {BY_SITE})")],
         description=t("至少一台网络室电脑", "At least one room PC ") + now,
         steps=[("red", None), ("green", 1)]))
     g.add(8, 4, stat(t("在线网络室电脑", "Room PCs online"), [target(
@@ -56,18 +62,18 @@ def build(t: Tr) -> Json:
         steps=[("red", None), ("green", 1)]))
     g.add(8, 4, stat(t("最近一日平均开放率", "Mean open share, latest day"), [target(
         'SELECT mean("open_share") AS "open_share" FROM (SELECT last("open_s") / '
-        f'last("required_s") * 100 AS "open_share" {DAYS} GROUP BY "site")')],
+        f'last("required_s") * 100 AS "open_share" {DAYS} {BY_SITE})')],
         "percent", t("规定开放时段内有电脑在线的时间占比",
                      "Share of the required opening hours with PCs online"),
         steps=[("red", None), ("green", goal)], decimals=1))
     site, host = t("中队", "Site"), t("电脑", "PC")
     g.add(12, 9, table(t("当前各中队在线网络室电脑", "Room PCs online now, per site"), [target(
-        f'SELECT count("beat") AS "online" FROM ({ONLINE}) GROUP BY "site"', table=True)],
+        f'SELECT count("beat") AS "online" FROM ({ONLINE}) {BY_SITE}', table=True)],
         t("未列出的中队当前没有在线的网络室电脑", "Sites not listed have no room PC online"),
         transformations=[rename({"site": site, "online": t("在线台数", "Online")})]))
     g.add(12, 9, table(t("网络室电脑状态", "Room PC status"), [target(
-        'SELECT last("state") AS "state" FROM "status" WHERE $timeFilter '
-        f"AND \"role\" = 'room' AND {SITE} GROUP BY \"site\", \"host\"", table=True)],
+        f'SELECT last("state") AS "state" FROM {schema.ident(schema.STATUS)} WHERE $timeFilter '
+        f"AND {ROOM} AND {SITE} {schema.BY_SITE_HOST}", table=True)],
         t("代理程序的连接状态（离线为代理断开时由消息服务器发出）",
           "Agent connection state (offline is sent by the broker when an agent vanishes)"),
         transformations=[rename({"Time": t("连接时间", "Since"), "site": site, "host": host,
@@ -75,13 +81,13 @@ def build(t: Tr) -> Json:
         overrides=[override(t("状态", "State"), mappings=value_map(t, STATE),
                             custom__cellOptions={"type": "color-background"})]))
     g.add(24, 8, timeseries(t("在线网络室电脑数", "Room PCs online over time"), [target(
-        'SELECT count("beat") FROM (SELECT last("collect_ms") AS "beat" FROM "metrics" '
-        f"WHERE $timeFilter AND \"role\" = 'room' AND {SITE} GROUP BY time($__interval), "
-        '"site", "host") WHERE $timeFilter GROUP BY time($__interval), "site" fill(0)',
+        f'SELECT count("beat") FROM (SELECT last("collect_ms") AS "beat" FROM {METRICS} '
+        f"WHERE $timeFilter AND {ROOM} AND {SITE} {by_interval(schema.SITE, schema.HOST)}) "
+        f"WHERE $timeFilter {by_interval(schema.SITE)} fill(0)",
         alias="$tag_site")], "none",
         t("0 表示该时段网络室关闭", "0 means the room was closed"), interval="2m", lo=0))
     g.add(12, 9, timeseries(t("每日开放率", "Daily open share"), [target(
-        f'SELECT {SHARE} AS "open_share" {DAYS} GROUP BY "site"', alias="$tag_site")],
+        f'SELECT {SHARE} AS "open_share" {DAYS} {BY_SITE}', alias="$tag_site")],
         "percent", t("规定开放时段内有电脑在线的时间占比",
                      "Share of the required opening hours with PCs online"),
         interval="", bars=True, lo=0, hi=100))
@@ -89,7 +95,7 @@ def build(t: Tr) -> Json:
     g.add(12, 9, table(t("最近一日开放情况", "Latest day per site"), [target(
         'SELECT last("day") AS "day", last("open_s") / 3600 AS "open_h", '
         'last("required_s") / 3600 AS "required_h", '
-        f'last("open_s") / last("required_s") * 100 AS "open_share" {DAYS} GROUP BY "site"',
+        f'last("open_s") / last("required_s") * 100 AS "open_share" {DAYS} {BY_SITE}',
         table=True)],
         t("颜色按默认目标值；各中队的结论见达标总览",
           "Colours use the default target; each site's verdict is on Compliance overview"),

@@ -11,7 +11,7 @@
   Works with Windows PowerShell 2.0 (Windows 7) and later.
 
   Program:  -InstallDir (default %ProgramFiles%\netroom)
-  Data:     %ProgramData%\netroom: config.yaml, outbox.sqlite, host-id,
+  Data:     %ProgramData%\netroom: config.yaml, outbox\, host-id,
             agent.log; readable by SYSTEM and Administrators only.
   Exit codes: 0 done, 1 failed, 2 bad arguments.
 

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from collector.compliance.facts import Snapshot
 from collector.compliance.rules.base import Result
+from netroom import schema
 
 NAME = "gov_bandwidth"
 TITLE = {"zh": "政务网带宽", "en": "Gov bandwidth"}
@@ -21,8 +22,6 @@ DEFAULTS: dict[str, Any] = {"min_mbps": 20.0, "freshness_hours": 24.0, "trend_da
 LIMITS = {"min_mbps": (0.1, 100_000), "freshness_hours": (1, 672), "trend_days": (1, 14)}
 UNIT = "Mbit/s"
 POOL = "bandwidth"  # see room_video
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 
 
 def trend(daily: tuple[tuple[int, float], ...], now_ms: int, days: int
@@ -32,9 +31,9 @@ def trend(daily: tuple[tuple[int, float], ...], now_ms: int, days: int
     Recent: days starting within the last ``days`` days before ``now_ms``;
     previous: the ``days`` days before those.
     """
-    cut = now_ms - days * DAY_MS
+    cut = now_ms - days * schema.DAY_MS
     recent = [v for t, v in daily if cut <= t <= now_ms]
-    before = [v for t, v in daily if cut - days * DAY_MS <= t < cut]
+    before = [v for t, v in daily if cut - days * schema.DAY_MS <= t < cut]
     if not recent or not before:
         return None
     return sum(before) / len(before), sum(recent) / len(recent)
@@ -42,14 +41,14 @@ def trend(daily: tuple[tuple[int, float], ...], now_ms: int, days: int
 
 def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result:
     need = float(params["min_mbps"])
-    fresh_ms = float(params["freshness_hours"]) * HOUR_MS
+    fresh_ms = float(params["freshness_hours"]) * schema.HOUR_MS
     b = snap.bandwidth_on("gov")
     notes: list[str] = []
     fresh = b is not None and b.ts_ms > 0 and snap.now_ms - b.ts_ms <= fresh_ms
     actual = b.download_mbps if b is not None and fresh else 0.0
     if b is not None and fresh:
         up = f", up {b.upload_mbps:g}" if b.upload_mbps is not None else ""
-        ago = (snap.now_ms - b.ts_ms) / HOUR_MS
+        ago = (snap.now_ms - b.ts_ms) / schema.HOUR_MS
         notes.append(f"down {b.download_mbps:g} Mbit/s{up} by {b.host}, {ago:.1f} h ago")
     else:
         notes.append(f"no gov speed test in {params['freshness_hours']:g} h")

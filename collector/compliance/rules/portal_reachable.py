@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from collector.compliance.facts import Snapshot
 from collector.compliance.rules.base import Result
+from netroom import schema
 
 NAME = "portal_reachable"
 TITLE = {"zh": "政工网联通率", "en": "Portal reachable"}
@@ -25,7 +26,7 @@ UNIT = "share"
 
 def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result | None:
     name = str(params["probe"])
-    fresh = snap.now_ms - int(params["max_age_min"]) * 60_000
+    fresh = snap.now_ms - int(params["max_age_min"]) * schema.MINUTE_MS
     results = [p for p in snap.probes
                if p.probe == name and p.network == "gov" and p.time_ms >= fresh]
     ran = {p.host for p in snap.probes if p.probe == name and p.network == "gov"}

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from collector.compliance.facts import Snapshot
 from collector.compliance.rules.base import Result
+from netroom import schema
 from netroom.protocol import NETWORKS
 
 NAME = "room_video"
@@ -28,12 +29,11 @@ LIMITS = {"per_pc_mbps": (0.1, 1000), "freshness_hours": (1, 672)}
 UNIT = "Mbit/s"
 # More bandwidth on a network serves both this rule and gov_bandwidth.
 POOL = "bandwidth"
-HOUR_MS = 3_600_000
 
 
 def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result | None:
     per_pc = float(params["per_pc_mbps"])
-    fresh_ms = float(params["freshness_hours"]) * HOUR_MS
+    fresh_ms = float(params["freshness_hours"]) * schema.HOUR_MS
     rooms = {n: snap.count(n, "room") for n in NETWORKS if snap.count(n, "room")}
     if not rooms:
         return None  # no room PCs: room_gov_share already fails the site

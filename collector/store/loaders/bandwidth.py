@@ -14,22 +14,23 @@ from typing import Any
 from collector.compliance.facts import Bandwidth
 from collector.compliance.model import Org
 from collector.store.rows import Loaded, Read, Row
+from netroom import schema
 
-DAY_MS = 86_400_000
 LOOKBACK_DAYS = 28
-GROUP = 'GROUP BY "site", "network", "host"'
+GROUP = schema.group_by(schema.SITE, schema.NETWORK, schema.HOST)
 
 
 def queries(now_ms: int) -> tuple[str, str, str]:
     """The three InfluxQL queries (only numbers we computed go into the text)."""
-    where = f"WHERE time > {now_ms - LOOKBACK_DAYS * DAY_MS}ms AND time <= {now_ms}ms"
+    where = f"WHERE time > {now_ms - LOOKBACK_DAYS * schema.DAY_MS}ms AND time <= {now_ms}ms"
+    frm = f"FROM {schema.ident(schema.BANDWIDTH)}"
     return (
-        'SELECT "download_mbps", "upload_mbps", "latency_ms" FROM "bandwidth" '  # noqa: S608
+        f'SELECT "download_mbps", "upload_mbps", "latency_ms" {frm} '
         f'{where} AND "download_mbps" >= 0 {GROUP} ORDER BY time DESC LIMIT 1',
-        f'SELECT "method", "error" FROM "bandwidth" {where} {GROUP} '  # noqa: S608
+        f'SELECT "method", "error" {frm} {where} {GROUP} '
         "ORDER BY time DESC LIMIT 1",
-        'SELECT mean("download_mbps") AS "mbps" FROM "bandwidth" '  # noqa: S608
-        f'{where} GROUP BY time(1d), "site", "network" fill(none)',
+        f'SELECT mean("download_mbps") AS "mbps" {frm} '
+        f"{where} GROUP BY time(1d), {schema.tags(schema.SITE, schema.NETWORK)} fill(none)",
     )
 
 
@@ -42,20 +43,20 @@ def assemble(ok: list[Row], newest: list[Row], daily: list[Row], org: Org) -> Lo
     """Pure: rows of the three queries -> ``{"bandwidth": (...)}`` per site in ``org``."""
     best: dict[tuple[str, str], Row] = {}
     for r in ok:
-        k = (r["site"], r["network"])
+        k = _key(r)
         if k not in best or int(r["time"]) > int(best[k]["time"]):
             best[k] = r
     last: dict[tuple[str, str], Row] = {}
     testers: dict[tuple[str, str], set[str]] = {}
     for r in newest:
-        k = (r["site"], r["network"])
-        testers.setdefault(k, set()).add(r["host"])
+        k = _key(r)
+        testers.setdefault(k, set()).add(r[schema.HOST])
         if k not in last or int(r["time"]) > int(last[k]["time"]):
             last[k] = r
     days: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for r in daily:
         if r.get("mbps") is not None:
-            k = (r["site"], r["network"])
+            k = _key(r)
             days.setdefault(k, []).append((int(r["time"]), float(r["mbps"])))
     facts: dict[str, list[Bandwidth]] = {}
     for k in sorted(set(best) | set(last)):
@@ -67,7 +68,7 @@ def assemble(ok: list[Row], newest: list[Row], daily: list[Row], org: Org) -> Lo
         failed = n is not None and bool(n.get("error")) and int(n["time"]) > ts
         facts.setdefault(site, []).append(Bandwidth(
             network=net,
-            host=b["host"] if b is not None else "",
+            host=b[schema.HOST] if b is not None else "",
             ts_ms=ts,
             download_mbps=float(b["download_mbps"]) if b is not None else 0.0,
             upload_mbps=_opt(b, "upload_mbps"),
@@ -78,6 +79,10 @@ def assemble(ok: list[Row], newest: list[Row], daily: list[Row], org: Org) -> Lo
             daily_mbps=tuple(sorted(days.get(k, []))),
         ))
     return Loaded({site: {"bandwidth": tuple(bs)} for site, bs in facts.items()})
+
+
+def _key(r: Row) -> tuple[str, str]:
+    return r[schema.SITE], r[schema.NETWORK]
 
 
 def _opt(row: Row | None, name: str) -> Any:

@@ -15,17 +15,19 @@ from typing import Any
 from collector.compliance.facts import Device, Stray
 from collector.compliance.model import Org
 from collector.store.rows import Loaded, Read, Row
+from netroom import schema
 
-DAY_MS = 86_400_000
-GROUP = 'GROUP BY "host", "site", "network", "role"'
+SERIES = (schema.HOST, schema.SITE, schema.NETWORK, schema.ROLE)  # one per PC placement
+GROUP = schema.group_by(*SERIES)
 
 
 def load(read: Read, org: Org, now_ms: int) -> Loaded:
-    since = now_ms - round(org.freshness_days * DAY_MS)
+    since = now_ms - round(org.freshness_days * schema.DAY_MS)
     where = f"WHERE time > {since}ms"
     # Only numbers we computed go into the query text.
-    last = read(f'SELECT last("host_id") AS host_id FROM "inventory" {where} {GROUP}')  # noqa: S608
-    first = read(f'SELECT first("host_id") AS host_id FROM "inventory" {where} {GROUP}')  # noqa: S608
+    inventory = schema.ident(schema.INVENTORY)
+    last = read(f'SELECT last("host_id") AS host_id FROM {inventory} {where} {GROUP}')  # noqa: S608
+    first = read(f'SELECT first("host_id") AS host_id FROM {inventory} {where} {GROUP}')  # noqa: S608
     return assemble(last, first, org)
 
 
@@ -34,7 +36,7 @@ def assemble(last: list[Row], first: list[Row], org: Org) -> Loaded:
     started = {_series(r): int(r["time"]) for r in first}
     by_pc: dict[tuple[str, str], list[Row]] = {}
     for r in last:
-        by_pc.setdefault((r["host"], str(r["host_id"])), []).append(r)
+        by_pc.setdefault((r[schema.HOST], str(r["host_id"])), []).append(r)
     devices: dict[str, list[Device]] = {}
     strays: list[Stray] = []
     for rows in by_pc.values():
@@ -44,15 +46,16 @@ def assemble(last: list[Row], first: list[Row], org: Org) -> Loaded:
             if r is not newest and int(r["time"]) < began:
                 continue  # an older placement of the same PC
             seen = int(r["time"])
-            if org.site(r["site"]) is None:
-                strays.append(Stray(r["site"], r["host"], r["network"], r["role"], seen))
+            site, host, network, role = (r[k] for k in (schema.SITE, schema.HOST,
+                                                         schema.NETWORK, schema.ROLE))
+            if org.site(site) is None:
+                strays.append(Stray(site, host, network, role, seen))
             else:
-                devices.setdefault(r["site"], []).append(
-                    Device(r["host"], r["network"], r["role"], seen))
+                devices.setdefault(site, []).append(Device(host, network, role, seen))
     facts = {site: {"devices": tuple(sorted(ds, key=lambda d: d.host))}
              for site, ds in devices.items()}
     return Loaded(facts, tuple(strays))
 
 
 def _series(r: Row) -> tuple[Any, ...]:
-    return (r["host"], r["site"], r["network"], r["role"])
+    return tuple(r[k] for k in SERIES)
