@@ -102,8 +102,10 @@ def reserved_tags() -> frozenset[str]:
 
 # --- InfluxQL fragments, built from the names above ---
 def ident(name: str) -> str:
-    """``name`` quoted as an InfluxQL identifier: ``"site"``."""
-    return f'"{name}"'
+    """``name`` quoted as an InfluxQL identifier: ``"site"`` (quotes, backslashes
+    and newlines escaped, so a configured name such as a database is safe too)."""
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
 def tags(*names: str) -> str:

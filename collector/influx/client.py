@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import requests
 
 from collector.influx.settings import InfluxConfig
+from netroom import schema
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,6 @@ class SinkError(Exception):
 
 class Rejected(Exception):
     """A write InfluxDB will never accept (400: bad points): do not retry."""
-
-
-def quote_ident(name: str) -> str:
-    """An InfluxQL identifier in double quotes."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 class InfluxSink:
@@ -67,7 +63,7 @@ class InfluxSink:
         if not self.cfg.create_database:
             return
         try:
-            self._query(f"CREATE DATABASE {quote_ident(self.cfg.database)}")  # idempotent
+            self._query(f"CREATE DATABASE {schema.ident(self.cfg.database)}")  # idempotent
         except SinkError as exc:
             raise SinkError(f"cannot create database {self.cfg.database!r}: {exc}") from exc
 
