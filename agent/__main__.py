@@ -13,18 +13,30 @@ from typing import Any
 
 import netroom
 from agent import collectors
-from agent.config import AgentConfig, ConfigError, load
-from agent.runner import Runner
+from agent.collectors.status import Status
+from agent.config import AgentConfig, ConfigError, read, read_file
+from agent.runner import Emit, Runner
+from agent.settings import Central
 from agent.transport import Publisher, outbox_path
 from netroom import protocol
 
 log = logging.getLogger("netroom.agent")
+EPILOG = """exit status:
+  0  done; with --once: the broker accepted every message
+  1  with --once: the broker refused a message (e.g. not authorized for its
+     topic) or did not acknowledge every message within --timeout; the last
+     line on stderr names the cause, and the messages stay in the outbox for
+     the next run. Also: the state directory cannot be written.
+  2  a bad argument or config file"""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="netroom-agent", description=__doc__)
+    p = argparse.ArgumentParser(prog="netroom-agent", description=__doc__, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", "-c", required=True, help="path to config.yaml")
-    p.add_argument("--once", action="store_true", help="run one round, then exit")
+    p.add_argument("--once", action="store_true",
+                   help="run one round, wait until the broker accepted it, then exit "
+                   "(exit status below)")
     p.add_argument("--print", action="store_true",
                    help="print messages as JSON lines instead of publishing")
     p.add_argument("--timeout", type=float, default=30.0,
@@ -38,13 +50,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Agent:
-    """Turns collector output into messages for a sink (publisher or stdout)."""
+    """Turns collector output into messages for a sink (publisher or stdout).
 
-    def __init__(self, cfg: AgentConfig) -> None:
+    ``central``: the settings from the centre; its version (and a refusal)
+    goes into every ``online`` status.
+    """
+
+    def __init__(self, cfg: AgentConfig, central: Central | None = None) -> None:
         self.cfg = cfg
+        self.central = central
+        self.state = Status(cfg)  # also the clock job's collector: one last offset
+
+    def use(self, cfg: AgentConfig) -> None:
+        """Run ``cfg`` from now on (new settings; identity and broker stay)."""
+        self.cfg = cfg
+        self.state.interval_s = cfg.interval_s
+        self.state.clock_cfg = cfg.clock
 
     def message(self, kind: str, body: dict[str, Any], ts: float) -> tuple[str, bytes]:
         c = self.cfg
+        if kind == "status" and body.get("state") == "online" and self.central is not None:
+            body = {**body, **self.central.status_fields()}
         payload = protocol.envelope(c.site, c.host, c.network, c.role, ts)
         # The protocol's limits (string lengths, list sizes) applied once here:
         # collectors send what they found.
@@ -52,11 +78,10 @@ class Agent:
         return protocol.topic(c.site, c.host, kind), protocol.encode(payload)
 
     def status(self, state: str, will: bool = False) -> tuple[str, bytes]:
-        body: dict[str, Any] = {"state": state, "agent_version": netroom.__version__,
-                                "interval_s": self.cfg.interval_s}
-        if will:
-            body["will"] = True
-        return self.message("status", body, time.time())
+        return self.message("status", self.state.body(state, will), time.time())
+
+    def jobs(self) -> list[collectors.Job]:
+        return collectors.jobs(self.cfg, self.state)
 
 
 def print_runner(a: Agent) -> Runner:
@@ -74,15 +99,18 @@ def print_runner(a: Agent) -> Runner:
                 # `| head` closed the pipe: the reader has what it wanted.
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
-    return Runner(collectors.jobs(a.cfg), emit)
+    return Runner(a.jobs(), emit)
 
 
 def publish(a: Agent, once: bool, timeout_s: float) -> int:
     cfg = a.cfg
-    client_id = cfg.mqtt.client_id or f"netroom-agent-{cfg.site}-{cfg.host}"
+    client_id = cfg.mqtt.client_id  # set by agent.config: agent.identity.client_id()
+    central = a.central
     pub = Publisher(cfg.mqtt, client_id, outbox_path(cfg.state_dir),
                     will=a.status("offline", will=True), outbox_max=cfg.outbox_max,
-                    birth=None if once else lambda: a.status("online"))
+                    birth=None if once else lambda: a.status("online"),
+                    subscribe=None if central is None else {central.topic: central.offer},
+                    sub_refused=None if central is None else central.not_subscribed)
 
     def emit(kind: str, body: dict[str, Any], ts: float) -> None:
         topic, payload = a.message(kind, body, ts)
@@ -93,26 +121,55 @@ def publish(a: Agent, once: bool, timeout_s: float) -> int:
     if not once:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    runner = Runner(collectors.jobs(cfg), emit)
+    runner = Runner(a.jobs(), emit, problems=pub.problem)
+    if central is not None:
+        central.on_change = lambda: settings_changed(a, runner, emit, once)
     pub.start()
     if once:
         runner.run_once()
-        ok = pub.wait_acked(timeout_s)
-        pending = pub.pending()
+        pub.wait_settled(timeout_s)
         pub.close()
-        if not ok:
-            reason = pub.last_error or "no answer"
-            print(f"netroom-agent: error: broker {cfg.mqtt.host}:{cfg.mqtt.port} did not "
-                  f"acknowledge {pending} message(s) within {timeout_s:g} s ({reason}); "
-                  "they stay in the outbox for the next run", file=sys.stderr)
-            return 1
-        return 0
+        return once_result(pub, timeout_s)
     log.info("agent %s for site %s (%s, %s), every %g s", cfg.host, cfg.site,
              cfg.network, cfg.role, cfg.interval_s)
     runner.run_forever(stop)
     log.info("stopping: publishing offline")
     pub.close(last=a.status("offline"))
     return 0
+
+
+def settings_changed(a: Agent, runner: Runner, emit: Emit, once: bool) -> None:
+    """New settings applied or a document refused (the network thread): rebuild
+    the jobs, say so in an online status. --once only keeps them for the next
+    run: its round runs on what was known when it started."""
+    if once or a.central is None:
+        return
+    if a.central.cfg is not a.cfg:
+        a.use(a.central.cfg)
+        jobs = a.jobs()
+        runner.replace(jobs)
+        log.info("agent %s now every %g s: %s", a.cfg.host, a.cfg.interval_s,
+                 ", ".join(j.key for j in jobs))
+    emit("status", a.state.body("online"), time.time())
+
+
+def once_result(pub: Publisher, timeout_s: float) -> int:
+    """--once's exit status: 0 when the broker accepted every message, else 1
+    and one line on stderr naming the cause (the messages stay in the outbox)."""
+    pending = pub.pending()
+    if not pending:
+        return 0
+    where = f"broker {pub.cfg.host}:{pub.cfg.port}"
+    refused, causes = pub.refusals()
+    if causes:
+        more = f" (and {len(causes) - 1} other topic(s))" if len(causes) > 1 else ""
+        print(f"netroom-agent: error: {where} refused {refused} message(s): {causes[0]}{more}; "
+              f"{pending} message(s) stay in the outbox for the next run", file=sys.stderr)
+    else:
+        print(f"netroom-agent: error: {where} did not acknowledge {pending} message(s) "
+              f"within {timeout_s:g} s: {pub.last_error or 'no answer'}; "
+              "they stay in the outbox for the next run", file=sys.stderr)
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,11 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, handlers=[handler],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        cfg = load(args.config)
+        data = read_file(args.config)
+        cfg = read(data)
     except ConfigError as exc:
         print(f"netroom-agent: error: {exc}", file=sys.stderr)
         return 2
-    a = Agent(cfg)
+    central = Central(data, cfg)
+    central.load_kept()  # the last-known-good settings: the broker may be away
+    a = Agent(central.cfg, central)
     if args.print:
         runner = print_runner(a)
         if args.once:

@@ -1,4 +1,13 @@
-"""The agent's config: the `mqtt` and `agent` sections of config.yaml."""
+"""The agent's config: the `mqtt`, `agent` and `probes` sections of config.yaml,
+under which the settings from the centre go (netroom.central).
+
+Identity (site, network, role, host), broker (`mqtt`) and local storage
+(state_dir, outbox_max) come from the file alone. Everything else
+(SETTING_KEYS: intervals, probes, isolation, bandwidth, clock) is the
+centre's settings for this PC with the file's own on top: a key the file
+sets wins, mappings merged key by key, lists (probes, canaries) replaced
+whole. docs/settings.md.
+"""
 from __future__ import annotations
 
 import os
@@ -6,35 +15,28 @@ import re
 import socket
 import sys
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
-from agent.probe_config import IsolationConfig, ProbeConfig, read_isolation, read_probes
-from netroom import protocol, schema
+from agent import identity
+from netroom import central, protocol, schema
+from netroom.agentsettings import (
+    SETTING_KEYS,
+    AgentSettings,
+    BandwidthConfig,
+    ClockConfig,
+    IsolationConfig,
+    ProbeConfig,
+    parse_window,
+    read_bandwidth,
+    read_clock,
+    read_settings,
+)
 from netroom.mqtt import MqttConfig, TlsConfig, read_mqtt
 from netroom.settings import ConfigError, Section, load_yaml
 
-__all__ = ["AgentConfig", "BandwidthConfig", "ConfigError", "MqttConfig", "TlsConfig",
-           "default_host", "load"]
-
-
-class BandwidthConfig(NamedTuple):
-    """`agent.bandwidth`: speed tests, run only by PCs marked ``tester``.
-
-    ``method`` is resolved (never "auto"); ``quiet_hours`` is a local-time
-    window as (start, end) minutes of the day, end may be <= start (wraps
-    midnight). Seconds and Mbit/s throughout; see docs/bandwidth.md.
-    """
-
-    tester: bool = False
-    method: str = "intranet"  # intranet | speedtest
-    url: str = ""  # the intranet speed-test server, http://host:port
-    speedtest_servers: tuple[int, ...] = ()  # speedtest.net ids; empty: lowest latency
-    interval_s: float = 21600.0
-    jitter_s: float = 1800.0
-    quiet_hours: tuple[int, int] | None = None
-    timeout_s: float = 120.0
-    streams: int = 4
-    duration_s: float = 10.0
+__all__ = ["AgentConfig", "BandwidthConfig", "ClockConfig", "ConfigError", "MqttConfig",
+           "TlsConfig", "default_host", "load", "local_keys", "parse_window", "read",
+           "read_bandwidth", "read_clock", "read_file", "with_central"]
 
 
 class AgentConfig(NamedTuple):
@@ -48,12 +50,15 @@ class AgentConfig(NamedTuple):
     state_dir: str = ""
     outbox_max: int = 100_000
     bandwidth: BandwidthConfig = BandwidthConfig()
-    probes: tuple[ProbeConfig, ...] = ()  # the top-level `probes` list
+    probes: tuple[ProbeConfig, ...] = ()  # the file's top-level `probes`, or the centre's
     isolation: IsolationConfig = IsolationConfig()
+    clock: ClockConfig = ClockConfig()
+    host_id: str = ""  # this PC's id (agent/identity.py); "" only in hand-made configs
 
 
 def default_host() -> str:
-    """The short hostname made into a valid id (lower case, no dots)."""
+    """The short hostname made into a valid id (lower case, no dots); the
+    agent's default host is this with its short id appended (identity.suffixed)."""
     name = socket.gethostname().split(".")[0].lower()
     name = re.sub(r"[^a-z0-9_-]", "-", name).strip("-_") or "host"
     return name[:64]
@@ -89,78 +94,105 @@ def read_site(s: Section, name: str) -> str:
     return value
 
 
-def parse_window(text: str) -> tuple[int, int] | None:
-    """Quiet hours "HH:MM-HH:MM" -> (start, end) minutes of the day, may wrap
-    midnight; None if malformed or empty."""
-    window = schema.parse_window(text)
-    if window is None:
-        return None
-    start, end = window
-    return (start, end) if start != end and max(start, end) <= schema.DAY_MINUTES else None
+def read_identity(s: Section, site: str, state_dir: str, mqtt: MqttConfig
+                  ) -> tuple[str, str, MqttConfig]:
+    """(host, host id, mqtt with its client id) of this PC.
+
+    `agent.host` if set, else ``<hostname>-<short id>``: clones of one image
+    share the hostname, and their messages must not share a topic (their
+    series would overwrite each other). `mqtt.client_id` if set, else
+    identity.client_id(). docs/collectors.md, "Identity".
+    """
+    try:
+        ident = identity.read_identity(state_dir)
+    except OSError as exc:
+        raise ConfigError(f"{s.key('state_dir')}: cannot keep this PC's id there: {exc}"
+                          ) from exc
+    host = (read_id(s, "host") if s.raw("host") not in (None, "")
+            else identity.suffixed(default_host(), ident.host_id))
+    client = mqtt.client_id or identity.client_id(site, host, ident.host_id)
+    return host, ident.host_id, mqtt._replace(client_id=client)
 
 
-def read_bandwidth(s: Section, network: str) -> BandwidthConfig:
-    """`agent.bandwidth`; ``network`` resolves method "auto"."""
-    method = s.choice("method", ("auto", "intranet", "speedtest"), "auto")
-    if method == "auto":
-        method = "intranet" if network == "gov" else "speedtest"
-    ids = s.seq("speedtest_servers")
-    if not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
-        raise ConfigError(f"{s.key('speedtest_servers')}: must be a list of server ids")
-    quiet = s.text("quiet_hours", "")
-    window = parse_window(quiet) if quiet else None
-    if quiet and window is None:
-        raise ConfigError(f"{s.key('quiet_hours')}: must be HH:MM-HH:MM, got {quiet!r}")
-    if window is not None and (window[1] - window[0]) % 1440 == 0:
-        raise ConfigError(f"{s.key('quiet_hours')}: {quiet!r} leaves no time for tests")
-    cfg = BandwidthConfig(
-        tester=s.flag("tester", False),
-        method=method,
-        url=s.text("url", "").rstrip("/"),
-        speedtest_servers=tuple(ids),
-        interval_s=s.number("interval", 21600, 60, 7 * 86400),
-        jitter_s=s.number("jitter", 1800, 0, 86400),
-        quiet_hours=window,
-        timeout_s=s.number("timeout", 120, 5, 3600),
-        streams=s.integer("streams", 4, 1, 32),
-        duration_s=s.number("duration", 10, 1, 60),
-    )
-    if cfg.url and not re.match(r"^https?://[^/\s]+", cfg.url):
-        raise ConfigError(f"{s.key('url')}: must be http(s)://host[:port], got {cfg.url!r}")
-    if cfg.tester and cfg.method == "intranet" and not cfg.url:
-        raise ConfigError(f"{s.key('url')}: required for the intranet speed test "
-                          "(the collector's speed-test server, http://host:8090)")
-    if cfg.method == "speedtest" and network == "gov":
-        raise ConfigError(f"{s.key('method')}: gov PCs have no internet: use method intranet")
-    # Download and upload each run for duration; latency and set-up need the rest.
-    if cfg.timeout_s < 2 * cfg.duration_s + 5:
-        raise ConfigError(f"{s.key('timeout')}: must be at least 2 x duration + 5 s "
-                          f"({2 * cfg.duration_s + 5:g}), got {cfg.timeout_s:g}")
-    s.done()
-    return cfg
-
-
-def read_agent(data: Any, mqtt: MqttConfig) -> AgentConfig:
+def read_agent(data: Any, mqtt: MqttConfig, probes: Any = None) -> AgentConfig:
+    """The `agent` section (and the top-level ``probes``) of the file alone."""
     s = Section(data, "agent")
+    site = read_site(s, "site")
+    state_dir = s.text("state_dir", "") or default_state_dir()
+    host, host_id, mqtt = read_identity(s, site, state_dir, mqtt)
     cfg = AgentConfig(
-        site=read_site(s, "site"),
-        host=read_id(s, "host", default_host()),
+        site=site,
+        host=host,
         network=s.choice("network", protocol.NETWORKS),
         role=s.choice("role", protocol.ROLES, "room"),
         mqtt=mqtt,
-        interval_s=s.number("interval", 60, 1, 86400),
-        inventory_interval_s=s.number("inventory_interval", 86400, 60, 30 * 86400),
-        state_dir=s.text("state_dir", "") or default_state_dir(),
+        state_dir=state_dir,
         outbox_max=s.integer("outbox_max", 100_000, 100, 10_000_000),
+        host_id=host_id,
     )
-    cfg = cfg._replace(bandwidth=read_bandwidth(s.sub("bandwidth"), cfg.network))
-    cfg = cfg._replace(isolation=read_isolation(s.sub("isolation")))
+    cfg = _settle(cfg, read_settings(s, cfg.network, probes))
     s.done()
     return cfg
 
 
+def _settle(cfg: AgentConfig, st: AgentSettings) -> AgentConfig:
+    return cfg._replace(interval_s=st.interval_s, inventory_interval_s=st.inventory_interval_s,
+                        probes=st.probes, isolation=st.isolation, bandwidth=st.bandwidth,
+                        clock=st.clock)
+
+
+def _local(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings the file sets itself (a key with nothing after it sets nothing)."""
+    agent = data.get("agent")
+    out = {k: v for k, v in agent.items()
+           if k in SETTING_KEYS and k != "probes" and v is not None} \
+        if isinstance(agent, dict) else {}
+    if data.get("probes") is not None:
+        out["probes"] = data["probes"]
+    return out
+
+
+def local_keys(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The settings the file sets, as dotted keys down to one level
+    (``interval``, ``isolation.canaries``, ``probes``): they win over the centre."""
+    out = []
+    for key, value in sorted(_local(data).items()):
+        if isinstance(value, dict):
+            out += [f"{key}.{k}" for k, v in sorted(value.items()) if v is not None]
+        else:
+            out.append(key)
+    return tuple(out)
+
+
+def with_central(cfg: AgentConfig, data: Mapping[str, Any], site: central.Settings
+                 ) -> AgentConfig:
+    """``cfg`` (identity and broker: the file's) running the centre's settings
+    for this PC under the file's own (``data``, the parsed file); ConfigError
+    when the two together are not valid."""
+    mine = central.for_host(site, cfg.host, default_host(), cfg.network)
+    local = _local(data)
+    merged = central.merge({k: v for k, v in mine.items() if k != "probes"},
+                           {k: v for k, v in local.items() if k != "probes"})
+    if "probes" in local:
+        probes, key = local["probes"], "probes"
+    else:
+        probes, key = mine.get("probes"), "settings.probes"
+    s = Section(merged, "agent")
+    st = read_settings(s, cfg.network, probes, key)
+    s.done()
+    return _settle(cfg, st)
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """The parsed file, for read() and with_central(); ConfigError."""
+    return load_yaml(path)
+
+
+def read(data: Mapping[str, Any]) -> AgentConfig:
+    """The agent's config from the parsed file alone; raise ConfigError."""
+    return read_agent(data.get("agent"), read_mqtt(data.get("mqtt")), data.get("probes"))
+
+
 def load(path: str | Path) -> AgentConfig:
-    """Load and validate the agent's sections; raise ConfigError."""
-    data = load_yaml(path)
-    cfg = read_agent(data.get("agent"), read_mqtt(data.get("mqtt")))
-    return cfg._replace(probes=read_probes(data.get("probes")))
+    """Load and validate the agent's sections (the file alone); raise ConfigError."""
+    return read(read_file(path))

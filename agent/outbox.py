@@ -1,7 +1,8 @@
-"""The agent's outbox: messages the broker has not acknowledged yet, on disk.
+"""The agent's outbox: messages the broker has not accepted yet, on disk.
 
 One file per message in a folder (written to a temporary name, then renamed,
-so a crash never leaves half a message), deleted on PUBACK. A PC sends one or
+so a crash never leaves half a message), deleted when the broker accepts it
+(a PUBACK with a success code; a refused message stays). A PC sends one or
 two messages a minute, so this is cheaper than a database in CPU (one write
 and one unlink per message) and in memory (no SQLite in the agent process);
 a long broker outage costs one small file per message, up to ``max_items``.
@@ -13,7 +14,7 @@ import itertools
 import logging
 import os
 import threading
-from typing import Iterable, Sequence
+from typing import Container, Iterable, Sequence
 
 log = logging.getLogger(__name__)
 SUFFIX = ".msg"
@@ -77,23 +78,31 @@ class Outbox:
                             self.folder, self.max_items, excess)
             return ids
 
-    def peek(self, limit: int, after: int = 0) -> list[tuple[int, bytes]]:
-        """Up to ``limit`` oldest items with id > ``after``, left in place."""
+    def peek(self, limit: int, after: int = 0,
+             skip: Container[int] = ()) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` oldest items with id > ``after`` and not in ``skip``, left in place."""
         with self._lock:
-            chosen = list(itertools.islice((i for i in self._ids if i > after), limit))
+            chosen = list(itertools.islice(
+                (i for i in self._ids if i > after and i not in skip), limit))
         out = []
         for oid in chosen:
-            try:
-                with open(self._path(oid), "rb") as fh:
-                    out.append((oid, fh.read()))
-            except FileNotFoundError:
-                continue  # acknowledged and deleted meanwhile
+            item = self.get(oid)
+            if item is not None:  # else acknowledged and deleted meanwhile
+                out.append((oid, item))
         return out
 
-    def first_after(self, after: int) -> int | None:
-        """The oldest id greater than ``after``, or None."""
+    def get(self, oid: int) -> bytes | None:
+        """One item, or None if it is gone (acknowledged, or dropped when full)."""
+        try:
+            with open(self._path(oid), "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+
+    def first_after(self, after: int, skip: Container[int] = ()) -> int | None:
+        """The oldest id greater than ``after`` and not in ``skip``, or None."""
         with self._lock:
-            return next((i for i in self._ids if i > after), None)
+            return next((i for i in self._ids if i > after and i not in skip), None)
 
     def delete(self, ids: Sequence[int]) -> None:
         with self._lock:

@@ -2,7 +2,12 @@
 
 One collector failing never stops the others: its error is logged
 (rate-limited) and reported in the next metrics message's ``errors``, and
-sent as the job's own record when it has ``on_error`` (speed tests).
+sent as the job's own record when it has ``on_error`` (speed tests). The
+transport's own trouble (messages the broker refuses) goes in ``errors`` too.
+
+The jobs can be replaced while it runs (replace(): new settings from the
+centre), without a restart: a job whose key stays keeps its schedule, and a
+threaded run still going (a speed test) is never started twice.
 """
 from __future__ import annotations
 
@@ -21,11 +26,21 @@ Emit = Callable[[str, "dict[str, Any]", float], None]  # kind, body, ts (epoch s
 
 
 class Runner:
+    """``problems``: one line about something other than a collector (the
+    transport's refused messages), added to each metrics message's ``errors``
+    while it is not empty.
+
+    run_forever() sleeps until the next job is due, its ``stop`` is set, or
+    replace() or wake() is called (from any thread).
+    """
+
     def __init__(self, jobs: list[Job], emit: Emit,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 problems: Callable[[], str] | None = None) -> None:
         self.jobs = jobs
         self.emit = emit
         self.clock = clock
+        self.problems = problems
         self.last_ms: dict[str, float] = {}  # job key -> duration of last run, ms
         self.failures: dict[str, str] = {}  # job key -> last error, until it succeeds
         self._errors = RateLimitedLog(log, 300)
@@ -34,11 +49,45 @@ class Runner:
         # keys whose run already timed out (reported once; with on_error, its
         # late result is dropped: that run already sent its error record).
         self._deadline: dict[str, float] = {}
+        self._running: dict[str, Job] = {}  # key -> the job of the threaded run going
         self._late: set[str] = set()
         self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pending: list[Job] | None = None  # jobs replace() handed in
+
+    def replace(self, jobs: list[Job]) -> None:
+        """Run ``jobs`` from now on instead (any thread); run_forever() takes
+        them at once, run_once() at its next call."""
+        with self._lock:
+            self._pending = list(jobs)
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Make run_forever() look at its jobs and its ``stop`` now."""
+        self._wake.set()
+
+    def _take_pending(self, due: dict[str, float], now: float) -> None:
+        """Switch to the jobs replace() handed in: a key already running keeps
+        its due time (sooner when its interval shrank), a new one is due
+        within its jitter; the failures of keys gone are forgotten."""
+        with self._lock:
+            jobs, self._pending = self._pending, None
+        if jobs is None:
+            return
+        old = dict(due)
+        due.clear()
+        for job in jobs:
+            if job.key in old:
+                due[job.key] = min(old[job.key], now + job.interval_s)
+            else:
+                due[job.key] = now + random.uniform(0, job.jitter_s)  # noqa: S311
+        for key in set(self.failures) - set(due):
+            self.failures.pop(key, None)
+        self.jobs = jobs
 
     def run_once(self) -> None:
         """Run every job once, waiting for threaded ones (up to their timeout)."""
+        self._take_pending({}, time.monotonic())
         started = [(job, self._start(job)) for job in self.jobs]
         for job, t in started:
             if t is None:
@@ -49,26 +98,40 @@ class Runner:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Run jobs on their schedules until ``stop`` is set."""
+
+        def watch() -> None:  # blocked until stop: no wake-ups of its own
+            stop.wait()
+            self._wake.set()
+
+        threading.Thread(target=watch, name="runner-stop", daemon=True).start()
         now = time.monotonic()
-        due = [now + random.uniform(0, j.jitter_s) for j in self.jobs]  # noqa: S311
+        due = {j.key: now + random.uniform(0, j.jitter_s) for j in self.jobs}  # noqa: S311
         while not stop.is_set():
             now = time.monotonic()
-            for i, job in enumerate(self.jobs):
-                hold = job.hold_s() if job.hold_s is not None and due[i] <= now else 0.0
+            self._take_pending(due, now)
+            for job in self.jobs:
+                key = job.key
+                hold = job.hold_s() if job.hold_s is not None and due[key] <= now else 0.0
                 if hold > 0:
-                    due[i] = now + hold + random.uniform(0, job.jitter_s)  # noqa: S311
-                elif due[i] <= now:
+                    due[key] = now + hold + random.uniform(0, job.jitter_s)  # noqa: S311
+                elif due[key] <= now:
                     # Schedule from the planned time, not the finish, so
                     # ticks do not drift by the collection time.
-                    due[i] = max(due[i] + job.interval_s, now) + random.uniform(0, job.jitter_s)  # noqa: S311
+                    due[key] = max(due[key] + job.interval_s, now) + random.uniform(0, job.jitter_s)  # noqa: S311
                     self._start(job)
             with self._lock:
                 deadlines = dict(self._deadline)
-            for job in self.jobs:
-                if deadlines.get(job.key, now + 1) <= now:
-                    self._time_out(job)
-                    deadlines.pop(job.key)
-            stop.wait(max(0.0, min([*due, *deadlines.values()]) - time.monotonic()))
+                running = dict(self._running)
+            for key, deadline in list(deadlines.items()):
+                # A job replaced meanwhile too: its run still ends here.
+                if deadline <= now:
+                    self._time_out(running[key])
+                    deadlines.pop(key)
+            if stop.is_set():
+                break
+            if self._wake.wait(max(0.0, min([*due.values(), *deadlines.values()],
+                                               default=now + 60) - time.monotonic())):
+                self._wake.clear()
 
     def _time_out(self, job: Job) -> None:
         """A threaded run passed its timeout: report it once.
@@ -99,6 +162,7 @@ class Runner:
             self._busy.add(key)
             self._late.discard(key)
             self._deadline[key] = time.monotonic() + job.timeout_s
+            self._running[key] = job
         t = threading.Thread(target=self._run_bounded, args=(job,), name=key, daemon=True)
         t.start()
         return t
@@ -110,6 +174,7 @@ class Runner:
             with self._lock:
                 self._busy.discard(job.key)
                 self._deadline.pop(job.key, None)
+                self._running.pop(job.key, None)
 
     def _run(self, job: Job) -> None:
         kind, key = job.collector.kind, job.key
@@ -132,7 +197,10 @@ class Runner:
         self.failures.pop(key, None)
         if kind == "metrics":
             body["collect_ms"] = round(self.last_ms[key], 3)
-            others = "; ".join(f"{k}: {v}" for k, v in sorted(self.failures.items()))
+            current = {j.key for j in self.jobs}  # not a job replaced since it failed
+            others = "; ".join(filter(None, [
+                *(f"{k}: {v}" for k, v in sorted(self.failures.items()) if k in current),
+                self.problems() if self.problems is not None else ""]))
             if others:
                 body["errors"] = "; ".join(filter(None, [body.get("errors", ""), others]))
         self.emit(kind, body, ts)

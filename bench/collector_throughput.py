@@ -35,11 +35,12 @@ def messages(n: int, size: str) -> list[tuple[str, bytes]]:
     base = dict(GOLDEN["payload"])
     if size == "small":
         base = {k: base[k] for k in ("schema", "ts", "site", "host", "network", "role",
-                                     "cpu_percent", "mem_used_percent", "uptime_s")}
+                                     "cpu_percent", "mem_used_percent", "uptime_s", "collect_ms")}
     out = []
+    t0 = int(time.time()) - 3600  # within the collector's clock bounds: stored as sent
     for i in range(n):
         host = f"pc-{i % 500:03d}"
-        p = {**base, "host": host, "ts": 1764000000 + i / 1000}
+        p = {**base, "host": host, "ts": t0 + i / 1000}
         out.append((f"netroom/v1/sq-1/{host}/metrics", json.dumps(p).encode()))
     return out
 

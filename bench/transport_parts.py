@@ -30,7 +30,6 @@ VARIANTS = {
     "idle": "a process that wakes once a second",
     "outbox": "the outbox as Publisher uses it: JSON-wrap, put, peek, JSON-unwrap, delete, peek",
     "put_delete": "outbox put + delete only (no peek, no JSON wrap)",
-    "outbox_sqlite": "the outbox cycle on SQLite (collector.ingest.diskqueue, as the agent had it)",
     "paho_thread": "paho QoS 1 publish + PUBACK, paho's loop thread, no outbox",
     "paho_no_thread": "the same, client.loop() in the main thread",
     "publisher": "agent.transport.Publisher.send() as shipped",
@@ -51,9 +50,6 @@ def child(variant: str, port: int, state: str) -> None:
     payload = json.dumps({f"k{i}": i * 1.5 for i in range(120)}).encode()
     cfg = MqttConfig(host="127.0.0.1", port=port)
     queue: Any = Outbox(os.path.join(state, "queue"))
-    if variant == "outbox_sqlite":
-        from collector.ingest.diskqueue import DiskQueue
-        queue = DiskQueue(os.path.join(state, "queue.sqlite"))
     cursor = 0
 
     def outbox() -> None:
@@ -74,7 +70,7 @@ def child(variant: str, port: int, state: str) -> None:
     if variant == "publisher":
         pub.start()
     rounds: dict[str, Callable[[], Any]] = {
-        "idle": lambda: None, "outbox": outbox, "outbox_sqlite": outbox,
+        "idle": lambda: None, "outbox": outbox,
         "put_delete": lambda: queue.delete(queue.put([payload])),
         "paho_thread": lambda: client.publish(TOPIC, payload, qos=1),
         "paho_no_thread": lambda: client.publish(TOPIC, payload, qos=1),

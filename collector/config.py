@@ -28,6 +28,13 @@ class CollectorConfig:
     stats_interval_s: float = 10.0
     receive_maximum: int = 65535
     workers: int = 1  # ingest processes sharing the subscription (collector/workers.py)
+    queue_max_bytes: int = 256 * 2**20  # messages in memory, not yet durable (backpressure)
+    max_body_bytes: int = 8 * 2**20  # the largest InfluxDB write request
+    spool_max_bytes: int = 8 * 2**30  # the spool's bound (0: only the disk's)
+    spool_min_free_bytes: int = 64 * 2**20  # free space the spool leaves on its disk
+    deadletter_max_bytes: int = 2**30  # the dead-letter store's bound (oldest go first)
+    clock_ahead_s: float = 600.0  # message ts later than receive time + this: skewed
+    clock_behind_s: float = 30 * 86400.0  # ... or earlier than receive time - this
     subscription: str = "netroom/v1/#"
     primary: bool = True  # runs the site evaluation; False in extra worker processes
     org: Org = field(default_factory=Org)  # the `sites` tree and `rules`
@@ -36,7 +43,7 @@ class CollectorConfig:
     @property
     def subscriber(self) -> SubscriberConfig:
         return SubscriberConfig(self.mqtt, self.client_id, self.subscription,
-                                self.receive_maximum)
+                                self.receive_maximum, self.clock_ahead_s, self.clock_behind_s)
 
 
 def default_spool_dir() -> str:
@@ -64,6 +71,13 @@ def load(path: str | Path) -> CollectorConfig:
         stats_interval_s=s.number("stats_interval", 10, 1, 3600),
         receive_maximum=s.integer("receive_maximum", 65535, 1, 65535),
         workers=s.integer("workers", 1, 1, 64),
+        queue_max_bytes=s.size("queue_max_bytes", 256 * 2**20, 2**20),
+        max_body_bytes=s.size("max_body_bytes", 8 * 2**20, 64 * 2**10, 2**30),
+        spool_max_bytes=s.size("spool_max_bytes", 8 * 2**30),
+        spool_min_free_bytes=s.size("spool_min_free_bytes", 64 * 2**20),
+        deadletter_max_bytes=s.size("deadletter_max_bytes", 2**30),
+        clock_ahead_s=s.number("clock_ahead", 600, 10, 366 * 86400),
+        clock_behind_s=s.number("clock_behind", 30 * 86400, 60, 3660 * 86400),
         org=read_org(data.get("sites"), data.get("rules")),
         speedtest=read_speedserver(s.raw("speedtest")),
     )

@@ -1,5 +1,6 @@
-"""Wires the collector: ingest -> writer -> InfluxDB | spool, its own stats, and
-the periodic compliance evaluation of every site."""
+"""Wires the collector: ingest -> writer -> InfluxDB | spool | dead letters, the
+spool's drainer, its own stats, the systemd watchdog, the periodic
+compliance evaluation of every site, and the agents' settings (publish.py)."""
 from __future__ import annotations
 
 import logging
@@ -9,14 +10,20 @@ from typing import Any, Callable, Mapping
 
 from collector.compliance import evaluate as compliance
 from collector.config import CollectorConfig
-from collector.influx.client import InfluxSink, SinkError
+from collector.influx.client import InfluxSink, Rejected, SinkError, TooLarge
 from collector.influx.line import LineEncoder, Point
+from collector.ingest.deadletter import DeadLetters
+from collector.ingest.delivery import Delivery
+from collector.ingest.drainer import Drainer
+from collector.ingest.entry import Counters, Entry
 from collector.ingest.spool import Spool
-from collector.ingest.subscriber import Counters, Entry, Ingest
+from collector.ingest.subscriber import Ingest
 from collector.ingest.writer import Writer
+from collector.publish import SettingsPublisher, settings_login
 from collector.speedtest.server import SpeedServer
 from collector.store import snapshot, writeback
 from collector.store.rows import Read, reader
+from collector.watchdog import Notifier
 from netroom import protocol, schema
 from netroom.ratelimit import RateLimitedLog
 
@@ -36,24 +43,39 @@ class Collector:
         # One HTTP session per thread that writes: requests does not promise
         # that a Session is thread-safe.
         self._drain_sink = InfluxSink(cfg.influxdb)
-        self.spool = Spool(cfg.spool_dir)
+        # The collector's own stats go straight to InfluxDB, never behind the
+        # spool or a stalled batch: they are how a stall shows.
+        self._stats_sink = InfluxSink(cfg.influxdb)
+        self._stats_lock = threading.Lock()
+        self.spool = Spool(cfg.spool_dir, cfg.spool_max_bytes, cfg.spool_min_free_bytes)
+        self.deadletters = DeadLetters(cfg.spool_dir, cfg.deadletter_max_bytes)
         # Set when a thread cannot go on; the entry point then ends the process
         # with a non-zero exit so the service manager restarts it.
         self.failed = threading.Event()
         self.failure = ""
         self.ingest = Ingest(cfg.subscriber, self._handle, self.counters,
                              tags_for or cfg.org.tags_for, on_valid, on_fatal=self.fail)
-        self.writer = Writer(self.sink.write, self.spool, self.ingest.ack, self.counters,
-                             cfg.batch_size, cfg.flush_interval_s)
+        self.writer = Writer(Delivery(self.sink.write, cfg.max_body_bytes), self.spool,
+                             self.deadletters, self.ingest.ack, self.counters,
+                             cfg.batch_size, cfg.flush_interval_s, cfg.queue_max_bytes)
+        self.drainer = Drainer(self.spool, Delivery(self._drain_sink.write, cfg.max_body_bytes),
+                               self.deadletters, self.counters)
+        self.notifier = Notifier()
         self._accepting = True
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.started_at = time.time()
         self._encoder = LineEncoder()
+        self._stats_errors = RateLimitedLog(log, 600)
         # Bound here, so a port in use fails at start-up (OSError), not later;
         # by the primary process only (extra workers would take the same port).
         self.speedserver = (SpeedServer(cfg.speedtest)
                             if cfg.speedtest.listen and cfg.primary else None)
+        # The agents' settings from the `sites` tree (docs/settings.md), by the
+        # primary process only, on a connection of its own.
+        self.settings = (SettingsPublisher(settings_login(cfg.mqtt, cfg.workers),
+                                           f"{cfg.client_id}-settings", cfg.org)
+                         if cfg.primary and cfg.org.sites else None)
 
     def start(self) -> None:
         try:
@@ -61,33 +83,42 @@ class Collector:
         except SinkError as exc:
             # Not fatal: the spool holds data until InfluxDB is there.
             log.warning("%s; will spool until InfluxDB answers", exc)
-        for name, target in (("writer", self.writer.run), ("spool", self._drain),
-                             ("stats", self._stats)):
+        threads: list[tuple[str, Callable[[threading.Event], None]]] = [
+            ("writer", self.writer.run), ("spool", self.drainer.run), ("stats", self._stats)]
+        if self.cfg.org.sites and self.cfg.primary:
+            threads.append(("compliance", self._comply))
+        if self.notifier.enabled:
+            threads.append(("watchdog", self._watchdog))
+        for name, target in threads:
             t = threading.Thread(target=self._guarded, args=(name, target), name=name,
                                  daemon=True)
-            t.start()
-            self._threads.append(t)
-        if self.cfg.org.sites and self.cfg.primary:
-            t = threading.Thread(target=self._guarded, args=("compliance", self._comply),
-                                 name="compliance", daemon=True)
             t.start()
             self._threads.append(t)
         if self.speedserver is not None:
             self.speedserver.start()
         self.ingest.start()
+        if self.settings is not None:
+            self.settings.start()
+        self.notifier.notify("READY=1", "STATUS=collecting")
 
     def stop(self) -> None:
         """Stop taking messages, make what was taken durable, ack it, disconnect."""
         self._accepting = False  # later messages stay unacked: the broker keeps them
+        self.notifier.notify("STOPPING=1")
+        self.writer.close()
         self._stop.set()
         if self.speedserver is not None:
             self.speedserver.stop()
         for t in self._threads:
             t.join(timeout=30)
+        if self.settings is not None:
+            self.settings.stop()
         self.ingest.stop()
         self.spool.close()
+        self.deadletters.close()
         self.sink.close()
         self._drain_sink.close()
+        self._stats_sink.close()
 
     def fail(self, reason: str) -> None:
         """A part of the collector cannot go on: ask the process to end."""
@@ -104,16 +135,33 @@ class Collector:
             log.critical("thread %s died: %s: %s", name, type(exc).__name__, exc, exc_info=True)
             self.fail(f"{name}: {type(exc).__name__}: {exc}")
 
-    def _handle(self, entry: Entry) -> None:
-        if self._accepting:
-            self.writer.put(entry)
-
-    def _drain(self, stop: threading.Event) -> None:
-        self.spool.drain(self._drain_sink.write, stop)
+    def _handle(self, entry: Entry) -> bool:
+        return self._accepting and self.writer.put(entry)
 
     def _stats(self, stop: threading.Event) -> None:
         while not stop.wait(self.cfg.stats_interval_s):
             self.write_stats()
+
+    def stuck(self) -> list[str]:
+        """Threads that have not turned within the watchdog period."""
+        limit = self.notifier.watchdog_s or 60.0
+        now = time.monotonic()
+        return [name for name, beat in (("writer", self.writer.beat),
+                                        ("spool", self.drainer.beat))
+                if now - beat > limit]
+
+    def _watchdog(self, stop: threading.Event) -> None:
+        # Half the period, as sd_watchdog_enabled(3) advises.
+        interval = self.notifier.watchdog_s / 2 if self.notifier.watchdog_s else 10.0
+        while not stop.wait(interval):
+            stuck = self.stuck()
+            if stuck:
+                log.error("threads not turning: %s; not pinging the watchdog",
+                          ", ".join(stuck))
+                self.notifier.notify(f"STATUS=stuck: {', '.join(stuck)}")
+                continue
+            status = f"stalled: {self.writer.stalled}" if self.writer.stalled else "collecting"
+            self.notifier.notify("WATCHDOG=1", f"STATUS={status[:200]}")
 
     def _comply(self, stop: threading.Event) -> None:
         # Its own client: the writer's HTTP session is not shared across threads.
@@ -140,7 +188,7 @@ class Collector:
         ev = compliance.evaluate_all(org, snaps)
         lines = LineEncoder().lines([*writeback.compliance_points(ev, org),
                                      *writeback.availability_points(snaps, org)])
-        self.writer.put(Entry(0, 0, lines))
+        self.writer.put(Entry(0, 0, lines))  # blocks while the queue is full
         if ev.unregistered and errors is not None:
             errors.log(logging.WARNING, "unregistered", "%d hosts report sites not in the "
                        "sites tree, e.g. %s/%s", len(ev.unregistered),
@@ -153,18 +201,34 @@ class Collector:
             fields: dict[str, Any] = {
                 "received": c.received,
                 "invalid": sum(c.invalid.values()),
-                "written": c.written + self.spool.drained,
+                "written": c.written,
                 "spooled": c.spooled,
-                "rejected": c.rejected + self.spool.rejected,
+                "rejected": c.rejected,
+                "deadlettered": sum(c.deadlettered.values()),
                 "write_errors": c.write_errors,
-                "spool_batches": len(self.spool),
-                "uptime_s": round(time.time() - self.started_at, 3),
+                "clock_skew": c.clock_skew,
             }
             fields.update({f"invalid_{k}": v for k, v in c.invalid.items()})
+            fields.update({f"deadlettered_{k}": v for k, v in c.deadlettered.items()})
+        fields.update({
+            "spool_batches": len(self.spool),
+            "spool_bytes": self.spool.size_bytes,
+            "queue_bytes": self.writer.queued_bytes,
+            "deadletters_stored": len(self.deadletters),
+            "deadletters_dropped": self.deadletters.dropped,
+            "stalled": bool(self.writer.stalled),
+            "uptime_s": round(time.time() - self.started_at, 3),
+        })
         return fields
 
     def write_stats(self) -> None:
-        """Queue a ``collector`` point; it travels like any message (no ack)."""
+        """Write a ``collector`` point straight to InfluxDB (lost if it is down:
+        these are a liveness signal, not data)."""
         p = Point(schema.SELF, {schema.SELF_TAG: self.cfg.client_id}, self.stats_fields(),
                   int(time.time() * 1000))
-        self.writer.put(Entry(0, 0, [self._encoder.line(p)]))
+        with self._stats_lock:
+            try:
+                self._stats_sink.write([self._encoder.line(p)])
+            except (SinkError, Rejected, TooLarge) as exc:
+                self._stats_errors.log(logging.WARNING, "stats",
+                                       "cannot write the collector's stats: %s", exc)

@@ -2,12 +2,22 @@
 
 One Python process decodes, validates and encodes a few thousand messages a
 second (docs/benchmarks.md); `collector.workers: N` runs N of them on N cores.
-They share the subscription (`$share/<client_id>/netroom/v1/#`), so the
-broker hands each message to one worker; each has its own persistent session
-(`<client_id>-<i>`) and spool (`<spool_dir>/<i>`), so nothing is lost when
-one dies: the broker keeps its unacknowledged messages for its return. The
-first worker runs in the main process, which also evaluates the sites; the
-others are child processes it restarts when they die.
+They share the subscription (`$share/<group>/netroom/v1/#`), so the broker
+hands each message to one worker; each has its own persistent session and
+spool (`<spool_dir>/<i>`), so nothing is lost when one dies: the broker keeps
+its unacknowledged messages for its return. The first worker runs in the
+main process, which also evaluates the sites; the others are child processes
+it restarts when they die.
+
+Broker identities (deploy/mosquitto/netroom.conf, docs/security.md): the
+production broker makes every session's client id its user name
+(use_username_as_clientid), so workers that logged in as one user would
+share one session and take it from each other. With `mqtt.username` set,
+worker i therefore logs in as `<username>-<i>` (same password; the broker's
+users come from deploy/mosquitto/netroom_credentials.py --workers N), and the
+shared group is named after the username, the one group the broker lets
+that user join. Without a username (a test broker), worker i uses client id
+`<client_id>-<i>` and the group `<client_id>`, as before.
 
 MQTT 5 does not send retained messages to shared subscriptions: with
 workers > 1 a brand-new collector sees an agent's inventory at the agent's
@@ -32,11 +42,17 @@ def worker_config(cfg: CollectorConfig, index: int) -> CollectorConfig:
     """The config of worker ``index`` (0 = the main process)."""
     if cfg.workers == 1:
         return cfg
+    mqtt = cfg.mqtt
+    group = cfg.client_id
+    if mqtt.username:
+        group = mqtt.username
+        mqtt = mqtt._replace(username=f"{mqtt.username}-{index}")
     return dataclasses.replace(
         cfg,
+        mqtt=mqtt,
         client_id=f"{cfg.client_id}-{index}",
         spool_dir=os.path.join(cfg.spool_dir, str(index)),
-        subscription=f"$share/{cfg.client_id}/{cfg.subscription}",
+        subscription=f"$share/{group}/{cfg.subscription}",
         primary=index == 0,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from collector.compliance import skew
 from netroom import schema
 
 Json = Dict[str, Any]
@@ -38,7 +39,14 @@ def by_interval(*tags: str) -> str:
 
 
 SITE = var_filter(schema.SITE, "site")  # every site-scoped query filters by this
-PASS_FAIL = {"1": ("达标", "Pass", "green"), "0": ("未达标", "Fail", "red")}
+# "Latest" queries without $timeFilter stop here: a point stamped further ahead
+# (a broken clock, before the collector bounded message times) is no one's latest.
+NOT_AHEAD = f"time <= now() + {skew.AHEAD_MS // schema.MINUTE_MS}m"
+# The `compliance` points' status field: the five verdicts (docs/compliance.md).
+STATUS = {"pass": ("达标", "Pass", "green"), "fail": ("未达标", "Fail", "red"),
+          "no_data": ("无数据", "No data", "orange"),
+          "not_applicable": ("不适用", "N/A", "transparent"),
+          "waived": ("豁免", "Waived", "blue")}
 
 
 @dataclass(frozen=True)

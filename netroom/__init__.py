@@ -7,6 +7,8 @@ agent (on every PC) pays for nothing the collector needs.
 - ``schema``: measurement, tag and field names, time constants, ids, windows;
 - ``mqtt``: the one paho wrapper (config, client, TLS, session);
 - ``settings``: typed reading of config.yaml sections with one-line errors;
+- ``agentsettings``: what an agent runs beyond identity and broker, and its reader;
+- ``central``: the settings document the collector publishes to each site's agents;
 - ``ratelimit``: rate-limited logging.
 """
 

@@ -42,6 +42,13 @@ class MqttConfig(NamedTuple):
     protocol: str = "5"  # "5" or "3.1.1"
     keepalive_s: int = 60
 
+    def __repr__(self) -> str:
+        """Every field but the password's value: a config may end up in a log line."""
+        fields = ", ".join(
+            f"{name}={'***' if name == 'password' and value else value!r}"
+            for name, value in zip(self._fields, self))
+        return f"MqttConfig({fields})"
+
 
 def read_mqtt(data: Any) -> MqttConfig:
     s = Section(data, "mqtt")
@@ -125,7 +132,7 @@ class IdleLoop:
     MAX_DELAY_S = 30.0
 
     def __init__(self, client: mqtt.Client,
-                 on_connect_fail: Callable[[OSError], None] | None = None) -> None:
+                 on_connect_fail: Callable[[Exception], None] | None = None) -> None:
         self.client = client
         self.on_connect_fail = on_connect_fail
         self.misc_s = 20.0  # set from the keepalive by start()
@@ -226,7 +233,7 @@ class IdleLoop:
                     if now >= next_try:
                         try:
                             client.reconnect()
-                        except OSError as exc:
+                        except (OSError, ValueError) as exc:  # ValueError: IDNA (UnicodeError)
                             next_try = now + delay
                             delay = min(delay * 2, self.MAX_DELAY_S)
                             if self.on_connect_fail is not None:

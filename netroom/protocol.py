@@ -1,6 +1,8 @@
 """The wire contract between agents and the collector.
 
 Topic: ``netroom/v1/<site>/<host>/<kind>``; payload: one UTF-8 JSON object.
+The other way, collector to agents, settings go on ``netroom/settings/v1/<site>``
+(netroom.central): outside ``netroom/v1/#``, so ingest never sees them.
 Both sides import this module, so the agent's encoder and the collector's
 validator cannot drift apart. docs/protocol.md is the human-readable copy;
 keep the two in step.
@@ -15,12 +17,23 @@ from typing import Any, Mapping, NamedTuple
 SCHEMA = 1
 TOPIC_PREFIX = "netroom/v1"
 MAX_PAYLOAD_BYTES = 256 * 1024
+# JSON nesting (objects and lists inside each other): a payload is 3 deep
+# (object, section list, item); deeper is refused before parsing, so a
+# 100,000-deep payload costs a byte scan, never a RecursionError.
+MAX_DEPTH = 32
+# What InfluxDB stores as an integer field (an int64); JSON has no bound.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 NETWORKS = ("gov", "internet")
 ROLES = ("cadre", "room", "class", "office")
 # An identifier is one MQTT topic level and one InfluxDB tag value: keep it
 # free of wildcards, separators and spaces.
 # \Z, not $: "$" also matches before a trailing newline.
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+# Sites and units: the collector's `sites` tree, every agent's `site`, the
+# installers (deploy/: same pattern, checked by tests/test_deploy_*.py).
+SITE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}\Z")
+SITE_ID_TEXT = "1-64 of a-z, 0-9 and '-', starting with a letter or digit"
 # Timestamps outside these bounds are a broken clock, not data (UTC epoch s).
 TS_MIN = 946684800.0  # 2000-01-01
 TS_MAX = 4102444800.0  # 2100-01-01
@@ -29,8 +42,11 @@ TS_MAX = 4102444800.0  # 2100-01-01
 class ProtocolError(ValueError):
     """A message that does not follow the contract; str() is the reason.
 
-    ``code`` classifies it for counting: topic, size, json, schema, mismatch,
-    field.
+    ``code`` classifies it for counting (the collector's ``invalid_<code>``):
+    topic, size, too_deep (nesting over MAX_DEPTH), utf8 (bytes that are not
+    UTF-8, or a lone surrogate such as JSON ``"\\ud800"`` in any string or
+    key), json, schema, mismatch, field, int64 (an integer outside int64),
+    tag (a section item's key that InfluxDB cannot store as a tag value).
     """
 
     def __init__(self, reason: str, code: str = "field") -> None:
@@ -53,12 +69,16 @@ class F(NamedTuple):
 class Section(NamedTuple):
     """A list of objects in a payload (one per disk, NIC...).
 
-    ``key`` names the field identifying an item; the collector makes it a tag.
+    ``key`` names the field identifying an item; the collector makes it a tag,
+    so it must be a valid tag value (tag_problem()). A ``path`` key (a mount
+    point) may be any non-empty text instead: the collector tags the item with
+    path_tag(key) and keeps the exact text in a string field.
     """
 
     key: str
     fields: Mapping[str, F]
     max_items: int = 64
+    path: bool = False
 
 
 class Kind(NamedTuple):
@@ -137,6 +157,18 @@ KINDS: dict[str, Kind] = {
             "will": F(bool),
             "agent_version": _s(maxlen=32),
             "interval_s": _n("s", lo=1),
+            # agent.clock (docs/collectors.md): this PC's clock minus the
+            # reference's (positive: ahead) and the bound of the true offset
+            # around it; in `online` statuses, only when measured.
+            "clock_offset_s": _n("s", lo=None),
+            "clock_error_s": _n("s"),
+            # Settings from the centre (netroom.central, docs/settings.md), in
+            # `online` statuses: the version this PC runs (absent: none yet),
+            # why it refused the latest document (absent: it did not), and the
+            # settings keys its own file sets, which win (comma-separated).
+            "settings_version": _s(maxlen=64),
+            "settings_error": _s(maxlen=512),
+            "settings_local": _s(maxlen=512),
         },
     ),
     "inventory": Kind(
@@ -162,7 +194,7 @@ KINDS: dict[str, Kind] = {
             "errors": _s(maxlen=2048),
         },
         sections={
-            "disks": Section("mount", _DISK_INV),
+            "disks": Section("mount", _DISK_INV, path=True),
             "nics": Section("name", _NIC_INV, max_items=128),
         },
     ),
@@ -180,11 +212,13 @@ KINDS: dict[str, Kind] = {
             "users": _i(),
             "boot_time_s": _n("s since epoch"),
             "uptime_s": _n("s"),
-            "collect_ms": _n("ms"),
+            # Required: a metrics message is the PC's heartbeat, and the
+            # collector reads heartbeats from this field (collector/store/heartbeats.py).
+            "collect_ms": _n("ms", True),
             "errors": _s(maxlen=2048),
         },
         sections={
-            "disks": Section("mount", _DISK_USE),
+            "disks": Section("mount", _DISK_USE, path=True),
             "diskio": Section("name", _DISKIO),
             "nics": Section("name", _NIC_USE, max_items=128),
         },
@@ -226,6 +260,8 @@ KINDS: dict[str, Kind] = {
         fields={
             "violated": F(bool, True),
             "reasons": _s(maxlen=2048),
+            # Canaries configured on this PC (each is checked every run): 0 = none
+            # configured, so a clean report proves nothing (gov_isolation: no data).
             "canaries_checked": _i(),
             "canaries_reached": _i(),
             "reached": _s(maxlen=1024),
@@ -267,9 +303,11 @@ def parse_topic(name: str) -> tuple[str, str, str]:
     site, host, kind = parts[2:]
     if kind not in KINDS:
         raise ProtocolError(f"unknown kind {kind!r}", "topic")
-    for what, value in (("site", site), ("host", host)):
-        if not ID_RE.match(value):
-            raise ProtocolError(f"topic {what} {value!r} is not a valid id", "topic")
+    if not SITE_ID_RE.fullmatch(site):
+        raise ProtocolError(f"topic site {site!r} is not a valid site id ({SITE_ID_TEXT})",
+                            "topic")
+    if not ID_RE.fullmatch(host):
+        raise ProtocolError(f"topic host {host!r} is not a valid id", "topic")
     return site, host, kind
 
 
@@ -323,22 +361,84 @@ def _fit_strings(obj: dict[str, Any], spec: Mapping[str, F]) -> dict[str, Any]:
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    """The payload as UTF-8 JSON. A string that cannot be UTF-8 (a lone
+    surrogate, as Python makes of a file name's undecodable bytes) has those
+    characters sent as ``?``: the collector would refuse the whole message."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "replace")
+
+
+def tag_problem(value: str) -> str:
+    """Why InfluxDB 1.x cannot store ``value`` as a tag value exactly ('' if it can).
+
+    Checked against influxd 1.6 (tests/test_lineprotocol_roundtrip.py): a
+    tag value cannot be empty (an empty tag is no tag), cannot end in a
+    backslash (it escapes the separator that follows, whatever the
+    escaping: 400) and cannot hold a line feed (a raw one ends the line, an
+    escaped one is stored with its backslash).
+    """
+    if not value:
+        return "is empty"
+    if value[-1] == "\\":
+        return "ends in a backslash"
+    if "\n" in value:
+        return "contains a line feed"
+    return ""
+
+
+# An agent's host id (inventory host_id): "<machine>.<hardware>", the hardware
+# part 16 hex (agent/identity.py); earlier agents sent the machine part alone.
+HOST_ID_RE = re.compile(r"(.+)\.([0-9a-f]{16})\Z")
+
+
+def split_host_id(host_id: str) -> tuple[str, str]:
+    """(machine part, hardware part); (host_id, "") without a hardware part."""
+    m = HOST_ID_RE.match(host_id)
+    return (m.group(1), m.group(2)) if m else (host_id, "")
+
+
+def path_tag(path: str) -> str:
+    r"""The tag value for a path-like key (Section.path: a mount point).
+
+    Line feeds become spaces and trailing backslashes are dropped, so mount
+    ``C:\`` is tagged ``C:`` and ``D:\data\`` ``D:\data``; plain paths
+    (``/``, ``/home``) are unchanged. '' means the path has no tag value
+    (decode() refuses it). The exact path is stored in a string field.
+    """
+    return path.replace("\n", " ").rstrip("\\")
+
+
+# A JSON string, so that brackets inside strings are not counted as nesting.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_TO_SQUARE = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+# \uD800-\uDFFF: the only way a surrogate gets into strict-UTF-8 text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_depth(payload: bytes | bytearray) -> None:
+    # Nesting cannot exceed the number of openers: a typical message has a
+    # few dozen, and two counts (C speed) settle it without a scan.
+    if payload.count(b"[") + payload.count(b"{") <= MAX_DEPTH:
+        return
+    brackets = _JSON_STRING.sub(b"", payload).translate(_TO_SQUARE, _NOT_BRACKET)
+    depth = 0
+    for b in brackets:
+        if b == 0x5B:  # "["
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ProtocolError(f"nested deeper than {MAX_DEPTH} levels", "too_deep")
+        else:
+            depth -= 1
 
 
 def decode(topic_name: str, payload: bytes | bytearray) -> Message:
     """Validate one message off the wire; raise ProtocolError with a reason."""
     site, host, kind = parse_topic(topic_name)
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ProtocolError(f"payload is {len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}", "size")
-    try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"payload is not JSON: {exc}", "json") from None
-    if not isinstance(obj, dict):
-        raise ProtocolError("payload is not a JSON object", "json")
-    if obj.get("schema") != SCHEMA:
-        raise ProtocolError(f"schema must be {SCHEMA}, got {obj.get('schema')!r}", "schema")
+    obj = _parse(payload)
+    schema = obj.get("schema")
+    if type(schema) is not int or schema != SCHEMA:  # not true, not 1.0
+        raise ProtocolError(f"schema must be {SCHEMA}, got {schema!r}", "schema")
     if obj.get("site") != site or obj.get("host") != host:
         raise ProtocolError(
             f"payload site/host {obj.get('site')!r}/{obj.get('host')!r} "
@@ -351,22 +451,60 @@ def decode(topic_name: str, payload: bytes | bytearray) -> Message:
     spec = KINDS[kind]
     fields = _check_object(obj, spec.fields, "")
     for tag in spec.tags:
-        if not ID_RE.match(fields[tag]):
+        if not ID_RE.fullmatch(fields[tag]):
             raise ProtocolError(f"{tag}: {fields[tag]!r} is not a valid id")
     sections: dict[str, list[Mapping[str, Any]]] = {}
     for name, sec in spec.sections.items():
         items = obj.get(name)
-        if items is None:
-            continue
-        if not isinstance(items, list) or len(items) > sec.max_items:
-            raise ProtocolError(f"{name}: must be a list of at most {sec.max_items} objects")
-        checked: list[Mapping[str, Any]] = []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise ProtocolError(f"{name}[{i}]: must be an object")
-            checked.append(_check_object(item, sec.fields, f"{name}[{i}]."))
-        sections[name] = checked
+        if items is not None:
+            sections[name] = _check_section(name, sec, items)
     return Message(kind, site, host, ts, network, role, fields, sections)
+
+
+def _parse(payload: bytes | bytearray) -> dict[str, Any]:
+    """The payload's JSON object: not too big, not too deep, strictly UTF-8."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(f"payload is {len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}", "size")
+    _check_depth(payload)
+    try:
+        text = payload.decode("utf-8")  # strict: json.loads(bytes) lets surrogates pass
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"payload is not UTF-8: {exc}", "utf8") from None
+    if text[:1] == "\ufeff":  # a UTF-8 byte order mark, which json.loads(bytes) skipped
+        text = text[1:]
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError(f"payload is not JSON: {exc}", "json") from None
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        try:  # pairs became one character; a lone surrogate cannot be encoded
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProtocolError("a string holds a lone surrogate (not UTF-8)", "utf8") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("payload is not a JSON object", "json")
+    return obj
+
+
+def _check_section(name: str, sec: Section, items: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(items, list) or len(items) > sec.max_items:
+        raise ProtocolError(f"{name}: must be a list of at most {sec.max_items} objects")
+    checked: list[Mapping[str, Any]] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ProtocolError(f"{name}[{i}]: must be an object")
+        out = _check_object(item, sec.fields, f"{name}[{i}].")
+        key = out[sec.key]
+        # The common case in three tests; the exact rule when they fail.
+        if not key or key[-1] == "\\" or "\n" in key:
+            if not sec.path:
+                raise ProtocolError(f"{name}[{i}].{sec.key}: {key!r} {tag_problem(key)}: "
+                                    "not an InfluxDB tag value", "tag")
+            if not path_tag(key):
+                raise ProtocolError(f"{name}[{i}].{sec.key}: {key!r} has no tag value "
+                                    "(empty or only backslashes)", "tag")
+        checked.append(out)
+    return checked
 
 
 def _check_object(obj: Mapping[str, Any], spec: Mapping[str, F], where: str) -> dict[str, Any]:
@@ -394,10 +532,18 @@ def _fast(value: Any, f: F) -> Any:
     _SLOW when _check must decide and word the error."""
     t = type(value)  # exact types: bool is not an int here
     want = f.type
-    if (t is int and (want is int or want is float)) or (t is float and want is float):
-        if (value == value and value not in _INFS  # noqa: PLR0124 - False only for NaN
+    if t is int:
+        # One chained comparison for the field's bounds and int64 (every
+        # KINDS bound lies within int64).
+        lo, hi = f.min, f.max
+        if ((want is int or want is float)
+                and (-(2**63) if lo is None else lo) <= value <= (2**63 - 1 if hi is None else hi)):
+            return value if want is int else float(value)
+    elif t is float:
+        if (want is float and value == value  # noqa: PLR0124 - False only for NaN
+                and value not in _INFS
                 and (f.min is None or value >= f.min) and (f.max is None or value <= f.max)):
-            return value if t is want else float(value)
+            return value
     elif t is want is str:
         if len(value) <= f.maxlen and (not f.choices or value in f.choices):
             return value
@@ -422,10 +568,16 @@ def _check(name: str, value: Any, f: F) -> Any:
     # JSON has one number type; bool is an int in Python, so exclude it.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProtocolError(f"{name}: must be a number, got {type(value).__name__}")
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        digits = str(value)
+        shown = digits if len(digits) <= 24 else f"a {len(digits.lstrip('-'))}-digit integer"
+        raise ProtocolError(f"{name}: {shown} is outside int64", "int64")
     if f.type is int and not (isinstance(value, int) or float(value).is_integer()):
         raise ProtocolError(f"{name}: must be an integer, got {value!r}")
     if math.isnan(value) or math.isinf(value):
         raise ProtocolError(f"{name}: must be finite")
+    if f.type is int and not INT64_MIN <= value <= INT64_MAX:  # 1e19: integral, too big
+        raise ProtocolError(f"{name}: {value!r} is outside int64", "int64")
     if (f.min is not None and value < f.min) or (f.max is not None and value > f.max):
         raise ProtocolError(f"{name}: {value!r} out of range [{f.min}, {f.max}]")
     return int(value) if f.type is int else float(value)

@@ -47,13 +47,21 @@ SELF_TAG = "collector"  # SELF: the collector's client id
 PROBE_TAG = "probe"  # PROBE: the probe's name (protocol.KINDS["probe"].tags)
 MESSAGE_TAGS = (SITE, HOST, NETWORK, ROLE)  # on every point of a message
 
+# --- fields the collector adds ---
+# On every point of a message whose ts was out of the collector's clock bounds
+# (stored at receive time instead): the message's ts minus receive time, s.
+CLOCK_SKEW = "clock_skew_s"
+# On every <kind>_disks point: the exact mount (C:\ ), as its tag cannot end
+# in a backslash (netroom.protocol.path_tag).
+PATH = "path"
+
 # --- ids ---
 # Hosts and probes: one MQTT topic level and one tag value; no wildcards,
 # separators or spaces (Windows host names are upper case).
 ID_RE = protocol.ID_RE
 # Sites and units, in config.yaml's `sites` tree and every agent's `site`.
-SITE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}\Z")
-SITE_ID_TEXT = "1-64 of a-z, 0-9 and '-'"
+SITE_ID_RE = protocol.SITE_ID_RE
+SITE_ID_TEXT = protocol.SITE_ID_TEXT
 
 # --- windows ---
 _WINDOW_RE = re.compile(r"\s*(\d{1,2}):([0-5]\d)\s*-\s*(\d{1,2}):([0-5]\d)\s*\Z")

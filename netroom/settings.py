@@ -7,6 +7,7 @@ e.g. ``agent.network: must be one of gov, internet, got 'lan'``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -15,6 +16,11 @@ import yaml
 
 class ConfigError(ValueError):
     """A config problem; str() is the one line shown to the user."""
+
+
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]i?b|b|)", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -113,6 +119,23 @@ class Section:
             raise ConfigError(f"{self.key(name)}: must be an integer, got {value!r}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise ConfigError(f"{self.key(name)}: must be between {lo} and {hi}, got {value!r}")
+        return value
+
+    def size(self, name: str, default: int, lo: int = 0, hi: int | None = None) -> int:
+        """A size in bytes: an integer, or text like ``512MB``, ``4GiB`` (MB =
+        10^6, MiB = 2^20); 0 where ``lo`` allows it means "no bound"."""
+        value = self.raw(name, default)
+        if isinstance(value, str):
+            m = _SIZE_RE.fullmatch(value.strip())
+            if m is None:
+                raise ConfigError(f"{self.key(name)}: must be a size like 512MB or 4GiB, "
+                                  f"got {value!r}")
+            value = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{self.key(name)}: must be a size in bytes, got {value!r}")
+        if value < lo or (hi is not None and value > hi):
+            raise ConfigError(f"{self.key(name)}: must be between {lo} and {hi} bytes, "
+                              f"got {value!r}")
         return value
 
     def seq(self, name: str) -> list[Any]:

@@ -21,6 +21,9 @@ from servers import Influxd, Mosquitto, wait_until
 from netroom import protocol
 
 REPO = Path(__file__).resolve().parent.parent
+# A fixed message time for a test run, an hour ago: inside the collector's
+# clock bounds (collector.clock_behind), so it is stored as sent.
+T0 = int(time.time()) - 3600
 
 
 def write_config(tmp: Path, mosq: Mosquitto, influxd: Influxd | None = None, db: str = "netroom",
@@ -72,6 +75,8 @@ def message(kind: str, body: dict[str, Any], *, site: str = "sq-1", host: str = 
             ) -> tuple[str, bytes]:
     """A topic and payload exactly as an agent would send them."""
     payload = protocol.envelope(site, host, network, role, time.time() if ts is None else ts)
+    if kind == "metrics":
+        payload["collect_ms"] = 1.0  # required: the agent always measures it
     payload.update(body)
     return protocol.topic(site, host, kind), protocol.encode(payload)
 

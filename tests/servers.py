@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -221,6 +222,100 @@ class Mosquitto(_Server):
         return _tail(self.datadir / "mosquitto.log") + _tail(self.stderr_path)
 
 
+DEPLOY_MOSQUITTO = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto"
+CREDENTIALS_TOOL = DEPLOY_MOSQUITTO / "netroom_credentials.py"
+# Debian 12's /etc/mosquitto/mosquitto.conf, with {d} for the locations.
+DEBIAN_MAIN = """pid_file {d}/mosquitto.pid
+
+persistence true
+persistence_location {d}/
+
+log_dest file {d}/mosquitto.log
+
+include_dir {d}/conf.d
+"""
+
+
+class ProductionMosquitto(Mosquitto):
+    """mosquitto with deploy/mosquitto/netroom.conf as shipped, on loopback.
+
+    Debian 12's main mosquitto.conf with the fragment in its conf.d, so a
+    duplicate option fails here as it would on the server; users made by
+    deploy/mosquitto/netroom_credentials.py (dynamic security plugin). Only
+    locations move into the temp dir: the port and the users' file.
+
+    ``pcs``: (site, host) pairs, one user ``<site>/<host>`` each; ``workers``:
+    the collector's worker users. Their passwords are in ``passwords`` (user
+    -> password) once the object exists; ``set_password`` changes one
+    (before ``start()``: the broker reads the file only at start).
+    """
+
+    name = "mosquitto"
+
+    def __init__(self, workdir: str | os.PathLike[str] | None = None,
+                 pcs: Sequence[tuple[str, str]] = (), workers: int = 1,
+                 startup_timeout: float = 10.0, without: Sequence[str] = ()) -> None:
+        """``without``: lines of netroom.conf to leave out (to show what each one does)."""
+        super().__init__(workdir, (), startup_timeout)
+        self.without = list(without)
+        self.dynsec_path = self.datadir / "netroom-dynsec.json"
+        self.passwords: dict[str, str] = {}
+        self.provision(pcs, workers)
+
+    def credentials(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """Run netroom_credentials.py on this broker's users' file."""
+        return subprocess.run(
+            [sys.executable, str(CREDENTIALS_TOOL), "--file", str(self.dynsec_path), *args],
+            input=stdin, capture_output=True, text=True, timeout=120, check=False)
+
+    def provision(self, pcs: Sequence[tuple[str, str]], workers: int = 1) -> None:
+        """`sync` the users' file with ``pcs``; new passwords go to ``passwords``."""
+        out = self.datadir / "passwords"
+        done = self.credentials("sync", "--pcs", "-", "--out", str(out),
+                                "--workers", str(workers),
+                                stdin="".join(f"{s},{h}\n" for s, h in pcs))
+        if done.returncode != 0:
+            raise RuntimeError(f"netroom_credentials.py sync failed: {done.stderr}")
+        for path in out.glob("*.txt"):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                user, _, password = line.partition(":")
+                self.passwords[user] = password
+        # The collector's workers and settings connection log in with its password.
+        shared = [f"netroom-collector-{i}" for i in range(workers)] if workers > 1 else []
+        for user in [*shared, "netroom-collector-settings"]:
+            self.passwords[user] = self.passwords["netroom-collector"]
+
+    def set_password(self, user: str, password: str) -> None:
+        done = self.credentials("passwd", user, stdin=password + "\n")
+        if done.returncode != 0:
+            raise RuntimeError(f"netroom_credentials.py passwd failed: {done.stderr}")
+        for name in list(self.passwords):
+            if name == user or name.startswith(user + "-"):
+                self.passwords[name] = password
+
+    def _argv(self) -> list[str]:
+        d = self.datadir
+        conf = (DEPLOY_MOSQUITTO / "netroom.conf").read_text(encoding="utf-8")
+        moves = {
+            "listener 1883 127.0.0.1": f"listener {self.port} 127.0.0.1",
+            "/etc/mosquitto/netroom-dynsec.json": str(self.dynsec_path),
+        }
+        for old, new in moves.items():
+            if conf.count(old) != 1:
+                raise RuntimeError(f"netroom.conf no longer has one {old!r}")
+            conf = conf.replace(old, new)
+        for line in self.without:
+            if f"\n{line}\n" not in conf:
+                raise RuntimeError(f"netroom.conf has no line {line!r}")
+            conf = conf.replace(f"\n{line}\n", "\n")
+        (d / "conf.d").mkdir(exist_ok=True)
+        (d / "conf.d" / "netroom.conf").write_text(conf, encoding="utf-8")
+        # As root mosquitto 2.0 would switch to user `mosquitto`, which cannot
+        # read the test's temp dir.
+        self.config_path.write_text("user root\n" + DEBIAN_MAIN.format(d=d), encoding="utf-8")
+        return [self.binary, "-c", str(self.config_path)]
+
+
 class Influxd(_Server):
     """InfluxDB 1.x on `url` (HTTP) with meta/data/wal dirs in `datadir`."""
 
@@ -229,10 +324,13 @@ class Influxd(_Server):
 
     def __init__(self, workdir: str | os.PathLike[str] | None = None,
                  extra_config: Sequence[str] = (), startup_timeout: float = 10.0,
-                 binary: str | None = None, auth_enabled: bool = False) -> None:
+                 binary: str | None = None, auth_enabled: bool = False,
+                 http_config: Sequence[str] = ()) -> None:
         """`extra_config` goes before the first section: top-level keys or whole new
-        sections (not [meta] [data] [http] [monitor] [subscriber] [logging])."""
+        sections (not [meta] [data] [http] [monitor] [subscriber] [logging]);
+        `http_config` lines go in [http] (e.g. "max-body-size = 100000")."""
         self.auth_enabled = auth_enabled
+        self.http_config = list(http_config)
         self.auth: tuple[str, str] | None = None  # (user, password) used by query/write
         super().__init__(workdir, extra_config, startup_timeout, binary)
 
@@ -257,6 +355,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
   bind-address = "127.0.0.1:{self.port}"
   auth-enabled = {str(self.auth_enabled).lower()}
   log-enabled = false
+{chr(10).join("  " + line for line in self.http_config)}
 [monitor]
   store-enabled = false
 [subscriber]

@@ -27,9 +27,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # Wiring: service, workers, config, __main__.
     "collector": ("netroom", "collector.compliance", "collector.influx", "collector.speedtest",
                   "collector.ingest", "collector.store"),
-    "collector.cli": ("netroom", "collector.compliance", "collector.influx",
-                      "collector.speedtest", "collector.store", "collector.report",
-                      "dashboards"),
+    # Entry points: may use the wiring (the collector's config) and every layer.
+    "collector.cli": ("netroom", "collector", "collector.compliance", "collector.influx",
+                      "collector.speedtest", "collector.ingest", "collector.store",
+                      "collector.report", "dashboards"),
     "dashboards": ("netroom", "collector.compliance"),
 }
 # Third-party imports allowed in the shared package (the agent installs it).

@@ -195,7 +195,7 @@ def test_a_past_day_replayed_gives_the_hand_computed_share(
                  if x["rule"] == "room_open_all_day"]
     # days: 2 -> the replayed day and yesterday (no heartbeat): 11 h of 24 h.
     assert (verdict["ok"], verdict["actual"], verdict["required"]) == (False, 0.4583, 0.95)
-    assert "open 11.0 h of 24.0 h" in verdict["detail"]
+    assert "开放 11.0 小时，应开放 24.0 小时" in verdict["detail"]
 
     # The evaluation stores the replayed day; the CLI then reads it back.
     sink = InfluxSink(load(base).influxdb)
@@ -261,7 +261,8 @@ def test_portal_going_down_and_up_moves_portal_reachable(
         portal.wait(10)
     round_of("pc-g1")
     half = rule(base, "portal_reachable")
-    assert (half["ok"], half["actual"]) == (False, 0.5) and "not pc-g1" in half["detail"]
+    assert (half["ok"], half["actual"]) == (False, 0.5)
+    assert "无法访问政工网：pc-g1" in half["detail"]
     round_of("pc-g2")
     assert rule(base, "portal_reachable")["actual"] == 0.0
     portal = portal_up(port, tmp_path / "www")

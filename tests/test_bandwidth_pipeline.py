@@ -136,10 +136,10 @@ def test_report_shows_bandwidth_verdicts_and_mbit_to_buy(
     # sq-stale: the internet test is 30 h old: no proof, nothing countable to buy;
     # no gov test at all.
     v = got["sq-stale"]["room_video"]
-    assert (v["actual"], v["ok"], v["shortfall"]) == (0, False, {})
+    assert (v["status"], v["actual"], v["ok"], v["shortfall"]) == ("no_data", None, False, {})
     assert "internet: no speed test in 24 h" in v["detail"]
     g = got["sq-stale"]["gov_bandwidth"]
-    assert (g["actual"], g["ok"], g["shortfall"]) == (0, False, {})
+    assert (g["status"], g["actual"], g["ok"], g["shortfall"]) == ("no_data", None, False, {})
 
     table = run_cli("collector.cli.main", "report", "--config", str(cfg))
     assert table.returncode == 0, table.stderr

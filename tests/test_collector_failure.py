@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from harness import Publisher, message, series, wait_count, write_config
+from harness import T0, Publisher, message, series, wait_count, write_config
 from servers import Influxd, Mosquitto
 
 from collector.config import load
@@ -29,7 +29,7 @@ def test_a_bug_meeting_a_valid_message_ends_the_collector_and_loses_nothing(
     try:
         assert svc.ingest.subscribed.wait(10)
         pub = Publisher(mosquitto)
-        pub.publish(*message("metrics", {"cpu_percent": 1.0}, ts=1764000000))
+        pub.publish(*message("metrics", {"cpu_percent": 1.0}, ts=T0))
         pub.publish(*message("metrics", {"cpu_percent": 2.0}, site="sq-bug", ts=1764000001))
         pub.publish(*message("metrics", {"cpu_percent": 3.0}, ts=1764000002))
         pub.close()

@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
+from agent import identity
 from agent.collectors.inventory import (
     Inventory,
     build_disks,
@@ -401,6 +402,8 @@ class _Key:
 
 def _roundtrip(kind: str, body: dict[str, Any]) -> protocol.Message:
     payload = protocol.envelope("site-1", "pc-001", "gov", "office", time.time())
+    if kind == "metrics":
+        payload["collect_ms"] = 1.0  # the runner adds it to every metrics body
     payload.update(body)
     return protocol.decode(protocol.topic("site-1", "pc-001", kind), protocol.encode(payload))
 
@@ -480,8 +483,10 @@ def test_inventory_on_windows_reads_the_registry(
     monkeypatch.setattr("platform.win32_ver", lambda: win32_ver)
     monkeypatch.setattr("platform.win32_edition", lambda: "Professional")
     body = Inventory(str(tmp_path), ps=FakePs(), system="Windows").collect()
+    # "<machine>.<hardware>": MachineGuid's HMAC; no SMBIOS or wmic here, so the NIC's MAC.
     assert body["host_id"] == hmac.new(b"5b3a3f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
-                                       b"netroom-host-id", hashlib.sha256).hexdigest()[:32]
+                                       b"netroom-host-id", hashlib.sha256).hexdigest()[:32] + \
+        "." + hashlib.sha256(b"netroom-hardware-id:00:11:22:33:44:55").hexdigest()[:16]
     assert body["os_name"] == "Windows 11 Professional" and body["os_version"] == "10.0.22631"
     assert body["cpu_model"] == "Intel(R) Core(TM) i5-10500 CPU @ 3.10GHz"
     assert (body["vendor"], body["model"], body["bios_version"]) == (
@@ -492,6 +497,43 @@ def test_inventory_on_windows_reads_the_registry(
     assert [n["mac"] for n in body["nics"]] == ["00:11:22:33:44:55"]
     assert not (tmp_path / "host-id").exists()
     _roundtrip("inventory", body)
+
+
+class FakeWinregSmbios(FakeWinreg):
+    """FakeWinreg with the raw SMBIOS table mssmbios keeps in the registry."""
+
+    VALUES = {**FakeWinreg.VALUES, r"SYSTEM\CurrentControlSet\Services\mssmbios\Data": {
+        # Header (SMBIOS 3.2, table of 43 bytes), a type 1 structure with its UUID, the end.
+        "SMBiosData": bytes([0, 3, 2, 0, 43, 0, 0, 0, 1, 27, 1, 0, 0, 0, 0, 1])
+        + bytes.fromhex("4445 4c4c 4200 1035 8051 b7c04f4e4b32")
+        + bytes([6, 0, 0]) + b"MJ0ABCDE\0\0" + bytes([127, 4, 0xFF, 0xFF, 0, 0])}}
+
+
+def test_inventory_on_windows_takes_the_smbios_uuid_and_the_agents_host_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "winreg", FakeWinregSmbios())
+    monkeypatch.setattr("platform.win32_ver", lambda: ("10", "10.0.19045", "SP0", ""))
+    monkeypatch.setattr("platform.win32_edition", lambda: "Professional")
+    monkeypatch.delenv(identity.HARDWARE_ENV, raising=False)
+    got = identity.read_identity(str(tmp_path), "Windows", ps=FakePs())
+    uuid_ = "4c4c4544-0042-3510-8051-b7c04f4e4b32"  # as wmic and Linux print it
+    assert got.source == "product_uuid"
+    assert got.host_id.endswith(
+        "." + hashlib.sha256(b"netroom-hardware-id:" + uuid_.encode()).hexdigest()[:16])
+    body = Inventory(str(tmp_path), ps=FakePs(), system="Windows").collect()
+    assert body["host_id"] == got.host_id
+    # Given the agent's id (AgentConfig.host_id), the inventory sends that one.
+    body = Inventory(str(tmp_path), ps=FakePs(), system="Windows", host_id="x.y").collect()
+    assert body["host_id"] == "x.y"
+    assert not (tmp_path / "host-id").exists()
+
+
+def test_inventory_host_id_is_the_agents_on_this_machine(tmp_path: Path) -> None:
+    """The config (topic suffix, client id) and the inventory read one id."""
+    body = Inventory(str(tmp_path)).collect()
+    assert body["host_id"] == identity.read_identity(str(tmp_path)).host_id
+    assert body["host_id"].split(".")[0] == read_host_id(str(tmp_path), "Linux")
 
 
 MEMINFO = """MemTotal:        8041476 kB

@@ -7,6 +7,7 @@ import pytest
 from harness import REPO, run_cli
 
 from agent.config import load as load_agent
+from agent.config import read_file, with_central
 from collector.config import load as load_collector
 
 GOOD_AGENT = "agent: {site: sq-1, network: gov}\n"
@@ -20,6 +21,14 @@ GOOD_AGENT = "agent: {site: sq-1, network: gov}\n"
     ("agent: {site: sq-1, network: gov, intervall: 5}\n", "agent.intervall: unknown key"),
     ("agent: {site: sq-1, network: gov, interval: 0}\n", "agent.interval: must be between 1"),
     ("agent: {site: sq-1, network: gov, role: boss}\n", "agent.role: must be one of cadre"),
+    # The settings the centre may send are checked in the file too; the
+    # site-only keys of the sites tree's `agents:` blocks are not agent keys.
+    ("agent: {site: sq-1, network: gov, isolation: {interval: 1}}\n",
+     "agent.isolation.interval: must be between 5"),
+    ("agent: {site: sq-1, network: gov, testers: {gov: pc-1}}\n", "agent.testers: unknown key"),
+    ("agent: {site: sq-1, network: gov, probes: []}\n", "agent.probes: unknown key"),
+    (GOOD_AGENT + "probes: [{name: p, kind: tcp, target: x}]\n",
+     "probes[0].target: no port, got 'x'"),
     (GOOD_AGENT + "mqtt: {port: abc}\n", "mqtt.port: must be an integer, got 'abc'"),
     (GOOD_AGENT + "mqtt: {port: 70000}\n", "mqtt.port: must be between 1 and 65535"),
     (GOOD_AGENT + "mqtt: {protocol: 4}\n", "mqtt.protocol: must be one of 5, 3.1.1"),
@@ -54,6 +63,8 @@ def test_missing_config_file(tmp_path: Path) -> None:
     ("collector: {batch_size: 0}\n", "collector.batch_size: must be between 1"),
     ("collector: {flush_interval: fast}\n", "collector.flush_interval: must be a number"),
     ("collector: {spool: /tmp}\n", "collector.spool: unknown key"),
+    ("sites: [{id: sq-1, cadres: 1, staff: 1, agents: {interval: 0}}]\n",
+     "sites.sq-1.agents.interval: must be between 1"),
 ])
 def test_collector_bad_config_one_line_exit_2(tmp_path: Path, text: str, expected: str) -> None:
     cfg = tmp_path / "c.yaml"
@@ -83,3 +94,10 @@ def test_the_shipped_config_is_valid_for_every_program() -> None:
     assert agent.mqtt.host == "127.0.0.1"  # loopback only by default
     col = load_collector(shipped)
     assert col.influxdb.url.startswith("http://127.0.0.1")
+    # The demo agent runs its site's settings from the collector's tree: the
+    # file sets none of its own, so the centre's apply.
+    site = col.org.site(agent.site)
+    assert site is not None
+    demo = with_central(agent, read_file(shipped), site.settings)
+    assert demo.interval_s == site.settings.settings["interval"]
+    assert demo._replace(interval_s=agent.interval_s) == agent

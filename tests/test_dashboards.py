@@ -127,15 +127,16 @@ TREE = [{"id": "bj", "name": "局", "children": [
     {"id": "zd-1", "name": "一支队", "children": [{"id": "dd-1", "name": "一大队", "children": [
         {"id": "sq-1", "cadres": 1, "staff": 2}, {"id": "sq-2", "cadres": 1, "staff": 2}]}]},
     {"id": "zd-2", "name": "二支队", "children": [{"id": "dd-2", "name": "二大队", "children": [
-        {"id": "sq-3", "cadres": 0, "staff": 0}]}]}]}]
+        {"id": "sq-3", "cadres": 0, "staff": 0}, {"id": "sq-4", "cadres": 1, "staff": 2}]}]}]}]
 # (site, host, network, role); by hand, with the 4 PC-count rules:
 # sq-1 passes all (1 cadre: gov + internet PC; staff 2 -> 1 gov non-cadre PC;
 # room 1 gov of 2), sq-2 fails (no cadre PCs, no gov PC), sq-3 passes (nobody
-# to equip, room 1 gov of 1).
+# to equip, room 1 gov of 1), sq-4 never reported: no data (never a pass).
 PCS = [("sq-1", "c1-gov", "gov", "cadre"), ("sq-1", "c1-inet", "internet", "cadre"),
        ("sq-1", "r1-gov", "gov", "room"), ("sq-1", "r1-inet", "internet", "room"),
        ("sq-2", "r2-inet", "internet", "room"), ("sq-3", "r3-gov", "gov", "room")]
 COUNT_RULES = ("cadre_gov_pcs", "cadre_internet_pcs", "staff_gov_pcs", "room_gov_share")
+FUTURE_MS = 4_070_908_800_000  # 2099-01-01: a broken clock's stamp
 
 
 @pytest.fixture
@@ -189,7 +190,7 @@ def seeded(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
     sink = InfluxSink(svc.cfg.influxdb)  # the evaluation thread's own client, as in service.py
     svc.evaluate_now(snapshot.reader(sink))
     sink.close()
-    assert wait_count(influxd, DB, "compliance", "ok", 3, "\"rule\" = 'all'") == 3
+    assert wait_count(influxd, DB, "compliance", "ok", 4, "\"rule\" = 'all'") == 4
     # `availability` (fields day, required_s, open_s; collector/heartbeats.py
     # reads them) has no writer yet: its points go in as line protocol. The
     # newest sq-1 day is a day off (nothing required) and must not count.
@@ -199,6 +200,23 @@ def seeded(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
     influxd.write("\n".join(
         f'availability,site={s}{org} day="{d}",required_s={req}.0,open_s={op}.0 '
         f"{int((now - ago * 60) * 1000)}" for s, ago, d, req, op in days), DB)
+    # Clocks, as line protocol too (data the fleet board must read whichever
+    # collector and protocol version wrote it): two agents' measured offsets
+    # (r1-gov 5 min fast, c1-gov right), a metrics message the collector
+    # re-stamped on arrival (r1-inet's clock 36 days behind), and a tick
+    # stamped 2099 by sq-3's room PC, which has been silent for 50 minutes.
+    path = {"sq-1": org, "sq-3": ",bureau=bj,battalion=dd-2,detachment=zd-2"}
+    tags = {h: f"site={s},host={h},network={n},role={r}{path.get(s, '')}"
+            for s, h, n, r in PCS}
+    ms = int(now * 1000)
+    influxd.write("\n".join([
+        f'status,{tags["r1-gov"]} state="online",clock_offset_s=312.5,clock_error_s=0.2 '
+        f"{ms - 2000}",
+        f'status,{tags["c1-gov"]} state="online",clock_offset_s=-0.4,clock_error_s=0.2 '
+        f"{ms - 2000}",
+        f"metrics,{tags['r1-inet']} cpu_percent=20,mem_used_percent=50,uptime_s=900,"
+        f"collect_ms=4,clock_skew_s=-3110400 {ms - 3000}",
+        f"metrics,{tags['r3-gov']} cpu_percent=20,collect_ms=4 {FUTURE_MS}"]), DB)
     return now, t0
 
 
@@ -214,7 +232,8 @@ def test_every_query_of_every_dashboard_returns_series_on_collector_written_data
         for chosen in ({}, {"detachment": ["zd-1"]}):
             g = Grafana(influxd, DB, dash, chosen, *span)
             assert g.options["detachment"] == ["zd-1", "zd-2"]
-            assert g.options["site"] == (["sq-1", "sq-2"] if chosen else ["sq-1", "sq-2", "sq-3"])
+            assert g.options["site"] == (["sq-1", "sq-2"] if chosen
+                                         else ["sq-1", "sq-2", "sq-3", "sq-4"])
             for panel, t in targets(dash):
                 aliases = set(re.findall(r'AS "(\w+)"', t["query"]))
                 idents = set(re.findall(r'"(\w+)"', t["query"]))
@@ -236,22 +255,37 @@ def test_panels_show_the_hand_computed_figures(influxd: Influxd,
     span = (int((now - 7200) * 1000), int((now + 60) * 1000))
     boards = dashboards()
     comp = Grafana(influxd, DB, boards["netroom-compliance-en.json"], {}, *span)
-    assert values(comp.panel(panel("netroom-compliance-en", "Sites evaluated")), "sites") == [3]
+    assert values(comp.panel(panel("netroom-compliance-en", "Sites evaluated")), "sites") == [4]
     assert values(comp.panel(panel("netroom-compliance-en", "Passing every rule")),
                   "passing") == [2]
+    # The silent sq-4 is neither failing nor passing: counted apart.
     assert values(comp.panel(panel("netroom-compliance-en", "Failing")), "failing") == [1]
-    by_unit = {r["battalion"]: r["pass_rate"]
+    assert values(comp.panel(panel("netroom-compliance-en", "No data")), "no_data") == [1]
+    assert values(comp.panel(panel("netroom-compliance-en", "Pass rate")),
+                  "pass_rate") == [50]
+    by_unit = {r["battalion"]: (r["pass_rate"], r["passing"], r["failing"], r["no_data"])
                for r in comp.panel(panel("netroom-compliance-en", "Pass rate by unit"))}
-    assert by_unit == {"dd-1": 50, "dd-2": 100}
-    matrix = {(r["site"], r["rule"]): r["ok"]
+    assert by_unit == {"dd-1": (50, 1, 1, 0), "dd-2": (50, 1, 0, 1)}
+    matrix = {(r["site"], r["rule"]): r["status"]
               for r in comp.panel(panel("netroom-compliance-en", "Sites × rules"))}
-    assert matrix[("sq-2", "all")] == 0 and matrix[("sq-2", "cadre_gov_pcs")] == 0
-    assert matrix[("sq-1", "all")] == matrix[("sq-3", "room_gov_share")] == 1
+    assert matrix[("sq-2", "all")] == "fail" and matrix[("sq-2", "cadre_gov_pcs")] == "fail"
+    assert matrix[("sq-1", "all")] == matrix[("sq-3", "room_gov_share")] == "pass"
+    assert matrix[("sq-4", "all")] == matrix[("sq-4", "cadre_gov_pcs")] == "no_data"
+    details = {(r["site"], r["rule"]): (r["status"], r["actual"])
+               for r in comp.panel(panel("netroom-compliance-en", "Details and shortfall"))}
+    assert details[("sq-4", "staff_gov_pcs")] == ("no_data", None)  # nothing measured
+    assert details[("sq-2", "cadre_gov_pcs")] == ("fail", 0)
+    zh = panel("netroom-compliance-zh", "各中队达标情况")
+    texts = {k: v["text"] for k, v in zh["fieldConfig"]["defaults"]["mappings"][0]["options"]
+             .items()}
+    assert texts == {"pass": "达标", "fail": "未达标", "no_data": "无数据",
+                     "not_applicable": "不适用", "waived": "豁免"}
     one = Grafana(influxd, DB, boards["netroom-compliance-en.json"], {"detachment": ["zd-1"]},
                   *span)
     assert values(one.panel(panel("netroom-compliance-en", "Sites evaluated")), "sites") == [2]
 
     rooms = Grafana(influxd, DB, boards["netroom-rooms-en.json"], {}, *span)
+    # Not 3: sq-3's tick stamped 2099 is no one's latest.
     assert values(rooms.panel(panel("netroom-rooms-en", "Rooms open now")), "rooms") == [2]
     assert values(rooms.panel(panel("netroom-rooms-en", "Room PCs online")), "pcs") == [3]
     # sq-1: 32400 / 36000 = 90 % (its day off skipped), sq-2: 18000 / 36000 = 50 %
@@ -282,3 +316,12 @@ def test_panels_show_the_hand_computed_figures(influxd: Influxd,
     assert values(fleet.panel(panel("netroom-fleet-en", "PCs with inventory")), "pcs") == [6]
     assert values(fleet.panel(panel("netroom-fleet-en", "Spooled batches")),
                   "spool_batches") == [0]
+    # Clocks: only r1-gov is off by a minute or more; r1-inet's message was re-stamped.
+    skewed = fleet.panel(panel("netroom-fleet-en", "PCs with skewed clocks"))
+    assert [(r["site"], r["host"], r["offset_s"], r["error_s"]) for r in skewed] == [
+        ("sq-1", "r1-gov", 312.5, 0.2)]
+    restamped = fleet.panel(panel("netroom-fleet-en", "Messages re-stamped on arrival"))
+    assert [(r["site"], r["host"], r["skew_s"], r["restamped"]) for r in restamped] == [
+        ("sq-1", "r1-inet", -3110400, 1)]
+    zh = panel("netroom-fleet-zh", "时钟偏差的电脑")
+    assert zh["transformations"][0]["options"]["renameByName"]["offset_s"] == "时钟偏差"

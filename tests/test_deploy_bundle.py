@@ -17,13 +17,14 @@ import os
 import subprocess
 import sys
 import tarfile
+import textwrap
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from harness import REPO
 from paho.mqtt.enums import CallbackAPIVersion
-from servers import Mosquitto, wait_until
+from servers import Mosquitto, ProductionMosquitto, wait_until
 
 from agent.config import load
 
@@ -115,6 +116,160 @@ def test_scripts_parse(shell: str, script: str) -> None:
     p = subprocess.run([shell, "-n", str(LINUX / script)], capture_output=True, text=True,
                        check=False)
     assert p.returncode == 0, p.stderr
+
+
+# A password every shell would mangle or run: $, $(...), `...`, quotes, ;, \.
+HOSTILE = "p$HOME$(touch MARK1)`touch MARK2`;x'y\"z\\$((1+1))"
+
+
+def shell_function(script: Path, name: str) -> str:
+    """The text of shell function ``name`` in ``script`` (up to its closing brace)."""
+    lines = script.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{name}() {{"))
+    end = next(i for i in range(start, len(lines)) if lines[i] == "}")
+    return "\n".join(lines[start:end + 1]) + "\n"
+
+
+def test_install_sh_takes_no_password_from_the_environment(tmp_path: Path) -> None:
+    """`sudo NETROOM_MQTT_PASSWORD=... ./install.sh` shows the password in the
+    process list while sudo runs: refused before anything is touched."""
+    env = {**env_for(tmp_path / "root"), "NETROOM_MQTT_PASSWORD": "secret-in-ps"}
+    p = subprocess.run(["bash", str(LINUX / "install.sh"), *GOOD], env=env, text=True,
+                       capture_output=True, timeout=60, check=False)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.startswith("install.sh: error: NETROOM_MQTT_PASSWORD: ")
+    assert "--password-file" in p.stderr and "secret-in-ps" not in p.stderr
+    assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize(("extra", "stdin", "option"), [
+    (["--credentials", "{creds}"], "", "--credentials: needs --host"),
+    (["--host", "pc-09", "--credentials", "{creds}"], "", "no line for sq-1/pc-09"),
+    (["--host", "pc-01", "--credentials", "{creds}", "--password-file", "-"], "x\n",
+     "not both"),
+    (["--host", "pc-01", "--credentials", "{creds}", "--username", "sq-2/pc-01"], "",
+     "--username: must be sq-1/pc-01"),
+    (["--password-file", "-"], "", "nothing on standard input"),
+    (["--password-file", "-"], "'quoted at both ends'\n", "cannot be stored in agent.env"),
+    (["--password-file", "-"], "it's a back\\slash\n", "cannot be stored in agent.env"),
+    (["--password-file", "-"], "tab\there\n", "control character"),
+    (["--username", "sq-1/pc 01"], "", "--username"),
+])
+def test_install_sh_checks_passwords_before_touching_anything(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, extra: list[str],
+        stdin: str, option: str) -> None:
+    creds = tmp_path_factory.mktemp("creds") / "sq-1.txt"
+    creds.write_text("sq-1/pc-01:Abc123\nsq-1/pc-02:Def456\n")
+    args = [a.replace("{creds}", str(creds)) for a in extra]
+    p = subprocess.run(["bash", str(LINUX / "install.sh"), *GOOD, *args], input=stdin,
+                       env=env_for(tmp_path), text=True, capture_output=True, timeout=60,
+                       check=False)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("install.sh: error: ")
+    assert option in lines[0]
+    assert "Abc123" not in p.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("password", [
+    "plain", "with $dollar and $(subshell) and `tick`", "back\\slash \\n", "  spaces  ",
+    '"double"', "it's", "a'b\"c", HOSTILE.replace("\\", ""), "#hash;semi", "x=y=z",
+])
+def test_agent_env_written_by_install_sh_reads_back_in_the_init_script(
+        tmp_path: Path, password: str) -> None:
+    """install.sh's writer and netroom-agent.init's reader, both taken from the
+    real scripts, agree on every password install.sh accepts; nothing runs."""
+    writer = shell_function(LINUX / "install.sh", "env_value")
+    reader = shell_function(LINUX / "netroom-agent.init", "load_env")
+    env_file = tmp_path / "agent.env"
+    (tmp_path / "pw").write_text(password + "\n")
+    w = subprocess.run(["bash", "-c", writer + textwrap.dedent("""
+        IFS= read -r p < "$1"
+        printf 'NETROOM_MQTT_PASSWORD=%s\\n' "$(env_value "$p")" > "$2"
+        """), "bash", str(tmp_path / "pw"), str(env_file)], capture_output=True, text=True,
+        check=False, cwd=tmp_path)
+    assert w.returncode == 0, w.stderr
+    r = subprocess.run(["sh", "-c", reader + 'load_env "$1"; printf %s "$NETROOM_MQTT_PASSWORD"',
+                        "sh", str(env_file)], capture_output=True, text=True, check=False,
+                       cwd=tmp_path, env={"PATH": os.environ["PATH"]})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == password
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["agent.env", "pw"]  # no MARK*
+
+
+def render_init(root: Path) -> Path:
+    """deploy/linux/netroom-agent.init with install.sh's substitutions under ``root``."""
+    text = (LINUX / "netroom-agent.init").read_text()
+    for old, new in {"/opt/netroom": root / "prefix", "/etc/netroom": root / "conf",
+                     "/var/lib/netroom": root / "state", "@RUN_DIR@": root / "run",
+                     "@LOG_DIR@": root / "log"}.items():
+        text = text.replace(old, str(new))
+    path = root / "initd" / "netroom-agent"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def test_init_script_reads_agent_env_as_data(tmp_path: Path) -> None:
+    """The real SysV script starts the real agent with a hostile agent.env: the
+    password reaches the broker byte for byte (it refuses any other) and none
+    of the $(...) or `...` in the file runs, as root would have run them."""
+    root = tmp_path / "root"
+    marks = root / "marks"
+    marks.mkdir(parents=True)
+    hostile_file = HOSTILE.replace("MARK", str(marks / "mark"))
+    broker = ProductionMosquitto(workdir=tmp_path / "broker", pcs=[("sq-1", "pc-01")])
+    broker.set_password("sq-1/pc-01", hostile_file)
+    broker.start()
+    (root / "conf").mkdir(parents=True)
+    bin_dir = root / "prefix" / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    launcher = bin_dir / "netroom-agent"  # what pip's console script does, for this checkout
+    launcher.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(REPO)!r})\n"
+                        "from agent.__main__ import main\nsys.exit(main())\n")
+    launcher.chmod(0o755)
+    (root / "conf" / "config.yaml").write_text(json.dumps({
+        "mqtt": {"host": broker.host, "port": broker.port, "username": "sq-1/pc-01"},
+        "agent": {"site": "sq-1", "host": "pc-01", "network": "gov", "role": "room",
+                  "interval": 1, "state_dir": str(root / "state")}}))
+    (root / "conf" / "agent.env").write_text(textwrap.dedent(f"""\
+        # hand-edited, as found on a PC
+        NETROOM_MQTT_PASSWORD={hostile_file}
+        NETROOM_IGNORED='$(touch {marks}/mark3)'
+        $(touch {marks}/mark4)
+        PATH=/nonexistent
+        LD_PRELOAD=/nonexistent/evil.so
+        """))
+    initd = render_init(root)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETROOM_")}
+    collector = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    collector.username_pw_set("netroom-collector", broker.passwords["netroom-collector"])
+    got: list[str] = []
+    collector.on_message = lambda c, u, m: got.append(m.topic)
+    collector.connect(broker.host, broker.port)
+    collector.subscribe("netroom/v1/#", qos=1)
+    collector.loop_start()
+    try:
+        start = subprocess.run(["sh", str(initd), "start"], env=env, capture_output=True,
+                               text=True, timeout=60, check=False)
+        assert start.returncode == 0, start.stderr
+        log = root / "log" / "netroom-agent.log"
+        assert wait_until(lambda: "netroom/v1/sq-1/pc-01/metrics" in got, 60), \
+            log.read_text() if log.exists() else "no log"
+        status = subprocess.run(["sh", str(initd), "status"], env=env, capture_output=True,
+                                text=True, check=False)
+        assert status.returncode == 0, status.stdout
+    finally:
+        stop = subprocess.run(["sh", str(initd), "stop"], env=env, capture_output=True,
+                              text=True, timeout=60, check=False)
+        collector.disconnect()
+        collector.loop_stop()
+        broker.kill()
+    assert stop.returncode == 0, stop.stderr
+    assert list(marks.iterdir()) == []
+    assert hostile_file not in (root / "log" / "netroom-agent.log").read_text()
 
 
 def subscriber(mosq: Mosquitto, topic: str) -> tuple[mqtt.Client, list[mqtt.MQTTMessage]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import configparser
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -147,3 +148,59 @@ def test_install_ps1_keeps_to_powershell_2_and_offline() -> None:
         assert construct not in code, construct
     assert not re.search(r"https?://", PS1)
     assert "--no-index" in PS1
+
+
+def _validation_block() -> str:
+    """install.ps1 from its parameters to the first change it makes (Stop-Agent's call)."""
+    start = PS1.index("# --- validate before touching anything")
+    end = PS1.index("# --- Python")
+    return PS1[start:end]
+
+
+def test_install_ps1_reads_passwords_only_from_a_file_or_a_prompt() -> None:
+    """Never the command line or the environment (issue 9): -Credentials (the
+    broker tool's "<user>:<password>" file), -PasswordFile (a file or "-" for
+    standard input) or Read-Host -AsSecureString, all before anything changes."""
+    code = "\n".join(line.split("#")[0] for line in PS1.splitlines())
+    assert "[string]$Password " not in code and "[string]$Password=" not in code
+    uses = re.findall(r"\$env:NETROOM_MQTT_PASSWORD\b.*", code)
+    assert len(uses) == 1 and uses[0].startswith("$env:NETROOM_MQTT_PASSWORD) {"), uses
+    block = _validation_block()
+    assert 'Bad "NETROOM_MQTT_PASSWORD: not read from the environment' in block
+    assert "Read-Host -AsSecureString" in block and "ZeroFreeBSTR" in block
+    assert '$PasswordFile -eq "-"' in block and "[Console]::In.ReadLine()" in block
+    assert '.StartsWith("${Username}:", [StringComparison]::Ordinal)' in block
+    assert '$Username = "$Site/$HostId"' in block
+    # Every assignment to $password happens while validating, none later.
+    assert len(re.findall(r"\$password = ", code)) == len(re.findall(r"\$password = ", block))
+
+
+def test_credentials_file_of_the_broker_tool_is_what_install_ps1_parses(
+        tmp_path: Path) -> None:
+    """The tool's per-site file has "<site>/<host>:<password>" lines; the user
+    install.ps1 looks for is "$Site/$HostId", the rest of the line the password."""
+    tool = REPO / "deploy" / "mosquitto" / "netroom_credentials.py"
+    done = subprocess.run([sys.executable, str(tool), "--file", str(tmp_path / "d.json"),
+                           "sync", "--pcs", "-", "--out", str(tmp_path / "out")],
+                          input="sq-1,pc-07\n", capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    (line,) = (tmp_path / "out" / "sq-1.txt").read_text().splitlines()
+    user = "sq-1/pc-07"
+    assert line.startswith(f"{user}:")
+    password = line[len(user) + 1:]  # $line.Substring($Username.Length + 1)
+    assert re.fullmatch(r"[A-Za-z0-9]{24}", password)
+    assert re.fullmatch(re.search(r"\$UserRe = '([^']+)'", PS1).group(1), user)  # type: ignore[union-attr]
+
+
+def test_config_with_a_pc_user_loads(tmp_path: Path) -> None:
+    """The user <site>/<host> in config.yaml as install.ps1 writes it."""
+    text = (REPO / "deploy" / "agent.yaml.in").read_text(encoding="utf-8")
+    for key, value in {"BROKER": "10.1.2.3", "PORT": "1883", "SITE": "sq-1", "NETWORK": "gov",
+                       "ROLE": "room", "STATE_DIR": r"C:\ProgramData\netroom"}.items():
+        text = text.replace(f"@{key}@", value)
+    text = text.replace("@MQTT_EXTRA@\n", "  username: 'sq-1/pc-07'\n  password: 'a$b''c'\n")
+    text = text.replace("@AGENT_EXTRA@\n", "  host: 'pc-07'\n")
+    path = tmp_path / "config.yaml"
+    path.write_bytes(text.replace("\n", "\r\n").encode("utf-8"))
+    cfg = agent_config.load(path)
+    assert (cfg.mqtt.username, cfg.mqtt.password, cfg.host) == ("sq-1/pc-07", "a$b'c", "pc-07")

@@ -1,10 +1,9 @@
-"""The agent's disk outbox (agent/outbox.py) and the collector's spool queue."""
+"""The agent's disk outbox (agent/outbox.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from agent.outbox import Outbox
-from collector.ingest.diskqueue import DiskQueue
 
 
 def test_outbox_survives_a_restart_in_order(tmp_path: Path) -> None:
@@ -30,6 +29,21 @@ def test_outbox_peek_after_and_limit(tmp_path: Path) -> None:
     assert box.peek(5) == [(ids[9], b"9")] and len(box) == 1
 
 
+def test_outbox_skips_held_ids_and_reads_one_item(tmp_path: Path) -> None:
+    """The publisher passes the ids it holds back (refused by the broker) as ``skip``."""
+    box = Outbox(str(tmp_path))
+    ids = box.put([b"a", b"b", b"c", b"d"])
+    held = {ids[0], ids[2]}
+    assert box.peek(10, skip=held) == [(ids[1], b"b"), (ids[3], b"d")]
+    assert box.peek(1, after=ids[0], skip=held) == [(ids[1], b"b")]
+    assert box.first_after(0, skip=held) == ids[1]
+    assert box.first_after(ids[1], skip=held) == ids[3]
+    assert box.first_after(ids[3]) is None
+    assert box.get(ids[2]) == b"c" and len(box) == 4  # held, still there
+    box.delete([ids[2]])
+    assert box.get(ids[2]) is None
+
+
 def test_outbox_full_drops_the_oldest(tmp_path: Path) -> None:
     box = Outbox(str(tmp_path), max_items=3)
     box.put([b"a", b"b"])
@@ -37,15 +51,6 @@ def test_outbox_full_drops_the_oldest(tmp_path: Path) -> None:
     assert [item for _, item in box.peek(10)] == [b"c", b"d", b"e"]
     assert box.dropped == 2
     assert len(list(tmp_path.glob("*.msg"))) == 3
-
-
-def test_spool_queue_survives_a_restart(tmp_path: Path) -> None:
-    q = DiskQueue(str(tmp_path / "s.sqlite"), fsync=True)
-    ids = q.put([b"x", b"y"])
-    q.delete(ids[:1])
-    q.close()
-    q = DiskQueue(str(tmp_path / "s.sqlite"))
-    assert len(q) == 1 and q.peek(5) == [(ids[1], b"y")]
 
 
 def test_outbox_item_format_round_trips_any_payload() -> None:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 from harness import (
     REPO,
+    T0,
     Publisher,
     count,
     message,
@@ -103,17 +104,17 @@ def test_once_print_payloads_pass_the_collectors_validation(
         assert x["retain"] == protocol.KINDS[msg.kind].retained
 
 
-def test_bad_messages_are_dropped_and_counted_while_good_ones_land(
+def test_bad_messages_are_set_aside_and_counted_while_good_ones_land(
         tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
         run_collector: Callable[[Path], Any]) -> None:
     cfg = write_config(tmp_path, mosquitto, influxd, db="bad")
     svc = run_collector(cfg)
     pub = Publisher(mosquitto)
-    good = [message("metrics", {"cpu_percent": float(i)}, host=f"pc-{i}", ts=1764000000 + i)
+    good = [message("metrics", {"cpu_percent": float(i)}, host=f"pc-{i}", ts=T0 + i)
             for i in range(20)]
     bad = [
         ("netroom/v1/sq-1/pc-1/metrics", b"\xff\xfe not json"),
-        ("netroom/v1/sq-1/pc-1/metrics", json.dumps({"schema": 1, "ts": 1764000000.0,
+        ("netroom/v1/sq-1/pc-1/metrics", json.dumps({"schema": 1, "ts": float(T0),
          "site": "sq-1", "host": "pc-1", "network": "gov", "role": "room",
          "cpu_percent": "busy"}).encode()),
         (protocol.topic("sq-9", "pc-1", "metrics"),
@@ -132,16 +133,19 @@ def test_bad_messages_are_dropped_and_counted_while_good_ones_land(
     values = sorted(r["cpu_percent"] for r in series(influxd.query(
         "SELECT cpu_percent FROM metrics", "bad")))
     assert values == [float(i) for i in range(20)]
+    assert wait_until(lambda: svc.stats_fields()["deadlettered"] == 5, 10)
     svc.write_stats()
     wait_count(influxd, "bad", "collector", "invalid", 1)
     stats = next(iter(series(influxd.query("SELECT last(*) FROM collector", "bad"))))
     assert stats["last_invalid"] == 5
-    assert stats["last_invalid_json"] == 1
+    assert stats["last_invalid_utf8"] == 1  # 0xff: not UTF-8
+    assert not stats.get("last_invalid_json")
     assert stats["last_invalid_field"] == 1
     assert stats["last_invalid_mismatch"] == 1
     assert stats["last_invalid_size"] == 1
     assert stats["last_invalid_topic"] == 1
     assert stats["last_received"] == 25
+    assert stats["last_deadlettered"] == stats["last_deadlettered_invalid"] == 5  # set aside
 
 
 def test_collector_sigkilled_mid_stream_loses_nothing_and_duplicates_nothing(
@@ -153,7 +157,7 @@ def test_collector_sigkilled_mid_stream_loses_nothing_and_duplicates_nothing(
     pub = Publisher(mosquitto)
     n = 3000
     msgs = [message("metrics", {"cpu_percent": float(i % 100), "users": i},
-                    host=f"pc-{i % 30}", ts=1764000000 + i) for i in range(n)]
+                    host=f"pc-{i % 30}", ts=T0 + i) for i in range(n)]
     try:
         assert wait_until(lambda: "connected" in log.read_text(), 15), log.read_text()
         pub.publish_many(msgs[: n // 2])
@@ -181,10 +185,10 @@ def test_influxdb_down_spools_to_disk_then_drains(
                        influxdb={"url": influxd.url, "database": "spool", "timeout_s": 2})
     svc = run_collector(cfg)
     pub = Publisher(mosquitto)
-    pub.publish(*message("metrics", {"users": 0}, ts=1764000000))
+    pub.publish(*message("metrics", {"users": 0}, ts=T0))
     assert wait_count(influxd, "spool", "metrics", "users", 1) == 1
     influxd.stop()
-    pub.publish_many([message("metrics", {"users": i}, host=f"pc-{i}", ts=1764000000 + i)
+    pub.publish_many([message("metrics", {"users": i}, host=f"pc-{i}", ts=T0 + i)
                       for i in range(1, 101)])
     assert wait_until(lambda: svc.counters.spooled >= 100, 20), svc.stats_fields()
     assert len(svc.spool) > 0

@@ -51,7 +51,7 @@ def test_golden_payload_encodes_identically(path: Path) -> None:
 
 def _payload(**over: Any) -> dict[str, Any]:
     p: dict[str, Any] = {"schema": 1, "ts": 1764000000.0, "site": "sq-1", "host": "pc-1",
-                         "network": "gov", "role": "room", "cpu_percent": 5.0}
+                         "network": "gov", "role": "room", "cpu_percent": 5.0, "collect_ms": 1.0}
     p.update(over)
     return p
 
@@ -65,7 +65,10 @@ def _payload(**over: Any) -> dict[str, Any]:
      "schema", "schema must be 1"),
     ("netroom/v1/sq-1/pc-1/nonsense", json.dumps(_payload()).encode(), "topic", "unknown kind"),
     ("netroom/v2/sq-1/pc-1/metrics", json.dumps(_payload()).encode(), "topic", "is not"),
-    ("netroom/v1/sq 1/pc-1/metrics", json.dumps(_payload()).encode(), "topic", "not a valid id"),
+    ("netroom/v1/sq 1/pc-1/metrics", json.dumps(_payload()).encode(), "topic",
+     "not a valid site id"),
+    ("netroom/v1/Sq_1/pc-1/metrics", json.dumps(_payload(site="Sq_1")).encode(), "topic",
+     "not a valid site id"),
     ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(cpu_percent="high")).encode(),
      "field", "cpu_percent: must be a number"),
     ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(cpu_percent=250)).encode(),
@@ -141,7 +144,8 @@ def test_fit_truncates_an_over_long_string() -> None:
 
 def test_fit_cuts_an_over_long_list_and_its_items_strings() -> None:
     nics = [{"name": f"veth{i:04d}" + "n" * 70, "bytes_sent": i} for i in range(200)]
-    body = {"cpu_percent": 1.0, "errors": "users: PermissionError: x", "nics": nics}
+    body = {"cpu_percent": 1.0, "collect_ms": 1.0, "errors": "users: PermissionError: x",
+            "nics": nics}
     with pytest.raises(protocol.ProtocolError, match="nics: must be a list of at most 128"):
         _wire("metrics", body)
     out = protocol.fit("metrics", body)
@@ -216,3 +220,114 @@ def test_agent_site_is_a_sites_tree_id_and_host_a_protocol_id(
     with pytest.raises(ConfigError) as err:
         load(path)
     assert str(err.value).startswith(error)
+
+
+# --- what InfluxDB can store: UTF-8, int64, schema, ids, depth, tags --------
+
+METRICS = "netroom/v1/sq-1/pc-1/metrics"
+
+
+def _raw(**over: Any) -> bytes:
+    """The payload as JSON with \\u escapes, so a lone surrogate gets through."""
+    return json.dumps(_payload(**over)).encode()
+
+
+@pytest.mark.parametrize("payload,code,reason", [
+    # A lone surrogate anywhere: a field, an unknown key, a section item, raw bytes.
+    (_raw(errors="disk \ud800 failed"), "utf8", "lone surrogate"),
+    (_raw(**{"future\udc80": 1}), "utf8", "lone surrogate"),
+    (_raw(nics=[{"name": "eth\udfff", "bytes_sent": 1}]), "utf8", "lone surrogate"),
+    (_raw(disks=[{"mount": "\udc80", "total_bytes": 1}]), "utf8", "lone surrogate"),
+    (_raw(errors="x").replace(b'"x"', b'"\xed\xa0\x80"'), "utf8", "not UTF-8"),
+    (_raw(errors="x").replace(b'"x"', b'"\xff"'), "utf8", "not UTF-8"),
+    # Integers beyond int64, whatever the field's type.
+    (_raw(mem_total_bytes=2**63), "int64", "mem_total_bytes: 9223372036854775808 is outside"),
+    (_raw(mem_total_bytes=-(2**63) - 1), "int64", "outside int64"),
+    (_raw(nics=[{"name": "eth0", "bytes_recv": 2**64}]), "int64", "nics[0].bytes_recv"),
+    (_raw(load1=10**400), "int64", "load1"),  # was an OverflowError
+    (_raw(users=1e19), "int64", "users: 1e+19 is outside int64"),
+    # schema is the integer 1.
+    (_raw(schema=True), "schema", "schema must be 1, got True"),
+    (_raw(schema=1.0), "schema", "schema must be 1, got 1.0"),
+    (_raw(schema="1"), "schema", "schema must be 1, got '1'"),
+    # Ids end where the string ends.
+    (_raw(host="pc-1\n"), "mismatch", "do not match topic"),
+    # Nesting, refused before parsing: never a RecursionError.
+    (b"[" * 130_000 + b"]" * 130_000, "too_deep", "deeper than 32"),
+    (b'{"":' * 50_000 + b"1" + b"}" * 50_000, "too_deep", "deeper than 32"),
+    (_raw(future=1).replace(b"1}", b"[" * 100_000 + b"]" * 100_000 + b"}"), "too_deep", ""),
+    (_raw(future=json.loads("[" * 33 + "]" * 33)), "too_deep", ""),
+    # Item keys become tags: InfluxDB cannot store these.
+    (_raw(nics=[{"name": "Ethernet\\", "bytes_sent": 1}]), "tag", "ends in a backslash"),
+    (_raw(nics=[{"name": "eth\n0", "bytes_sent": 1}]), "tag", "contains a line feed"),
+    (_raw(diskio=[{"name": "", "read_bytes": 1}]), "tag", "is empty"),
+    (_raw(disks=[{"mount": "", "total_bytes": 1}]), "tag", "has no tag value"),
+    (_raw(disks=[{"mount": "\\\\", "total_bytes": 1}]), "tag", "has no tag value"),
+], ids=[
+    "surrogate-field",
+    "surrogate-unknown-key",
+    "surrogate-nic-name",
+    "surrogate-mount",
+    "surrogate-utf8-bytes",
+    "invalid-utf8-byte",
+    "int-2**63",
+    "int-below-int64",
+    "section-int-2**64",
+    "float-field-10**400",
+    "int-field-1e19",
+    "schema-true",
+    "schema-1.0",
+    "schema-string",
+    "host-trailing-newline",
+    "130000-deep-list",
+    "50000-deep-object",
+    "100000-deep-in-field",
+    "33-deep",
+    "nic-trailing-backslash",
+    "nic-line-feed",
+    "diskio-empty-name",
+    "mount-empty",
+    "mount-only-backslashes",
+])
+def test_what_influxdb_cannot_store_is_refused_with_its_code(payload: bytes, code: str,
+                                                              reason: str) -> None:
+    with pytest.raises(protocol.ProtocolError) as err:
+        protocol.decode(METRICS, payload)
+    assert err.value.code == code, err.value
+    assert reason in str(err.value)
+
+
+def test_a_probe_name_with_a_trailing_newline_is_not_an_id() -> None:
+    body = {"probe": "portal\n", "method": "http", "target": "http://portal", "ok": True}
+    with pytest.raises(protocol.ProtocolError, match="probe: 'portal\\\\n' is not a valid id"):
+        _wire("probe", body)
+    assert _wire("probe", {**body, "probe": "portal"}).fields["probe"] == "portal"
+
+
+def test_the_limits_themselves_are_accepted() -> None:
+    msg = protocol.decode(METRICS, _raw(
+        mem_total_bytes=2**63 - 1, load1=2**63 - 1, users=3.0,
+        errors="[" * 2000,  # brackets in a string are not nesting
+        future=json.loads("[" * 31 + "]" * 31),  # 32 deep with the payload object
+        nics=[{"name": "以太网 2 (vEthernet, =)", "bytes_sent": 0}],
+        disks=[{"mount": m, "total_bytes": 1} for m in ("C:\\", "D:\\data\\", "/mnt/a\nb")]))
+    assert msg.fields["mem_total_bytes"] == 2**63 - 1
+    assert msg.fields["load1"] == float(2**63 - 1) and msg.fields["users"] == 3
+    assert [d["mount"] for d in msg.sections["disks"]] == ["C:\\", "D:\\data\\", "/mnt/a\nb"]
+    # A pair of surrogate escapes is one character, and fine.
+    assert protocol.decode(METRICS, _raw(errors="😀")).fields["errors"] == "😀"
+    # A UTF-8 byte order mark is skipped, as json.loads(bytes) did.
+    assert protocol.decode(METRICS, b"\xef\xbb\xbf" + _raw()).fields["cpu_percent"] == 5.0
+
+
+def test_tag_rules() -> None:
+    assert [protocol.tag_problem(v) for v in ("eth0", "a\\b", " ", "", "C:\\", "a\nb")] == [
+        "", "", "", "is empty", "ends in a backslash", "contains a line feed"]
+    assert [protocol.path_tag(p) for p in ("/", "C:\\", "D:\\data\\\\", "/a\nb", "\\")] == [
+        "/", "C:", "D:\\data", "/a b", ""]
+
+
+def test_encode_sends_a_lone_surrogate_as_a_question_mark() -> None:
+    # What Python makes of a file name's undecodable bytes (surrogateescape).
+    payload = protocol.encode(_payload(errors=b"/mnt/caf\xe9".decode("utf-8", "surrogateescape")))
+    assert protocol.decode(METRICS, payload).fields["errors"] == "/mnt/caf?"

@@ -85,14 +85,18 @@ def test_rendered_page_shows_the_hand_computed_figures(html_report: Path, tmp_pa
     page.feed(dom)
     assert "网络室达标情况报告" in dom
     summary = {k: page.ids[f"sum-{k}"].strip()
-               for k in ("total", "passing", "failing", "unregistered")}
-    assert summary == {"total": "7", "passing": "2", "failing": "5", "unregistered": "1"}
+               for k in ("total", "passing", "failing", "nodata", "unregistered")}
+    assert summary == {"total": "7", "passing": "2", "failing": "5", "nodata": "0",
+                       "unregistered": "1"}
     sites = {row[0].split()[-1]: row for row in page.tables["sites"][1:]}
-    assert sites["sq-short"] == ["缺口中队 sq-short", "一支队 / 二大队", "未达标", "未达标 1/3",
-                                 "未达标 0/3", "未达标 2/5", "未达标 33.3%/50%"]
+    # Each cell: verdict, actual/required, and why it is not a pass.
+    assert sites["sq-short"] == ["缺口中队 sq-short", "一支队 / 二大队", "未达标",
+                                 "未达标 1/3 缺 2 台政务网电脑", "未达标 0/3 缺 3 台互联网电脑",
+                                 "未达标 2/5 缺 3 台政务网电脑",
+                                 "未达标 33.3%/50% 网络室需增 2 台政务网电脑"]
     assert sites["sq-pass"][2:] == ["达标", "达标 2/2", "达标 2/2", "达标 2/2", "达标 66.7%/50%"]
     assert sites["sq-waiver"][6] == "豁免 0%/50% 机房改造中"
-    assert sites["sq-empty"][5:] == ["未达标 0/1", "未达标 0%/50%"]
+    assert sites["sq-empty"][5:] == ["未达标 0/1 缺 1 台政务网电脑", "未达标 0%/50% 网络室无电脑"]
     assert page.tables["procurement"] == [
         ["站点", "名称", "需增政务网电脑", "需增互联网电脑"],
         ["sq-nocadre", "无干部中队", "1", "0"],
@@ -103,9 +107,12 @@ def test_rendered_page_shows_the_hand_computed_figures(html_report: Path, tmp_pa
         ["合计", "", "9", "3"],
     ]
     rollup = {row[0]: row[1:] for row in page.tables["rollup"][1:]}
-    assert rollup["一支队"] == ["支队", "4", "1/4 25%", "3/4 75%", "3/4 75%", "1/4 25%",
+    # Sites, passing, failing, no data, then per rule passing / with a verdict.
+    assert rollup["一支队"] == ["支队", "4", "1/4 25%", "3", "0", "3/4 75%", "3/4 75%", "1/4 25%",
                              "2/4 50%"]
     assert page.tables["unregistered"][1][:4] == ["sq-unknown", "ghost", "政务网", "网络室"]
+    # Same host names at two sites, one PC moved: no clone to fix.
+    assert "克隆电脑（需修正）" in dom and page.ids["clones"].strip() == "无"
 
 
 def test_screenshot_and_pdf_are_a4_pages(html_report: Path, tmp_path: Path) -> None:

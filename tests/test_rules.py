@@ -20,6 +20,7 @@ from collector.compliance.rules import (
     staff_gov_pcs,
 )
 from collector.compliance.rules.base import Result
+from collector.report.format import detail
 from collector.store.loaders import devices
 
 NOW = 1_750_000_000_000
@@ -52,7 +53,7 @@ def run(rule: Any, s: Snapshot, **params: Any) -> Result:
     return r
 
 
-def facts(r: Result) -> tuple[float, float, bool, dict[str, float]]:
+def facts(r: Result) -> tuple[float | None, float | None, bool, dict[str, float]]:
     return (r.required, r.actual, r.ok, dict(r.shortfall))
 
 
@@ -70,12 +71,15 @@ def test_mixed_site_each_rule() -> None:
 
 
 def test_no_cadres_no_staff_empty_room() -> None:
-    s = snap(0, 0, "")
+    s = snap(0, 0, "internet/office")
     assert facts(run(cadre_gov_pcs, s)) == (0, 0, True, {})
     assert facts(run(cadre_internet_pcs, s)) == (0, 0, True, {})
     assert facts(run(staff_gov_pcs, s)) == (0, 0, True, {})
-    # A room with no PCs fails, and one gov PC fixes it: 1 / 1.
-    assert facts(run(room_gov_share, s)) == (0.5, 0, False, {"gov_pcs": 1})
+    # The site reports, but no PC is in its room: that fails, and one gov PC
+    # fixes it: 1 / 1.
+    room = run(room_gov_share, s)
+    assert facts(room) == (0.5, 0, False, {"gov_pcs": 1})
+    assert detail(room, "zh") == "网络室无电脑；网络室 0 台电脑中政务网 0 台"
 
 
 @pytest.mark.parametrize(("staff", "per", "required"), [
@@ -116,9 +120,17 @@ def test_evaluate_applies_waivers_and_disabled_rules() -> None:
         "room_gov_share": {"waived": "机房改造中"}, "cadre_internet_pcs": {"enabled": False},
         "staff_gov_pcs": {"staff_per_pc": 1.0}}
     got = {r.rule: r for r in rules.evaluate(s, params)}
-    assert "cadre_internet_pcs" not in got
+    # Switched off: listed as not applicable, never left out.
+    off = got["cadre_internet_pcs"]
+    assert (off.status, off.ok, off.disabled, detail(off, "en")) == \
+        ("not_applicable", False, True, "not enabled")
+    assert list(got) == [r.NAME for r in rules.registry()]
     room = got["room_gov_share"]
-    assert (room.ok, room.waived, dict(room.shortfall), room.actual) == (True, "机房改造中", {}, 0)
+    assert (room.status, room.ok, room.waived, dict(room.shortfall), room.actual) == \
+        ("waived", True, "机房改造中", {}, 0)
+    # What the evidence said stays in the detail.
+    # (0 + g) / (2 + g) >= 0.5 -> g = 2.
+    assert detail(room, "en") == "2 gov PCs to add to the room; 0 gov of 2 room PCs"
     assert facts(got["staff_gov_pcs"]) == (2, 0, False, {"gov_pcs": 2})
     assert facts(got["cadre_gov_pcs"]) == (1, 0, False, {"gov_pcs": 1})
 

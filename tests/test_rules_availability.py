@@ -11,6 +11,7 @@ from collector.compliance.rules import (
     portal_reachable,
     room_open_all_day,
 )
+from collector.report.format import detail
 
 NOW = 1_764_000_000_000  # 2025-11-24 16:00 UTC = 2025-11-25 00:00 in Shanghai
 H = 3600.0
@@ -41,19 +42,33 @@ def test_room_open_all_day_judges_yesterday_and_reports_the_week() -> None:
     # Yesterday: 11.5 of 12 h = 0.9583 >= 0.95.
     assert (r.ok, r.actual, r.required) == (True, 0.9583, 0.95)
     # The week: 71.5 of 84 h.
-    assert r.detail == ("open 11.5 h of 12.0 h on 2025-11-24; 7 days: 85.1%; "
-                        "closed since 11-24 21:30")
+    assert detail(r, "en") == ("open 11.5 h of 12.0 h on 2025-11-24; 7 days: 85.1%; "
+                               "closed since 11-24 21:30")
+    assert detail(r, "zh") == ("2025-11-24 开放 11.5 小时，应开放 12.0 小时；近 7 天开放率 85.1%；"
+                               "自 11-24 21:30 起关闭")
     week = room_open_all_day.evaluate(snap(availability=WEEK), params(room_open_all_day, days=7))
     assert week is not None and (week.ok, week.actual) == (False, round(71.5 / 84, 4))
+    # The reason a fail shows: the hours of the period.
+    assert detail(week, "en").startswith("open 71.5 h of 84.0 h (2025-11-18..2025-11-24); ")
+    assert [x.key for x in week.reasons] == ["open_days"]
 
 
 def test_room_open_all_day_does_not_apply_on_a_day_off() -> None:
     off = (*WEEK[:-1], day("2025-11-24", 0, 0))
-    assert room_open_all_day.evaluate(snap(availability=off), params(room_open_all_day)) is None
-    # Nothing known at all: the room was never seen open, a failure.
-    never = room_open_all_day.evaluate(snap(availability=(day("2025-11-24", 12, 0),)),
-                                       params(room_open_all_day))
-    assert never is not None and (never.ok, never.actual) == (False, 0.0)
+    r = room_open_all_day.evaluate(snap(availability=off), params(room_open_all_day))
+    assert (r.status, detail(r, "zh")) == ("not_applicable", "期间无需开放")
+    # Room PCs that send heartbeats, never open in the period: a failure.
+    closed = RoomNow(False, 0, 2, NOW - 30 * int(H) * 1000)
+    never = room_open_all_day.evaluate(
+        snap(availability=(day("2025-11-24", 12, 0),), room_now=closed),
+        params(room_open_all_day))
+    assert (never.status, never.actual) == ("fail", 0.0)
+    # No heartbeat from any room PC at all: nothing known, no data.
+    silent = room_open_all_day.evaluate(
+        snap(availability=(day("2025-11-24", 12, 0),), room_now=RoomNow(False, 0, 0)),
+        params(room_open_all_day))
+    assert (silent.status, silent.actual, detail(silent, "zh")) == \
+        ("no_data", None, "网络室电脑无心跳上报")
 
 
 def probe(host: str, ok: bool, age_min: float = 1, name: str = "portal",
@@ -68,28 +83,41 @@ def test_portal_reachable_counts_every_gov_pc() -> None:
               probe("i1", True, network="internet"), probe("g4", True, name="other"))
     r = portal_reachable.evaluate(snap(devices=devices, probes=probes),
                                   params(portal_reachable))
-    # g1 reached; g2 failed; g3's result is stale; g4 ran no portal probe.
-    assert r is not None and (r.ok, r.actual) == (False, 0.25)
-    assert r.detail == "1 of 4 gov PCs reach probe 'portal': not g2, g3, g4"
+    # g1 reached; g2 failed; g3's result is stale; g4 ran no portal probe:
+    # with g2 failing, 100 % is out of reach whatever g3 and g4 would say.
+    assert (r.status, r.actual) == ("fail", 0.25)
+    assert detail(r, "en") == ("1 PCs cannot reach the portal: g2; "
+                               "1 PCs do not run the portal probe (portal); "
+                               "1 PCs have no portal probe result in 30 min; "
+                               "1 of 4 gov PCs reach the portal")
     lenient = portal_reachable.evaluate(snap(devices=devices, probes=probes),
                                         params(portal_reachable, min_share=0.2, max_age_min=60))
-    assert lenient is not None and (lenient.ok, lenient.actual) == (True, 0.5)
-    # No gov PC ran the probe: not deployed at this site.
-    assert portal_reachable.evaluate(snap(devices=devices, probes=probes[3:]),
-                                     params(portal_reachable)) is None
+    assert (lenient.status, lenient.actual) == ("pass", 0.5)
+    # No gov PC ran the probe: nothing known, no data (never a pass or a fail).
+    none = portal_reachable.evaluate(snap(devices=devices, probes=probes[3:]),
+                                     params(portal_reachable))
+    assert (none.status, none.actual, detail(none, "zh")) == \
+        ("no_data", None, "4 台电脑未配置门户探测（portal）；0/4 台政务网电脑可访问政工网")
 
 
 def test_gov_isolation_fails_until_the_report_clears() -> None:
     devices = (Device("g1", "gov", "room", NOW), Device("g2", "gov", "cadre", NOW),
                Device("g3", "gov", "room", NOW))
-    leak = IsolationReport("g1", True, "canary tcp4 reached", NOW)
-    clean = IsolationReport("g2", False, "", NOW)
+    leak = IsolationReport("g1", True, "canary tcp4 reached", NOW, 2)
+    clean = IsolationReport("g2", False, "", NOW, 2)
     r = gov_isolation.evaluate(snap(devices=devices, isolation=(leak, clean)),
                                params(gov_isolation))
-    assert r is not None and (r.ok, r.actual, r.required) == (False, 1, 0)
-    assert r.detail == "2 of 3 gov PCs reported; g1: canary tcp4 reached; 1 never reported"
-    cleared = IsolationReport("g1", False, "", NOW)
-    ok = gov_isolation.evaluate(snap(devices=devices, isolation=(cleared, clean)),
+    assert (r.status, r.actual, r.required) == ("fail", 1, 0)
+    assert detail(r, "en") == ("1 PCs in violation: g1: canary tcp4 reached; "
+                               "1 PCs sent no isolation report: g3; "
+                               "2 of 3 gov PCs reported an isolation check")
+    cleared = IsolationReport("g1", False, "", NOW, 2)
+    both = (Device("g1", "gov", "room", NOW), Device("g2", "gov", "cadre", NOW))
+    ok = gov_isolation.evaluate(snap(devices=both, isolation=(cleared, clean)),
                                 params(gov_isolation))
-    assert ok is not None and (ok.ok, ok.actual) == (True, 0)
-    assert gov_isolation.evaluate(snap(), params(gov_isolation)) is None
+    assert (ok.status, ok.actual) == ("pass", 0)
+    # g3 has not reported yet: nothing proves it sealed.
+    unknown = gov_isolation.evaluate(snap(devices=devices, isolation=(cleared, clean)),
+                                     params(gov_isolation))
+    assert (unknown.status, unknown.actual) == ("no_data", None)
+    assert gov_isolation.evaluate(snap(), params(gov_isolation)).status == "no_data"

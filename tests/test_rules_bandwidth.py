@@ -12,6 +12,7 @@ from collector.compliance.rules import evaluate
 from collector.compliance.rules import gov_bandwidth as gb
 from collector.compliance.rules import room_video as rv
 from collector.compliance.rules.base import Result
+from collector.report.format import detail
 
 NOW = 1_750_000_000_000  # epoch ms
 H = 3_600_000
@@ -25,7 +26,7 @@ def snap(room: dict[str, int], *bw: Bandwidth, other: int = 0) -> Snapshot:
     return Snapshot(SITE, tuple(devs), NOW, tuple(bw))
 
 
-def video(s: Snapshot, **params: Any) -> Result | None:
+def video(s: Snapshot, **params: Any) -> Result:
     return rv.evaluate(s, {**rv.DEFAULTS, **params})
 
 
@@ -40,8 +41,10 @@ def test_room_video_per_network() -> None:
     assert r is not None
     assert (r.required, r.actual, r.ok, dict(r.shortfall)) == \
         (2.5, 2.0, False, {"internet_mbps": 3.0})
-    assert r.detail == ("gov: 30 Mbit/s / 10 room PCs = 3.00 per PC; "
-                        "internet: 12 Mbit/s / 6 room PCs = 2.00 per PC")
+    assert detail(r, "en") == ("internet: 3 Mbit/s to add; "
+                               "gov: 30 Mbit/s / 10 room PCs = 3.00 per PC; "
+                               "internet: 12 Mbit/s / 6 room PCs = 2.00 per PC")
+    assert detail(r, "zh").startswith("互联网带宽需增 3 Mbit/s；政务网 30 Mbit/s ÷ 10 台网络室电脑")
 
 
 def test_room_video_passes_and_ignores_networks_without_room_pcs() -> None:
@@ -50,19 +53,25 @@ def test_room_video_passes_and_ignores_networks_without_room_pcs() -> None:
     assert r is not None and (r.actual, r.ok, dict(r.shortfall)) == (2.5, True, {})
 
 
-def test_room_video_without_fresh_measurement_fails_uncounted() -> None:
-    # 25 h old > 24 h: no proof; nothing countable to buy.
+def test_room_video_without_fresh_measurement_has_no_data() -> None:
+    # 25 h old > 24 h: no proof either way; nothing to buy.
     old = Bandwidth("gov", "t", NOW - 25 * H, 100.0, error="latency: refused",
                     error_ms=NOW - H)
     r = video(snap({"gov": 4}, old))
-    assert r is not None and (r.actual, r.ok, dict(r.shortfall)) == (0.0, False, {})
-    assert r.detail == "gov: no speed test in 24 h, last test failed: latency: refused"
+    assert (r.status, r.actual, r.ok, dict(r.shortfall)) == ("no_data", None, False, {})
+    assert detail(r, "en") == "gov: no speed test in 24 h; gov: last test failed: latency: refused"
+    assert detail(r, "zh") == "政务网 24 小时内无测速；政务网最近一次测速失败：latency: refused"
     # With a 48 h window the same test counts: 100 / 4 = 25 per PC.
     r = video(snap({"gov": 4}, old), freshness_hours=48)
-    assert r is not None and (r.actual, r.ok) == (25.0, True)
-    # Never measured at all.
+    assert (r.actual, r.ok) == (25.0, True)
+    # Never measured at all (a site without a tester).
     r = video(snap({"internet": 2}))
-    assert r is not None and (r.actual, r.ok, dict(r.shortfall)) == (0.0, False, {})
+    assert (r.status, r.actual, dict(r.shortfall)) == ("no_data", None, {})
+    assert detail(r, "zh") == "互联网 24 小时内无测速"
+    # One network measured and short, the other unknown: the evidence fails it.
+    r = video(snap({"gov": 4, "internet": 2}, Bandwidth("gov", "t", NOW, 5.0)))
+    assert (r.status, r.actual, dict(r.shortfall)) == ("fail", 1.25, {"gov_mbps": 5.0})
+    assert [x.key for x in r.reasons] == ["mbps_short", "no_speed_test"]
 
 
 def test_room_video_rounds_the_shortfall_up() -> None:
@@ -88,23 +97,27 @@ def test_room_video_needs_browsing_to_work_where_it_is_probed() -> None:
     r = video(Snapshot(SITE, base.devices, NOW, base.bandwidth, probes=probes))
     # 100 / 3 = 33.333 per PC is plenty; gov1's failed portal page fails the room.
     assert r is not None and (r.actual, r.ok, dict(r.shortfall)) == (33.333, False, {})
-    assert r is not None and r.detail.endswith("browsing failed on gov1 (portal)")
+    assert detail(r, "en").startswith("browsing failed on gov1 (portal); ")
     ok = tuple(p for p in probes if p.host != "gov1")
     r = video(Snapshot(SITE, base.devices, NOW, base.bandwidth, probes=ok))
-    assert r is not None and r.ok and r.detail.endswith("browsing ok on 1 room PCs")
+    assert r.ok and detail(r, "en").endswith("browsing ok on 1 room PCs")
     # Not checked when switched off.
     r = video(Snapshot(SITE, base.devices, NOW, base.bandwidth, probes=probes), browse_probes="")
     assert r is not None and r.ok
 
 
 def test_room_video_does_not_apply_without_room_pcs() -> None:
-    assert video(snap({}, Bandwidth("gov", "t", NOW, 30.0), other=3)) is None
+    r = video(snap({}, Bandwidth("gov", "t", NOW, 30.0), other=3))
+    assert (r.status, detail(r, "zh")) == ("not_applicable", "无网络室电脑")
+    # No PC reports at all: nothing known.
+    r = video(snap({}, Bandwidth("gov", "t", NOW, 30.0)))
+    assert (r.status, detail(r, "en")) == ("no_data", "no PC of the site reports")
 
 
 def test_room_video_flags_a_second_tester() -> None:
     r = video(snap({"gov": 2}, Bandwidth("gov", "a", NOW, 30.0, testers=("a", "b"))))
-    assert r is not None and r.ok
-    assert r.detail.endswith("gov: 2 testers (a, b), keep one")
+    assert r.ok
+    assert detail(r, "en").endswith("gov: 2 testers (a, b), keep one")
 
 
 def test_gov_bandwidth() -> None:
@@ -112,7 +125,9 @@ def test_gov_bandwidth() -> None:
     r = gov(snap({}, Bandwidth("gov", "t", NOW - 2 * H, 18.3, 9.5)))
     assert (r.required, r.actual, r.ok, dict(r.shortfall)) == \
         (20.0, 18.3, False, {"gov_mbps": 1.7})
-    assert r.detail == "down 18.3 Mbit/s, up 9.5 by t, 2.0 h ago"
+    assert detail(r, "en") == "gov: 1.7 Mbit/s to add; down 18.3 Mbit/s, up 9.5 by t, 2.0 h ago"
+    assert detail(r, "zh") == ("政务网带宽需增 1.7 Mbit/s；"
+                               "t 2.0 小时前测得下行 18.3 Mbit/s、上行 9.5 Mbit/s")
     r = gov(snap({}, Bandwidth("gov", "t", NOW, 45.0)))
     assert (r.actual, r.ok, dict(r.shortfall)) == (45.0, True, {})
     r = gov(snap({}, Bandwidth("gov", "t", NOW, 45.0)), min_mbps=50)
@@ -120,14 +135,16 @@ def test_gov_bandwidth() -> None:
 
 
 def test_gov_bandwidth_needs_a_fresh_gov_test() -> None:
-    # Only an internet test: the gov link is unknown, which fails uncounted.
+    # Only an internet test: the gov link is unknown: no data, nothing to buy.
     r = gov(snap({}, Bandwidth("internet", "t", NOW, 500.0)))
-    assert (r.actual, r.ok, dict(r.shortfall)) == (0.0, False, {})
-    assert r.detail == "no gov speed test in 24 h"
+    assert (r.status, r.actual, r.ok, dict(r.shortfall)) == ("no_data", None, False, {})
+    assert detail(r, "en") == "gov: no speed test in 24 h"
+    assert detail(r, "zh") == "政务网 24 小时内无测速"
     r = gov(snap({}, Bandwidth("gov", "t", NOW - 30 * H, 500.0, error="timed out after 120 s",
                                error_ms=NOW - H)))
-    assert (r.actual, r.ok, dict(r.shortfall)) == (0.0, False, {})
-    assert r.detail == "no gov speed test in 24 h; last test failed: timed out after 120 s"
+    assert (r.status, r.actual, dict(r.shortfall)) == ("no_data", None, {})
+    assert detail(r, "en") == ("gov: no speed test in 24 h; "
+                               "gov: last test failed: timed out after 120 s")
 
 
 def test_trend() -> None:
@@ -138,7 +155,8 @@ def test_trend() -> None:
     assert gb.trend(daily, NOW, 7) == (15.0, 21.0)
     assert gb.trend(daily[2:5], NOW, 7) is None  # nothing the week before
     r = gov(snap({}, Bandwidth("gov", "t", NOW - 2 * H, 25.0, daily_mbps=daily)))
-    assert "trend +6.0 Mbit/s (7 d mean 21.0 vs 15.0 before)" in r.detail
+    assert "trend +6.0 Mbit/s (7 d mean 21.0 vs 15.0 before)" in detail(r, "en")
+    assert "近 7 天均值 21.0 Mbit/s，此前 15.0，变化 +6.0 Mbit/s" in detail(r, "zh")
     # Three-day windows: the last 3 days hold 20 (exactly 3 d ago: the edge counts)
     # and 25 -> 22.5; the 3 days before hold 18.
     assert gb.trend(daily, NOW, 3) == (18.0, 22.5)
@@ -157,5 +175,6 @@ def test_waived_and_disabled() -> None:
     s = snap({"gov": 10}, Bandwidth("gov", "t", NOW, 1.0))
     by = {r.rule: r for r in evaluate(s, {"room_video": {"waived": "link upgrade ordered"},
                                           "gov_bandwidth": {"enabled": False}})}
-    assert "gov_bandwidth" not in by
+    assert (by["gov_bandwidth"].status, by["gov_bandwidth"].disabled) == ("not_applicable", True)
     assert by["room_video"].ok and by["room_video"].waived == "link upgrade ordered"
+    assert (by["room_video"].status, dict(by["room_video"].shortfall)) == ("waived", {})

@@ -2,6 +2,7 @@
 errors (exit 2) of the collector and of `netroom report`."""
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,48 @@ def test_rules_defaults_overrides_waivers() -> None:
     assert params["cadre_gov_pcs"] == {"per_cadre": 2}
 
 
+def test_agent_settings_are_inherited_down_the_tree() -> None:
+    """`agents:` blocks: a node's keys over its units' (mappings merged, lists
+    replaced whole); testers and per-PC sections at sites (docs/settings.md)."""
+    portal = {"name": "portal", "kind": "http", "target": "http://10.0.0.80/",
+              "networks": ["gov"]}
+    web = {"name": "web", "kind": "tcp", "target": "10.0.0.81:443"}
+    sites: list[dict[str, Any]] = [{"id": "bj", "agents": {"interval": 60, "probes": [portal],
+                                     "bandwidth": {"url": "http://10.0.0.5:8090",
+                                                   "quiet_hours": "08:00-18:00"}},
+              "children": [
+                  {"id": "d1", "agents": {"isolation": {"interval": 30}}, "children": [
+                      sq("sq-1", agents={"bandwidth": {"interval": 3600}, "probes": [web],
+                                         "testers": {"gov": "pc-07"},
+                                         "hosts": {"pc-07": {"interval": 30}}}),
+                      sq("sq-2")]},
+                  sq("sq-3")]}]
+    org = read_org(sites, None)
+    one = org.site("sq-1").settings  # type: ignore[union-attr]
+    assert dict(one.settings) == {
+        "interval": 60, "probes": [web], "isolation": {"interval": 30},
+        "bandwidth": {"url": "http://10.0.0.5:8090", "quiet_hours": "08:00-18:00",
+                      "interval": 3600}}
+    assert (dict(one.testers), dict(one.hosts)) == ({"gov": "pc-07"}, {"pc-07": {"interval": 30}})
+    two = org.site("sq-2").settings  # type: ignore[union-attr]
+    assert two.settings["probes"] == [portal] and two.testers == {} and two.hosts == {}
+    three = org.site("sq-3").settings  # type: ignore[union-attr]
+    assert "isolation" not in three.settings  # d1's block is not its unit's
+    assert dict(org.nodes["d1"].agents) == {"isolation": {"interval": 30}}
+    # One version per site, from its content: the same config gives the same
+    # version (a collector restart changes nothing), any change a new one.
+    versions = org.settings_versions()
+    assert sorted(versions) == ["sq-1", "sq-2", "sq-3"]
+    assert len(set(versions.values())) == 3
+    assert read_org(sites, None).settings_versions() == versions
+    one_block = sites[0]["children"][0]["children"][0]["agents"]
+    one_block["hosts"]["pc-07"]["interval"] = 20
+    changed = read_org(sites, None).settings_versions()
+    assert changed["sq-1"] != versions["sq-1"] and changed["sq-2"] == versions["sq-2"]
+    # Without any block a site still has settings (empty) and a version.
+    assert read_org(tree(), None).site("sq-1").settings.settings == {}  # type: ignore[union-attr]
+
+
 def test_room_windows_days_timezone() -> None:
     room = {"open": ["14:00-24:00", "08:00-12:00"], "days": [5, 1], "timezone": "Asia/Urumqi",
             "min_online": 2}
@@ -107,6 +150,39 @@ BAD_SITES = [
     ({"id": "x"}, "sites: must be a list of nodes"),
     (tree(sq(rules={"room_gov_shares": {}})), f"{S}.rules.room_gov_shares: unknown rule"),
     (tree(sq(rules={"freshness_days": 3})), f"{S}.rules.freshness_days: unknown rule"),
+    # Agent settings (`agents:`, docs/settings.md): what an agent would refuse.
+    (tree(sq(agents={"intervall": 5})), f"{S}.agents.intervall: unknown key"),
+    (tree(sq(agents={"interval": 0})), f"{S}.agents.interval: must be between 1"),
+    (tree(sq(agents={"probes": [{"name": "p", "kind": "tcp", "target": "portal"}]})),
+     f"{S}.agents.probes[0].target: no port, got 'portal'"),
+    (tree(sq(agents={"isolation": {"canaries": [{"kind": "ftp", "target": "x"}]}})),
+     f"{S}.agents.isolation.canaries[0].kind: must be one of http, tcp, dns"),
+    (tree(sq(agents={"bandwidth": {"tester": True}})),
+     f"{S}.agents.bandwidth.tester: name the site's tester PCs in its agents.testers"),
+    (tree(sq(agents={"bandwidth": {"method": "speedtest"}})),
+     f"{S}.agents.bandwidth.method: gov PCs have no internet"),
+    (tree(sq(agents={"testers": {"lan": "pc-1"}})),
+     f"{S}.agents.testers: networks are gov, internet, got 'lan'"),
+    (tree(sq(agents={"testers": {"gov": "pc 1"}})), f"{S}.agents.testers.gov: must be a host"),
+    (tree(sq(agents={"testers": {"gov": "pc-7"}})),
+     f"{S}.agents.testers.gov: pc-7 runs the speed tests: {S}.agents.bandwidth.url: required "
+     "for the intranet speed test"),
+    (tree(sq(agents={"hosts": {"pc-7": {"clock": {"url": "ftp://x"}}}})),
+     f"{S}.agents.hosts.pc-7.clock.url: must be http(s)://"),
+    (tree(sq(agents={"hosts": {"pc-7": {"site": "sq-2"}}})),
+     f"{S}.agents.hosts.pc-7.site: unknown key"),
+    (tree(sq(agents={"quiet_hours": "08:00-18:00"})), f"{S}.agents.quiet_hours: unknown key"),
+    (tree(sq(agents=[1])), f"{S}.agents: must be a mapping"),
+    ([{"id": "d1", "agents": {"testers": {"gov": "pc-1"}}, "children": [sq()]}],
+     "sites.d1.agents.testers: only a site's block has it"),
+    # A unit's settings are checked at the unit, with what it inherits.
+    ([{"id": "d1", "agents": {"bandwidth": {"duration": 60}}, "children": [sq()]}],
+     "sites.d1.agents.bandwidth.timeout: must be at least 2 x duration + 5 s (125), got 120"),
+    ([{"id": "d1", "agents": {"bandwidth": {"duration": 60, "timeout": 200}},
+       "children": [sq(agents={"bandwidth": {"timeout": 100}})]}],
+     "sites.d1.sq-1.agents.bandwidth.timeout: must be at least 2 x duration + 5 s (125)"),
+    (tree(sq(agents={"bandwidth": {"quiet_hours": date(2025, 1, 1)}})),
+     f"{S}.agents.bandwidth.quiet_hours: must be text, a number"),
 ]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psutil
 from harness import (
+    T0,
     Publisher,
     message,
     series,
@@ -41,7 +42,7 @@ def test_two_workers_share_the_stream_and_survive_a_killed_worker(
         assert wait_until(lambda: len(_children(main.pid)) == 1, 15), log.read_text()
         assert wait_until(lambda: log.read_text().count("connected to") >= 2, 15)
         n = 2000
-        msgs = [message("metrics", {"users": i}, host=f"pc-{i % 40}", ts=1764000000 + i)
+        msgs = [message("metrics", {"users": i}, host=f"pc-{i % 40}", ts=T0 + i)
                 for i in range(n)]
         pub.publish_many(msgs[:1000])
         child = _children(main.pid)[0]

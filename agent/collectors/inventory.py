@@ -6,29 +6,22 @@ literal strings.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import importlib
 import os
 import platform
-import re
 import shlex
 import socket
-import uuid
 from typing import Any, Mapping, Sequence
 
 import psutil
 
 import netroom
+from agent import identity
 from agent.collectors.metrics import PART_ERRORS, Errors, is_loopback, physical_partitions
+from agent.identity import read_registry
 from netroom import protocol
 
-_MACHINE_ID_PATHS = ("/etc/machine-id", "/var/lib/dbus/machine-id")
-_MACHINE_ID_RE = re.compile(r"^[0-9a-f]{32}$")  # rejects "" and systemd's "uninitialized"
 # Firmware fields vendors leave unset; sending them would group unrelated PCs.
-_PLACEHOLDERS = frozenset({
-    "", "none", "default string", "to be filled by o.e.m.", "o.e.m.", "not specified",
-    "system manufacturer", "system product name", "system serial number", "0123456789"})
+_PLACEHOLDERS = identity.PLACEHOLDERS
 _DMI = {"vendor": "sys_vendor", "model": "product_name", "serial": "product_serial",
         "bios_version": "bios_version"}
 _WIN_BIOS = {"vendor": "SystemManufacturer", "model": "SystemProductName",
@@ -135,60 +128,11 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def read_registry(path: str, names: Sequence[str]) -> dict[str, str]:
-    """Values under HKLM\\<path> (Windows only); missing values are left out."""
-    winreg: Any = importlib.import_module("winreg")  # exists only on Windows
-    out = {}
-    # A 32-bit Python would otherwise read the WOW6432Node copy, which lacks MachineGuid.
-    access = winreg.KEY_READ | winreg.KEY_WOW64_64KEY
-    with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, path, 0, access) as key:
-        for name in names:
-            try:
-                value = winreg.QueryValueEx(key, name)[0]
-            except FileNotFoundError:
-                continue
-            out[name] = " ".join(value) if isinstance(value, list) else str(value).strip()
-    return out
-
-
-def app_specific(machine_id: str) -> str:
-    """A stable id derived from the OS's machine id without revealing it.
-
-    systemd asks that /etc/machine-id never be sent over the network; like
-    sd_id128_get_machine_app_specific(), send an HMAC keyed by it instead.
-    """
-    return hmac.new(machine_id.encode(), b"netroom-host-id", hashlib.sha256).hexdigest()[:32]
-
-
-def read_host_id(state_dir: str, system: str, paths: Sequence[str] = _MACHINE_ID_PATHS) -> str:
-    """The OS's machine id, else a uuid4 kept in <state_dir>/host-id (OSError if unwritable)."""
-    if system == "Windows":
-        try:
-            key = read_registry(r"SOFTWARE\Microsoft\Cryptography", ["MachineGuid"])
-        except OSError:
-            key = {}  # fall back to our own id
-        if key.get("MachineGuid"):
-            return app_specific(key["MachineGuid"].lower())
-    else:
-        for path in paths:
-            try:
-                mid = _read(path).strip()
-            except OSError:
-                continue
-            if _MACHINE_ID_RE.match(mid):
-                return app_specific(mid)
-    path = os.path.join(state_dir, "host-id")
-    try:
-        kept = _read(path).strip()
-    except FileNotFoundError:
-        kept = ""
-    if not kept:
-        os.makedirs(state_dir, exist_ok=True)
-        kept = str(uuid.uuid4())
-        with open(path + ".tmp", "w", encoding="ascii") as f:
-            f.write(kept + "\n")
-        os.replace(path + ".tmp", path)  # never leave a half-written id behind
-    return kept
+def read_host_id(state_dir: str, system: str,
+                 paths: Sequence[str] = identity.MACHINE_ID_PATHS) -> str:
+    """The host id's machine part (agent/identity.py), which earlier agents
+    sent as the whole host id."""
+    return identity.read_machine(state_dir, system, paths)
 
 
 def _linux(out: dict[str, Any], errors: Errors) -> None:
@@ -231,16 +175,21 @@ class Inventory:
 
     kind = "inventory"
 
-    def __init__(self, state_dir: str, ps: Any = psutil, system: str | None = None) -> None:
+    def __init__(self, state_dir: str, ps: Any = psutil, system: str | None = None,
+                 host_id: str = "") -> None:
+        """``host_id``: the agent's (AgentConfig.host_id); read here if not given."""
         self._state_dir = state_dir
         self._ps = ps
         self._system = system or platform.system()
+        self._host_id = host_id
 
     def collect(self) -> dict[str, Any]:
         ps, errors = self._ps, Errors()
+        if not self._host_id:  # once: the same inputs as the agent's config read
+            self._host_id = identity.read_identity(self._state_dir, self._system, ps).host_id
         out: dict[str, Any] = {
             "hostname": socket.gethostname(),
-            "host_id": read_host_id(self._state_dir, self._system),
+            "host_id": self._host_id,
             "kernel": platform.release(),
             "arch": platform.machine(),
             "agent_version": netroom.__version__,

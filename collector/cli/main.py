@@ -15,6 +15,7 @@ from typing import Callable
 
 import netroom
 from collector.cli.dashboards import add_dashboards
+from collector.cli.deadletter import add_deadletter
 from collector.cli.rooms import add_availability, add_isolation
 from collector.cli.speedserver import add_speedserver
 from collector.compliance import evaluate as compliance
@@ -85,6 +86,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], 
     add_dashboards,
     add_availability,
     add_isolation,
+    add_deadletter,
 )
 
 

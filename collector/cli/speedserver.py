@@ -35,7 +35,8 @@ def run_speedserver(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server.start()
-    print(f"netroom speedserver: serving on {server.url}", file=sys.stderr, flush=True)
+    print(f"netroom speedserver: serving on {server.url} ({cfg.max_clients} requests at "
+          f"once, {cfg.max_connections} connections)", file=sys.stderr, flush=True)
     stop.wait()
     server.stop()
     return 0

@@ -7,7 +7,9 @@ heartbeat. A clean ``offline`` status ends it at once. A Last Will only
 matters when no heartbeat follows it (contact may be lost while the PC works
 on and its outbox later delivers the ticks): then, too, the host is offline
 from its last heartbeat. A room is open while at least ``min_online`` of its
-room PCs are online. docs/availability.md has a worked example.
+room PCs are online. A heartbeat stamped a little ahead of the evaluation
+time (a PC whose clock runs fast, up to collector.compliance.skew.AHEAD_MS)
+counts as one at that time. docs/availability.md has a worked example.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence, Tuple
 
+from collector.compliance import skew
 from collector.compliance.model import Room
 from netroom import schema
 
@@ -68,19 +71,30 @@ class RoomNow:
     closed_since_ms: int | None = None
 
 
-def online_spans(t: Timeline, now_ms: int, missing_intervals: float = 3) -> list[Span]:
-    """The spans in which the host was online, up to ``now_ms`` (what is known)."""
+def online_spans(t: Timeline, now_ms: int, missing_intervals: float = 3,
+                 ahead_ms: int = skew.AHEAD_MS) -> list[Span]:
+    """The spans in which the host was online, up to ``now_ms`` (what is known).
+
+    A heartbeat or status stamped up to ``ahead_ms`` after ``now_ms`` (a PC
+    whose clock runs fast) counts as one at ``now_ms``; later ones are not read.
+    """
+    spans, _ = _walk(t, now_ms, missing_intervals, ahead_ms)
+    return [(s, e) for s, e in spans if e > s]
+
+
+def _walk(t: Timeline, now_ms: int, missing_intervals: float,
+          ahead_ms: int) -> tuple[list[Span], bool]:
+    """(spans, including empty ones, and whether the host is online at ``now_ms``)."""
     limit = missing_intervals * t.interval_s * 1000
     # At one instant, a heartbeat sorts before an offline status.
-    events = sorted([(ts, 0) for ts in t.beats]
-                    + [(ts, 2 if will else 1) for ts, will in t.offline])
+    raw = [(ts, 0) for ts in t.beats] + [(ts, 2 if will else 1) for ts, will in t.offline]
+    events = sorted((known, what) for ts, what in raw
+                    if (known := skew.clamp(ts, now_ms, ahead_ms)) is not None)
     spans: list[Span] = []
     start: int | None = None
     last = 0
     will_after = False
     for ts, what in events:
-        if ts > now_ms:
-            break
         if what == 0:
             if start is not None and ts - last > limit:
                 spans.append((start, last))
@@ -93,9 +107,11 @@ def online_spans(t: Timeline, now_ms: int, missing_intervals: float = 3) -> list
             start = None
         elif what == 2:
             will_after = True
+    online = False
     if start is not None:
-        spans.append((start, last if will_after or now_ms - last > limit else now_ms))
-    return [(s, e) for s, e in spans if e > s]
+        online = not will_after and now_ms - last <= limit
+        spans.append((start, now_ms if online else last))
+    return spans, online
 
 
 def room_open_spans(hosts: Iterable[Sequence[Span]], min_online: int = 1) -> list[Span]:
@@ -188,21 +204,24 @@ def period_share(days: Sequence[DayOpen]) -> tuple[float | None, float, float]:
 
 
 def room_now(timelines: Mapping[str, Timeline], now_ms: int, min_online: int = 1,
-             missing_intervals: float = 3) -> RoomNow:
+             missing_intervals: float = 3, ahead_ms: int = skew.AHEAD_MS) -> RoomNow:
     """Open now or not, and closed since when, from the room PCs' timelines.
 
     Only each host's last heartbeats are needed: with ``n`` online now, the
     room closed when the (min_online - n)-th latest of the others went offline.
+    A heartbeat stamped up to ``ahead_ms`` after ``now_ms`` is one at ``now_ms``:
+    a room PC whose clock runs fast is online, not silent.
     """
     online = 0
     gone: list[int] = []  # when each offline host went offline
     for t in timelines.values():
-        spans = online_spans(t, now_ms, missing_intervals)
-        if spans and spans[-1][1] == now_ms:
+        spans, is_online = _walk(t, now_ms, missing_intervals, ahead_ms)
+        if is_online:
             online += 1
             continue
-        ends = [spans[-1][1]] if spans else []
-        ends += [b for b in t.beats if b <= now_ms]
+        ends = [e for s, e in spans if e > s][-1:]
+        ends += [known for b in t.beats
+                 if (known := skew.clamp(b, now_ms, ahead_ms)) is not None]
         if ends:
             gone.append(max(ends))
     if online >= min_online:

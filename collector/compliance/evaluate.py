@@ -2,29 +2,67 @@
 
 Pure: takes Snapshots (see collector.store.snapshot) and returns values; the
 collector's thread and ``netroom report`` do the reading and writing.
+
+A site's status: ``fail`` if any rule fails, else ``no_data`` if any rule
+that applies has no data (or nothing at all was heard from the site), else
+``pass`` (waived rules count as passing).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from collector.compliance import rules
-from collector.compliance.facts import Snapshots, Stray
+from collector.compliance.facts import Clone, Snapshot, Snapshots, Stray
 from collector.compliance.model import Node, Org, Site
-from collector.compliance.rules.base import Result
+from collector.compliance.rules.base import (
+    FAIL,
+    NO_DATA,
+    NOT_APPLICABLE,
+    PASS,
+    WAIVED,
+    Reason,
+    Result,
+    why,
+)
+from netroom.central import SettingsState
+
+SITE_STATUSES = (PASS, FAIL, NO_DATA)  # what a site can be
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """One site's results, one per rule that applies to it."""
+    """One site's results, one per rule (every rule, in RULES order).
+
+    ``reasons``: why the site as a whole has no data (it sent nothing).
+    ``clones``: its PCs cloned from one image (``Snapshot.clones``), to be
+    fixed; they do not change any verdict (each clone counts as a PC).
+    ``settings``: what settings each PC runs (``Snapshot.settings``); PCs
+    not on their site's settings do not change any verdict either.
+    """
 
     site: Site
     results: tuple[Result, ...]
+    reasons: tuple[Reason, ...] = ()
+    clones: tuple[Clone, ...] = ()
+    settings: tuple[SettingsState, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """fail if any rule fails; else no_data if a rule that applies has no
+        data, or the site is silent; else pass."""
+        states = {r.status for r in self.results}
+        if FAIL in states:
+            return FAIL
+        if NO_DATA in states or self.reasons:
+            return NO_DATA
+        return PASS
 
     @property
     def ok(self) -> bool:
-        """A site passes when every rule that applies passes (waived ones do)."""
-        return all(r.ok for r in self.results)
+        """The site passes: every rule that applies passes (waived ones do)."""
+        return self.status == PASS
 
     @property
     def needs(self) -> dict[str, float]:
@@ -40,35 +78,69 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Rollup:
-    """A unit's sites: how many, how many pass, and per rule (passing, applying)."""
+    """A unit's sites: how many, how many per site status (pass, fail,
+    no_data), and per rule how many sites per rule status (the five)."""
 
     node: Node
     sites: int
-    passing: int
-    rules: Mapping[str, tuple[int, int]]
+    statuses: Mapping[str, int]
+    rules: Mapping[str, Mapping[str, int]]
+
+    @property
+    def passing(self) -> int:
+        return self.statuses.get(PASS, 0)
+
+    @property
+    def failing(self) -> int:
+        return self.statuses.get(FAIL, 0)
+
+    @property
+    def no_data(self) -> int:
+        return self.statuses.get(NO_DATA, 0)
+
+
+def silent(snap: Snapshot) -> bool:
+    """Nothing at all heard from the site: no PC, probe, isolation report,
+    speed test or room heartbeat in the loaders' windows."""
+    return not (snap.devices or snap.probes or snap.isolation
+                or any(b.ts_ms or b.error_ms for b in snap.bandwidth)
+                or (snap.room_now is not None and snap.room_now.room_pcs > 0)
+                or any(d.open_s > 0 for d in snap.availability))
 
 
 def evaluate_all(org: Org, snaps: Snapshots, site_ids: Iterable[str] | None = None
                  ) -> Evaluation:
     """Evaluate the sites in ``site_ids`` (default: all, in tree order)."""
     wanted = None if site_ids is None else set(site_ids)
-    verdicts = tuple(
-        Verdict(site, tuple(rules.evaluate(snaps.by_site[site.id], org.params(site))))
-        for site in org.sites if wanted is None or site.id in wanted
-    )
+    verdicts = tuple(verdict(org, site, snaps.by_site[site.id])
+                     for site in org.sites if wanted is None or site.id in wanted)
     return Evaluation(snaps.now_ms, verdicts, snaps.unregistered)
+
+
+def verdict(org: Org, site: Site, snap: Snapshot) -> Verdict:
+    """Every rule on one site; a silent site's no-data results all say so."""
+    results = tuple(rules.evaluate(snap, org.params(site)))
+    if not silent(snap):
+        return Verdict(site, results, clones=snap.clones, settings=snap.settings)
+    reason = why("site_silent", days=org.freshness_days)
+    results = tuple(dataclasses.replace(r, reasons=(reason,)) if r.status == NO_DATA else r
+                    for r in results)
+    return Verdict(site, results, (reason,), snap.clones, snap.settings)
 
 
 def needs(results: Iterable[Result]) -> dict[str, float]:
     """What to buy so that every failing rule passes, by shortfall key.
 
-    Rules of one POOL are fixed by the same purchase (a gov PC for the room
-    also serves staff): take the largest shortfall per key within a pool,
-    then add the pools up.
+    Only failures carry a shortfall (no data is no evidence of a need). Rules
+    of one POOL are fixed by the same purchase (a gov PC for the room also
+    serves staff): take the largest shortfall per key within a pool, then
+    add the pools up.
     """
     pool_of = {r.NAME: getattr(r, "POOL", r.NAME) for r in rules.registry()}
     pools: dict[str, dict[str, float]] = {}
     for r in results:
+        if r.status != FAIL:
+            continue
         pool = pools.setdefault(pool_of.get(r.rule, r.rule), {})
         for key, n in r.shortfall.items():
             pool[key] = max(pool.get(key, 0.0), n)
@@ -80,7 +152,10 @@ def needs(results: Iterable[Result]) -> dict[str, float]:
 
 
 def rollups(org: Org, verdicts: Iterable[Verdict]) -> list[Rollup]:
-    """One Rollup per unit (every node with children) that has a verdict below it."""
+    """One Rollup per unit (every node with children) that has a verdict below it.
+
+    Rules switched off for a site are not counted for it.
+    """
     verdicts = list(verdicts)
     out = []
     for node in org.nodes.values():
@@ -89,10 +164,24 @@ def rollups(org: Org, verdicts: Iterable[Verdict]) -> list[Rollup]:
         below = [v for v in verdicts if any(i == node.id for _, i in v.site.path)]
         if not below:
             continue
-        per_rule: dict[str, tuple[int, int]] = {}
+        statuses = dict.fromkeys(SITE_STATUSES, 0)
+        per_rule: dict[str, dict[str, int]] = {}
         for v in below:
+            statuses[v.status] += 1
             for r in v.results:
-                ok, n = per_rule.get(r.rule, (0, 0))
-                per_rule[r.rule] = (ok + r.ok, n + 1)
-        out.append(Rollup(node, len(below), sum(v.ok for v in below), per_rule))
+                if not r.disabled:
+                    counts = per_rule.setdefault(r.rule, dict.fromkeys(rules.STATUSES, 0))
+                    counts[r.status] += 1
+        out.append(Rollup(node, len(below), statuses, per_rule))
     return out
+
+
+def passing(counts: Mapping[str, int]) -> int:
+    """Sites passing a rule, waivers included."""
+    return counts.get(PASS, 0) + counts.get(WAIVED, 0)
+
+
+def checked(counts: Mapping[str, int]) -> int:
+    """Sites with a verdict on a rule (pass, fail or waived): those it applies to
+    that had data."""
+    return sum(n for s, n in counts.items() if s not in (NO_DATA, NOT_APPLICABLE))

@@ -9,6 +9,7 @@ from typing import Mapping
 
 from collector.compliance.availability import DayOpen, RoomNow
 from collector.compliance.model import Site
+from netroom.central import SettingsState
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,27 @@ class Device:
     network: str  # gov | internet
     role: str  # cadre | room | class | office
     last_seen_ms: int  # time of that inventory, epoch ms
+    host_id: str = ""  # the inventory's host_id: "<machine>.<hardware>" (agent/identity.py)
+
+
+@dataclass(frozen=True)
+class Clone:
+    """PCs that share what must be unique to each: copies of one disk image
+    whose hostname or OS machine id was not changed (docs/collectors.md,
+    "Identity", says how to fix them). Each still counts as a PC.
+
+    ``shared``: "hostname" (PCs of this site with one hostname) or
+    "machine_id" (PCs anywhere in the fleet with one OS machine id);
+    ``value``: that hostname, in lower case, or the first 8 hex of the machine
+    id's hash (never the id itself); ``hosts``: each PC's host id (the topic's
+    <host>; ``<site>/<host>`` for a PC of another site), sorted, repeated when
+    PCs also share it; ``host_ids``: their inventory host ids, in that order.
+    """
+
+    shared: str  # hostname | machine_id
+    value: str
+    hosts: tuple[str, ...]
+    host_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -57,12 +79,19 @@ class ProbeResult:
 
 @dataclass(frozen=True)
 class IsolationReport:
-    """A gov PC's latest isolation report, at ``time_ms`` (epoch ms)."""
+    """A gov PC's latest isolation report, at ``time_ms`` (epoch ms).
+
+    ``canaries``: how many internet canaries the PC has configured (and
+    checked; the payload's ``canaries_checked``); None when the report does
+    not say. Without canaries a clean report proves nothing about reaching
+    the internet.
+    """
 
     host: str
     violated: bool
     reasons: str
     time_ms: int
+    canaries: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +110,9 @@ class Snapshot:
     room_now: RoomNow | None = None  # open now, or closed since
     probes: tuple[ProbeResult, ...] = ()  # each host's latest result per probe
     isolation: tuple[IsolationReport, ...] = ()  # each gov PC's latest isolation report
+    clones: tuple[Clone, ...] = ()  # PCs sharing a hostname or machine id, to be fixed
+    # Each PC's settings against its site's (its latest online status); no rule reads it.
+    settings: tuple[SettingsState, ...] = ()
 
     def bandwidth_on(self, network: str) -> Bandwidth | None:
         return next((b for b in self.bandwidth if b.network == network), None)

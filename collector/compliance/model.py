@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from netroom.central import Settings
+
 
 @dataclass(frozen=True)
 class Room:
@@ -35,17 +37,28 @@ class Site:
     classes: int = 0
     room: Room = field(default_factory=Room)
     rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # What its agents run (netroom.central): its `agents:` block over its
+    # units', with its testers and per-PC sections; published by the collector.
+    agents: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.agents if self.agents is not None else Settings(self.id, {})
 
 
 @dataclass(frozen=True)
 class Node:
-    """One node of the tree; ``site`` is set on leaves, ``children`` on units."""
+    """One node of the tree; ``site`` is set on leaves, ``children`` on units.
+
+    ``agents``: the node's own `agents:` block (settings keys only), as written.
+    """
 
     id: str
     name: str
     level: str
     children: tuple[Node, ...] = ()
     site: Site | None = None
+    agents: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,10 @@ class Org:
         """Configured rule parameters for ``site``: its own over the globals."""
         names = set(self.rules) | set(site.rules)
         return {n: {**self.rules.get(n, {}), **site.rules.get(n, {})} for n in names}
+
+    def settings_versions(self) -> dict[str, str]:
+        """The version of every site's agent settings (netroom.central), by site id."""
+        return {s.id: s.settings.version for s in self.sites}
 
     def tags_for(self, site_id: str) -> dict[str, str]:
         """The org path tags for points of ``site_id`` (level -> ancestor id)."""

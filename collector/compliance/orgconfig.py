@@ -3,9 +3,12 @@
 ``sites:`` in config.yaml is a list of nodes; a node with ``children`` is a
 unit, a node without is a site (a squadron, with headcounts and a room).
 ``rules:`` holds the defaults for every rule, a site's own ``rules:``
-override them. Both are parsed once, at start-up, into a frozen Org; every
-problem is one ConfigError line naming the key. docs/compliance.md shows
-the layout.
+override them. Any node may hold an ``agents:`` block, the settings its
+agents run (netroom.central), inherited down the tree; a site's block may
+also name its speed ``testers`` and per-PC ``hosts`` sections. All are
+parsed once, at start-up, into a frozen Org; every problem is one
+ConfigError line naming the key, and settings an agent would refuse are
+refused here. docs/compliance.md and docs/settings.md show the layout.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import zoneinfo
 from collector.compliance.model import Node, Org, Room, Site
 from collector.compliance.ruleparams import read_rules
 from collector.compliance.rules import registry
-from netroom import schema
+from netroom import central, protocol, schema
 from netroom.schema import SITE_ID_RE, SITE_ID_TEXT, parse_window, reserved_tags
 from netroom.settings import ConfigError, Section
 
@@ -40,15 +43,17 @@ def read_org(sites: Any, rules: Any) -> Org:
     if not isinstance(sites, list):
         raise ConfigError("sites: must be a list of nodes (id, name, children or headcounts)")
     nodes: dict[str, Node] = {}
-    roots = tuple(_read_node(item, f"sites[{i}]", "sites", (), known, nodes, reserved_tags())
+    roots = tuple(_read_node(item, f"sites[{i}]", "sites", (), known, nodes, reserved_tags(),
+                             {})
                   for i, item in enumerate(sites))
     return Org(roots, nodes, defaults, freshness, interval)
 
 
 def _read_node(data: Any, where: str, parent: str, ancestors: tuple[tuple[str, str], ...],
                known: Mapping[str, ModuleType], nodes: dict[str, Node],
-               reserved: frozenset[str]) -> Node:
-    """``where``: the node's key until its id is known; then keys are ``parent.id``."""
+               reserved: frozenset[str], inherited: Mapping[str, Any]) -> Node:
+    """``where``: the node's key until its id is known; then keys are ``parent.id``.
+    ``inherited``: the agent settings of the node's units, merged (nearest wins)."""
     s = Section(data, where)
     node_id = s.text("id")
     if not SITE_ID_RE.match(node_id):
@@ -59,8 +64,13 @@ def _read_node(data: Any, where: str, parent: str, ancestors: tuple[tuple[str, s
     name = s.text("name", node_id)
     depth = len(ancestors)
     children = s.raw("children")
+    block, testers, hosts = central.read_block(s.raw("agents"), f"{key}.agents",
+                                               site=children is None)
+    effective = central.merge(inherited, block)
     if children is None:  # a leaf: a site
         level = s.text("level", "squadron")
+        agents = central.Settings(node_id, effective, testers, hosts)
+        central.check_site(agents, f"{key}.agents")
         site = Site(
             id=node_id, name=name, path=ancestors,
             cadres=_headcount(s, "cadres"),
@@ -68,9 +78,10 @@ def _read_node(data: Any, where: str, parent: str, ancestors: tuple[tuple[str, s
             classes=s.integer("classes", 0, 0, 100_000),
             room=_read_room(s.raw("room"), f"{key}.room"),
             rules=read_rules(Section(s.raw("rules"), f"{key}.rules"), known, ()),
+            agents=agents,
         )
         s.done()
-        nodes[node_id] = Node(node_id, name, level, (), site)
+        nodes[node_id] = Node(node_id, name, level, (), site, block)
         return nodes[node_id]
     level = s.text("level", LEVELS[depth] if depth < len(LEVELS) else f"level{depth + 1}")
     if not LEVEL_RE.match(level) or level in reserved:
@@ -84,11 +95,14 @@ def _read_node(data: Any, where: str, parent: str, ancestors: tuple[tuple[str, s
         if head in s.data:
             raise ConfigError(f"{key}.{head}: only sites (nodes without children) have {head}")
     s.done()
+    for network in protocol.NETWORKS:  # a unit's errors name the unit, not each site
+        central.check(effective, f"{key}.agents", network)
     nodes[node_id] = Node(node_id, name, level)  # claim the id and tree order first
     path = (*ancestors, (level, node_id))
-    kids = tuple(_read_node(c, f"{key}.children[{i}]", key, path, known, nodes, reserved)
+    kids = tuple(_read_node(c, f"{key}.children[{i}]", key, path, known, nodes, reserved,
+                            effective)
                  for i, c in enumerate(children))
-    nodes[node_id] = Node(node_id, name, level, kids)
+    nodes[node_id] = Node(node_id, name, level, kids, agents=block)
     return nodes[node_id]
 
 

@@ -36,7 +36,13 @@ class SinkError(Exception):
 
 
 class Rejected(Exception):
-    """A write InfluxDB will never accept (400: bad points): do not retry."""
+    """A write InfluxDB will never accept (400: bad points): do not retry it
+    as it is; split it to find the refused lines (InfluxDB 1.x wrote the others,
+    2.x and 3.x refuse the whole request)."""
+
+
+class TooLarge(Exception):
+    """413: the request body is over the server's max-body-size: split it."""
 
 
 class InfluxSink:
@@ -79,6 +85,8 @@ class InfluxSink:
         reason = _error_text(r)
         if r.status_code == 400:
             raise Rejected(f"{self.base}: 400: {reason}")
+        if r.status_code == 413:
+            raise TooLarge(f"{self.base}: 413: {len(body)} bytes: {reason}")
         if (r.status_code == 404 and self.cfg.create_database
                 and "database not found" in reason):
             self.ensure_database()  # dropped under our feet: recreate, retry later

@@ -2,22 +2,41 @@
 
 Times are epoch milliseconds (writes use precision=ms).
 
-Escaping follows the line-protocol spec, byte for byte as the influxdb-python
-library (make_line) did, so stored series keys do not change:
+Escaping is what InfluxDB 1.x reads back byte for byte, found by writing
+every case to a real influxd 1.6 and querying it back
+(tests/test_lineprotocol_roundtrip.py keeps checking it):
 
-- measurement: comma and space (newline written as ``\\n``);
-- tag keys, tag values, field keys: comma, equals sign and space, plus
-  backslash (doubled) and newline (written as ``\\n``);
+- measurement: comma and space;
+- tag keys, tag values, field keys: comma, equals sign and space, each
+  after a backslash. A backslash itself is written as is: InfluxDB keeps a
+  backslash that does not precede one of those three, so doubling it (as
+  influxdb-python did) stores it doubled;
 - string field values: in double quotes, with double quote and backslash
-  escaped (and newline written as ``\\n``);
+  after a backslash; every other character as is, line feeds included;
 - integers with an ``i`` suffix, booleans ``True``/``False`` (both accepted
   by InfluxDB as booleans), floats as ``repr``; None fields are left out;
-- empty tag keys or values are left out (InfluxDB rejects them).
+- an empty tag key or value leaves the tag out: InfluxDB has no empty tag
+  values (``missing tag value``), and InfluxQL reads an absent tag as ''.
 
-Known limits of that (inherited) escaping, as InfluxDB 1.6 reads it: a
-backslash inside a tag value is stored doubled, a newline in a tag or string
-value is stored as the two characters ``\\n``, and a tag value ending in a
-backslash (a Windows mount ``C:\\``) makes the point unparseable (400).
+A name InfluxDB 1.x cannot store, whatever the escaping, raises ValueError
+rather than making a line that is refused (400), stored altered, or split in
+two (a line feed in a tag would start a line of the sender's choosing): a
+measurement, tag key, tag value or field key that ends in a backslash (it
+escapes the separator after it) or holds a line feed (a raw one ends the
+line, an escaped one is stored with its backslash); so does a point without
+fields. Names are checked once per series (cached), values are not checked
+on this hot path: netroom.protocol.decode() refuses NaN, infinities,
+integers outside int64 and strings that are not UTF-8 (lone surrogates),
+refuses item keys that are not tag values, and collector.ingest.points
+normalises path tags (mount ``C:\\`` is tagged ``C:``), so for a decoded
+message nothing here raises and InfluxDB takes every line.
+
+What differs from influxdb-python's make_line, the encoder used before: a
+backslash in a name is no longer doubled, a line feed in a string value is
+written as is (make_line wrote ``\\n``, stored as backslash and ``n``), and
+the names above that InfluxDB cannot store raise ValueError. Series keys
+without backslashes (every id: letters, digits, ``-``, ``_``, ``.``; Linux
+mounts; NIC names) are the same as before.
 """
 from __future__ import annotations
 
@@ -25,10 +44,9 @@ from typing import Any, Mapping, NamedTuple
 
 SERIES_CACHE_MAX = 200_000
 
-_NAME_ESCAPES = str.maketrans({"\\": "\\\\", " ": "\\ ", ",": "\\,", "=": "\\=",
-                               "\n": "\\n"})
-_MEASUREMENT_ESCAPES = str.maketrans({" ": "\\ ", ",": "\\,", "\n": "\\n"})
-_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
+_NAME_ESCAPES = str.maketrans({" ": "\\ ", ",": "\\,", "=": "\\="})
+_MEASUREMENT_ESCAPES = str.maketrans({" ": "\\ ", ",": "\\,"})
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 
 
 class Point(NamedTuple):
@@ -39,12 +57,19 @@ class Point(NamedTuple):
 
 
 def escape_measurement(name: str) -> str:
-    return str(name).translate(_MEASUREMENT_ESCAPES)
+    text = str(name)
+    if not text or text[-1] == "\\" or "\n" in text:
+        raise ValueError(f"measurement {text!r} cannot be written to InfluxDB")
+    return text.translate(_MEASUREMENT_ESCAPES)
 
 
 def escape_name(name: Any) -> str:
-    """A tag key, tag value or field key."""
-    return str(name).translate(_NAME_ESCAPES)
+    """A tag key, tag value or field key; ValueError if InfluxDB cannot store it."""
+    text = str(name)
+    if text and (text[-1] == "\\" or "\n" in text):
+        what = "ends in a backslash" if text[-1] == "\\" else "holds a line feed"
+        raise ValueError(f"{text!r} {what}: not storable as an InfluxDB tag or field key")
+    return text.translate(_NAME_ESCAPES)
 
 
 def quote_string(value: str) -> str:
@@ -74,6 +99,7 @@ class LineEncoder:
         self._keys: dict[str, str] = {}
 
     def line(self, p: Point) -> str:
+        """One line; ValueError for what InfluxDB cannot store (module docstring)."""
         key = (p.measurement, *sorted(p.tags.items()))
         series = self._series.get(key)
         if series is None:
@@ -99,6 +125,8 @@ class LineEncoder:
                 fields.append(k + repr(value))
             else:
                 fields.append(k + quote_string(str(value)))
+        if not fields:
+            raise ValueError(f"{p.measurement}: a point needs at least one field")
         return f"{series} {','.join(fields)} {int(p.time_ms)}"
 
     def lines(self, points: list[Point]) -> list[str]:

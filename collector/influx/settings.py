@@ -1,7 +1,14 @@
-"""The `influxdb` section of config.yaml: where and how to reach InfluxDB."""
+"""The `influxdb` section of config.yaml: where and how to reach InfluxDB.
+
+Secrets (`password`, `token`) come from their own keys or, better, from
+NETROOM_INFLUXDB_PASSWORD / NETROOM_INFLUXDB_TOKEN, never from the URL: a
+URL is printed in logs and error messages, and the client sends credentials
+only as headers. A URL with user info is refused at load, and the error
+message masks its password.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,8 +20,9 @@ class InfluxConfig:
     url: str = "http://127.0.0.1:8086"
     database: str = "netroom"
     username: str | None = None
-    password: str | None = None
-    token: str | None = None  # InfluxDB 2.x/3.x: sent as "Authorization: Token ..."
+    password: str | None = field(default=None, repr=False)
+    # InfluxDB 2.x/3.x: sent as "Authorization: Token ..."
+    token: str | None = field(default=None, repr=False)
     create_database: bool = True
     timeout_s: float = 10.0
     verify_tls: bool = True
@@ -23,9 +31,19 @@ class InfluxConfig:
 def read_influx(data: Any) -> InfluxConfig:
     s = Section(data, "influxdb")
     url = s.text("url", "http://127.0.0.1:8086")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ConfigError(f"influxdb.url: must be http(s)://host:port, got "
+                          f"{masked_url(url)!r}") from None
+    if "@" in parts.netloc:
+        raise ConfigError(
+            f"influxdb.url: must not hold a user name or password, got {masked_url(url)!r}: "
+            "put the user in influxdb.username and the password in NETROOM_INFLUXDB_PASSWORD "
+            "(or influxdb.password)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"influxdb.url: must be http(s)://host:port, got {url!r}")
+        raise ConfigError(f"influxdb.url: must be http(s)://host:port, got {masked_url(url)!r}")
     cfg = InfluxConfig(
         url=url,
         database=s.text("database", "netroom"),
@@ -40,3 +58,17 @@ def read_influx(data: Any) -> InfluxConfig:
         raise ConfigError("influxdb.token: give either a token or username/password, not both")
     s.done()
     return cfg
+
+
+def masked_url(url: str) -> str:
+    """``url`` with the user info's password (everything between ':' and '@')
+    replaced by '***', for messages; unchanged when it has none."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    userinfo, at, hostport = authority.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{sep}{user}{':***' if colon else ''}@{hostport}{slash}{path}"

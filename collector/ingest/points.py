@@ -1,9 +1,16 @@
-"""Maps a validated message to InfluxDB points and line protocol.
+r"""Maps a validated message to InfluxDB points and line protocol.
 
 A kind's scalar fields go to measurement ``<kind>``; each section item goes
 to ``<kind>_<section>`` with the item's key as a tag (``metrics_nics`` tagged
 ``nic=eth0``...). Tags: site, host, network, role and the site's org path,
 plus the kind's own tag fields (``Kind.tags``: ``probe=portal``).
+
+Path keys (``Section.path``: the disks' ``mount``) can be text InfluxDB 1.x
+cannot store as a tag value, whatever the escaping: a Windows mount ``C:\``
+ends in a backslash. Their tag is ``protocol.path_tag(mount)`` (trailing
+backslashes dropped, line feeds made spaces: ``C:\`` is tagged ``C:``,
+``/home`` stays ``/home``) and the exact mount is kept in the string field
+``path`` (schema.PATH) of every such point, which reads back byte for byte.
 """
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from typing import Mapping
 
 from collector.influx.line import Point
 from netroom import schema
-from netroom.protocol import KINDS, Message
+from netroom.protocol import KINDS, Message, path_tag
 
 
 def to_points(msg: Message, extra_tags: Mapping[str, str] | None = None,
@@ -31,12 +38,18 @@ def to_points(msg: Message, extra_tags: Mapping[str, str] | None = None,
     if fields:
         points.append(Point(msg.kind, tags, fields, t))
     for name, items in msg.sections.items():
-        key = spec.sections[name].key
+        sec = spec.sections[name]
+        key = sec.key
         tag = schema.section_tag(msg.kind, name)
+        measurement = schema.section_measurement(msg.kind, name)
         for item in items:
             fields = {k: v for k, v in item.items() if k != key}
-            if fields:
-                points.append(Point(schema.section_measurement(msg.kind, name),
-                                    {**tags, tag: str(item[key])},
-                                    fields, t))
+            if not fields:
+                continue
+            if sec.path:
+                fields[schema.PATH] = item[key]
+                value = path_tag(item[key])
+            else:
+                value = str(item[key])
+            points.append(Point(measurement, {**tags, tag: value}, fields, t))
     return points

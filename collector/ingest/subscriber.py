@@ -1,49 +1,31 @@
 """MQTT in: subscribe, validate with netroom.protocol, hand on lines + ack handle.
 
 Messages are acknowledged (PUBACK) only by the writer, once their points are
-durable; invalid ones travel the same queue with no lines so that acks keep
-the order the broker sent the messages in.
+durable; invalid or unencodable ones travel the same queue, marked to be set
+aside (dead-lettered), so that acks keep the order the broker sent them in.
+
+Message time is bounded against receive time: a PC whose clock is far off
+would otherwise write points in 2099 (capturing every "latest" read) or in
+1970. Such a message is stored at receive time, with ``clock_skew_s``.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import paho.mqtt.client as mqtt
 
 from collector.influx.line import LineEncoder
+from collector.ingest.entry import Counters, Entry, add
 from collector.ingest.points import to_points
-from netroom import protocol
+from netroom import protocol, schema
 from netroom.mqtt import QOS, MqttConfig, connect_args, make_client
 from netroom.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Entry:
-    """One received message on its way to durability."""
-
-    mid: int
-    qos: int
-    lines: list[str]
-    invalid: str = ""  # ProtocolError code when dropped
-
-
-@dataclass
-class Counters:
-    """The collector's own counters, cumulative since start."""
-
-    received: int = 0
-    invalid: dict[str, int] = field(default_factory=dict)
-    written: int = 0  # lines InfluxDB accepted directly
-    spooled: int = 0  # lines put in the spool
-    rejected: int = 0  # lines InfluxDB refused for good
-    write_errors: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True)
@@ -55,15 +37,37 @@ class SubscriberConfig:
     client_id: str
     subscription: str
     receive_maximum: int
+    clock_ahead_s: float = 600.0  # a message ts later than receive time + this is skewed
+    clock_behind_s: float = 30 * 86400.0  # ... or earlier than receive time - this
+
+
+def encode_message(msg: protocol.Message, encoder: LineEncoder, tags: Mapping[str, str],
+                   received_ms: int, bounds: SubscriberConfig) -> tuple[list[str], int | None]:
+    """A message's lines, and its clock skew (ms) if its time was out of bounds.
+
+    Out of bounds (``bounds.clock_ahead_s``/``clock_behind_s`` from
+    ``received_ms``): stored at ``received_ms``, every point with ``clock_skew_s``.
+    """
+    if msg.kind == schema.STATUS and msg.fields.get("will"):
+        # A Last Will's ts is when the agent connected; the broker sends it
+        # when the agent vanished, which is about when it was received.
+        return encoder.lines(to_points(msg, tags, received_ms)), None
+    skew_ms = round(msg.ts * 1000) - received_ms
+    if -bounds.clock_behind_s * 1000 <= skew_ms <= bounds.clock_ahead_s * 1000:
+        return encoder.lines(to_points(msg, tags)), None
+    points = [p._replace(fields={**p.fields, schema.CLOCK_SKEW: skew_ms / 1000})
+              for p in to_points(msg, tags, received_ms)]
+    return encoder.lines(points), skew_ms
 
 
 class Ingest:
-    def __init__(self, cfg: SubscriberConfig, handle: Callable[[Entry], None],
+    def __init__(self, cfg: SubscriberConfig, handle: Callable[[Entry], bool],
                  counters: Counters,
                  tags_for: Callable[[str], Mapping[str, str]] = lambda site: {},
                  on_valid: Callable[[protocol.Message], None] | None = None,
                  on_fatal: Callable[[str], None] | None = None) -> None:
-        """``on_fatal(reason)``: ingest cannot go on (a bug met a message); the
+        """``handle(entry)``: queue it (may block: backpressure); False if not taken.
+        ``on_fatal(reason)``: ingest cannot go on (a bug met a message); the
         caller ends the process so the service manager restarts it."""
         self.cfg = cfg
         self.on_fatal = on_fatal
@@ -74,6 +78,10 @@ class Ingest:
         self.on_valid = on_valid
         self.encoder = LineEncoder()
         self.subscribed = threading.Event()
+        # Bumped on every disconnect: a packet id acked on a later connection
+        # may name another message, so entries of an older one are not acked
+        # (the broker sends them again; writing them twice stores them once).
+        self.gen = 0
         self._bad = RateLimitedLog(log, 60)
         self.client = make_client(cfg.mqtt, cfg.client_id, persistent=True, manual_ack=True)
         self.client.on_connect = self._on_connect
@@ -91,9 +99,9 @@ class Ingest:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def ack(self, mid: int, qos: int) -> None:
-        if qos:
-            self.client.ack(mid, qos)
+    def ack(self, entry: Entry) -> None:
+        if entry.qos and entry.gen == self.gen:
+            self.client.ack(entry.mid, entry.qos)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any,
                     reason: Any, props: Any) -> None:
@@ -111,42 +119,58 @@ class Ingest:
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
                        reason: Any, props: Any) -> None:
         self.subscribed.clear()
+        self.gen += 1
         if reason.value != 0:
             log.warning("lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, m: mqtt.MQTTMessage) -> None:
         if self.failed:
             return  # left unacknowledged: the broker redelivers it after the restart
-        with self.counters.lock:
-            self.counters.received += 1
         try:
-            msg = protocol.decode(m.topic, m.payload)
-            time_ms = None
-            if msg.kind == "status" and msg.fields.get("will"):
-                # A Last Will's ts is when the agent connected; the broker
-                # sends it when the agent vanished, which is about now.
-                time_ms = int(time.time() * 1000)
-            points = to_points(msg, self.tags_for(msg.site), time_ms)
-            lines = self.encoder.lines(points)
-        except protocol.ProtocolError as exc:
-            self._drop(m, exc.code, str(exc))
-            return
+            self._take(Entry(m.mid, m.qos, [], m.topic, bytes(m.payload), gen=self.gen))
         except Exception as exc:  # the paho thread must not die quietly
-            # A valid message met a bug of ours: dropping it would lose data
-            # and hide the bug. It stays unacknowledged and the process ends.
+            # A bug of ours, not the message's (those are set aside): it stays
+            # unacknowledged and the process ends so the service manager restarts it.
             self.failed = True
             log.critical("cannot process message on %r: %s: %s", m.topic[:200],
                          type(exc).__name__, exc, exc_info=True)
             if self.on_fatal is not None:
                 self.on_fatal(f"ingest: {type(exc).__name__}: {exc}")
+
+    def _take(self, entry: Entry) -> None:
+        with self.counters.lock:
+            self.counters.received += 1
+        try:
+            msg = protocol.decode(entry.topic, entry.payload)
+        except protocol.ProtocolError as exc:
+            self._set_aside(entry, "invalid", exc.code, str(exc))
+            return
+        tags = self.tags_for(msg.site)  # the collector's own config: a bug here is fatal
+        try:
+            entry.lines = self._lines(msg, tags)
+        except Exception as exc:  # noqa: BLE001 - one message must not stop ingest: set aside
+            name = type(exc).__name__
+            self._set_aside(entry, "unencodable", name, f"{name}: {exc}")
             return
         if self.on_valid is not None:
             self.on_valid(msg)
-        self.handle(Entry(m.mid, m.qos, lines))
+        self.handle(entry)
 
-    def _drop(self, m: mqtt.MQTTMessage, code: str, reason: str) -> None:
+    def _lines(self, msg: protocol.Message, tags: Mapping[str, str]) -> list[str]:
+        lines, skew_ms = encode_message(msg, self.encoder, tags, int(time.time() * 1000),
+                                        self.cfg)
+        if skew_ms is not None:
+            with self.counters.lock:
+                self.counters.clock_skew += 1
+            self._bad.log(logging.WARNING, "clock", "%s/%s: clock off by %+.0f s: stored at "
+                          "receive time", msg.site, msg.host, skew_ms / 1000)
+        return lines
+
+    def _set_aside(self, entry: Entry, reason: str, code: str, detail: str) -> None:
         with self.counters.lock:
-            self.counters.invalid[code] = self.counters.invalid.get(code, 0) + 1
-        self._bad.log(logging.WARNING, code, "dropped invalid message on %r: %s",
-                      m.topic[:200], reason)
-        self.handle(Entry(m.mid, m.qos, [], invalid=code))
+            if reason == "invalid":
+                add(self.counters.invalid, code)
+        self._bad.log(logging.WARNING, code, "setting aside %s message on %r: %s", reason,
+                      entry.topic[:200], detail)
+        entry.reason, entry.detail = reason, detail
+        self.handle(entry)

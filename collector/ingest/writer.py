@@ -1,93 +1,204 @@
 """Batches entries, makes them durable, then acknowledges them.
 
-Durable means: InfluxDB answered 204 to the batch, or the batch is in the
-fsync'd spool. While the spool holds anything, new batches go to the spool
-too, so a slow or hung InfluxDB costs one timeout, not one per batch.
+Durable means: InfluxDB accepted the lines, or the batch is in the fsync'd
+spool, or (for a message set aside) it is in the dead-letter store. While the
+spool holds anything, new batches go to the spool too, so a slow or hung
+InfluxDB costs one timeout, not one per batch.
+
+When nothing can take a batch (InfluxDB down and the spool full or its disk
+full), the writer keeps the batch, says so once a minute, and retries: no
+ack goes out, the bounded queue fills, ``put`` blocks the MQTT thread, and
+the broker keeps the rest (its session, then MQTT flow control). It resumes
+by itself when InfluxDB answers or space returns.
 """
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
-from collector.influx.client import Rejected, SinkError
-from collector.ingest.spool import Spool
-from collector.ingest.subscriber import Counters, Entry
+from collector.influx.client import SinkError
+from collector.ingest.deadletter import DeadLetters, Letter, StoreError
+from collector.ingest.delivery import Delivery, Outcome
+from collector.ingest.entry import Counters, Entry, add
+from collector.ingest.spool import Spool, SpoolFull
 from netroom.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
+RETRY_S = 1.0  # between attempts while a batch cannot be made durable
+STALL_LOG_S = 60.0  # one line per minute while stalled
+
+
+class NotDurable(Exception):
+    """No sink can take the batch now; keep it and retry."""
+
+
+def letters_for(outcome: Outcome, now_ms: int) -> list[Letter]:
+    """Dead letters for the messages InfluxDB refused."""
+    return [Letter(now_ms, r.reason, r.detail, r.entry.topic, r.entry.payload, tuple(r.lines))
+            for r in outcome.refused]
+
+
+def count(counters: Counters, outcome: Outcome, letters: list[Letter]) -> None:
+    with counters.lock:
+        counters.written += outcome.written
+        counters.rejected += outcome.rejected
+        for x in letters:
+            add(counters.deadlettered, x.reason)
+
+
+@dataclass
+class _Pending:
+    """A batch on its way; what is done is not redone on retry."""
+
+    entries: list[Entry]
+    outcome: Outcome | None = None
+    letters: list[Letter] = field(default_factory=list)
+
 
 class Writer:
-    def __init__(self, write: Callable[[list[str]], None], spool: Spool,
-                 ack: Callable[[int, int], None], counters: Counters,
-                 batch_size: int, flush_interval_s: float) -> None:
-        self.write = write
+    def __init__(self, delivery: Delivery, spool: Spool, deadletters: DeadLetters,
+                 ack: Callable[[Entry], None], counters: Counters,
+                 batch_size: int, flush_interval_s: float, max_queue_bytes: int) -> None:
+        self.delivery = delivery
         self.spool = spool
+        self.deadletters = deadletters
         self.ack = ack
         self.counters = counters
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
-        self.queue: queue.SimpleQueue[Entry] = queue.SimpleQueue()
-        self._errors = RateLimitedLog(log, 30)
+        self.max_queue_bytes = max_queue_bytes
+        self.stalled = ""  # why the current batch cannot be made durable; "" if fine
+        self.beat = time.monotonic()  # last loop turn (the watchdog reads it)
+        self._queue: collections.deque[Entry] = collections.deque()
+        self._taken = 0  # entries handed to the current batch, still counted in _bytes
+        self._bytes = 0  # entries queued or in flight, until acked
+        self._cond = threading.Condition()
+        self._closed = False
+        self._errors = RateLimitedLog(log, 60)
 
-    def put(self, entry: Entry) -> None:
-        self.queue.put(entry)
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
+
+    def put(self, entry: Entry) -> bool:
+        """Queue an entry; block while the queue is full (backpressure).
+
+        False when the writer was closed meanwhile: the entry was not taken
+        (left unacknowledged, the broker sends it again).
+        """
+        with self._cond:
+            while self._bytes >= self.max_queue_bytes and not self._closed:
+                self._cond.wait(0.5)
+            if self._closed:
+                return False
+            self._queue.append(entry)
+            self._bytes += entry.size
+            self._cond.notify_all()
+            return True
+
+    def close(self) -> None:
+        """Refuse further puts (and wake blocked ones)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def run(self, stop: threading.Event) -> None:
-        """Flush batches until ``stop``; then flush what is queued and return."""
+        """Flush batches until ``stop``; then flush what is queued and return.
+
+        At stop, a batch that cannot be made durable is left unacknowledged.
+        """
         while True:
+            self.beat = time.monotonic()
             batch = self._collect(stop)
             if batch:
-                self._flush(batch)
+                if not self._flush_until_durable(_Pending(batch), stop):
+                    return
             elif stop.is_set():
                 return
 
     def _collect(self, stop: threading.Event) -> list[Entry]:
         """Up to batch_size entries, waiting at most flush_interval for more."""
-        try:
-            batch = [self.queue.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        deadline = time.monotonic() + (0 if stop.is_set() else self.flush_interval_s)
-        while len(batch) < self.batch_size:
-            timeout = deadline - time.monotonic()
+        deadline = time.monotonic() + 0.2
+        with self._cond:
+            while not self._queue:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    return []
+                self._cond.wait(timeout)
+            if not stop.is_set():
+                deadline = time.monotonic() + self.flush_interval_s
+                while len(self._queue) < self.batch_size and self._bytes < self.max_queue_bytes:
+                    timeout = deadline - time.monotonic()
+                    if timeout <= 0:
+                        break
+                    self._cond.wait(timeout)
+            n = min(len(self._queue), self.batch_size)
+            return [self._queue.popleft() for _ in range(n)]
+
+    def _flush_until_durable(self, p: _Pending, stop: threading.Event) -> bool:
+        last_log = 0.0
+        while True:
             try:
-                batch.append(self.queue.get(timeout=timeout) if timeout > 0
-                             else self.queue.get_nowait())
-            except queue.Empty:
-                break
-        return batch
+                self._flush(p)
+            except NotDurable as exc:
+                self.stalled = str(exc)
+                if time.monotonic() - last_log >= STALL_LOG_S:
+                    last_log = time.monotonic()
+                    log.error("cannot make %d messages durable, not acknowledging them "
+                              "(the broker keeps them): %s", len(p.entries), exc)
+                if stop.wait(RETRY_S):
+                    return False
+                self.beat = time.monotonic()
+                continue
+            if self.stalled:
+                log.warning("writing again after a stall: %s", self.stalled)
+                self.stalled = ""
+            break
+        with self._cond:
+            self._bytes -= sum(e.size for e in p.entries)
+            self._cond.notify_all()
+        for e in p.entries:
+            self.ack(e)
+        return True
 
-    def _flush(self, batch: list[Entry]) -> None:
-        lines = [line for e in batch for line in e.lines]
-        self._make_durable(lines)
-        for e in batch:
-            self.ack(e.mid, e.qos)
+    def _flush(self, p: _Pending) -> None:
+        now_ms = int(time.time() * 1000)
+        if p.outcome is None:
+            todo = [e for e in p.entries if e.lines and not e.reason]
+            p.outcome = self._make_durable(todo)
+            p.letters = [Letter(now_ms, e.reason, e.detail, e.topic, e.payload, tuple(e.lines))
+                         for e in p.entries if e.reason]
+            p.letters += letters_for(p.outcome, now_ms)
+        try:
+            self.deadletters.put(p.letters)
+        except StoreError as exc:
+            raise NotDurable(str(exc)) from exc
+        count(self.counters, p.outcome, p.letters)
 
-    def _make_durable(self, lines: list[str]) -> None:
-        if not lines:
-            return
+    def _make_durable(self, todo: list[Entry]) -> Outcome:
+        if not todo:
+            return Outcome()
         if not len(self.spool):
             try:
-                self.write(lines)
-                with self.counters.lock:
-                    self.counters.written += len(lines)
-                return
-            except Rejected as exc:
-                # 400 is about the points, not the server: InfluxDB 1.x still
-                # wrote the good ones of the batch (partial write).
-                with self.counters.lock:
-                    self.counters.rejected += len(lines)
-                self._errors.log(logging.ERROR, "rejected", "InfluxDB rejected points: %s", exc)
-                return
+                return self.delivery.deliver(todo)
             except SinkError as exc:
                 with self.counters.lock:
                     self.counters.write_errors += 1
                 self._errors.log(logging.WARNING, "sink",
                                  "InfluxDB write failed, spooling to disk: %s", exc)
-        self.spool.put(lines)
+        try:
+            self.spool.put(todo)
+        except SpoolFull as full:
+            # Maybe InfluxDB is back and the drainer has not caught up yet.
+            try:
+                return self.delivery.deliver(todo)
+            except SinkError as exc:
+                raise NotDurable(f"{full}; and InfluxDB: {exc}") from exc
         with self.counters.lock:
-            self.counters.spooled += len(lines)
+            self.counters.spooled += sum(len(e.lines) for e in todo)
+        return Outcome()

@@ -7,98 +7,161 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Callable
 
-from collector.compliance.evaluate import Evaluation, rollups
+from collector.compliance.evaluate import Evaluation, Rollup, checked, passing, rollups
 from collector.compliance.model import Org
+from collector.compliance.rules.base import PASS, Reason
 from collector.report.format import (
     _num,
+    bracket,
     by_rule,
     cell,
+    clone_text,
+    clones,
     columns,
+    detail,
     grid,
+    json_text,
     number,
+    off_settings,
     path_names,
     procurement,
+    rollup_cell,
+    safe_text,
+    settings_summary,
+    settings_text,
+    settings_word,
     share_text,
+    site_why,
+    site_word,
+    titles,
     when,
+    why,
     word,
 )
 from collector.report.html import to_html
-from collector.report.i18n import label
+from collector.report.i18n import label, reason
 
 FORMATS = ("table", "json", "csv", "html")
 
 
+def _opt(value: float | None) -> float | int | None:
+    return None if value is None else _num(value)
+
+
+def _reasons(items: tuple[Reason, ...], lang: str) -> list[dict[str, object]]:
+    return [{"key": x.key, "params": dict(x.params), "text": reason(x.key, x.params, lang)}
+            for x in items]
+
+
+def _rollup_json(u: Rollup) -> dict[str, object]:
+    return {
+        "id": u.node.id, "name": u.node.name, "level": u.node.level,
+        "sites": u.sites, "passing": u.passing, "failing": u.failing, "no_data": u.no_data,
+        "rules": {rule: {"passing": passing(n), "failing": n["fail"], "no_data": n["no_data"],
+                         "not_applicable": n["not_applicable"], "waived": n["waived"],
+                         "checked": checked(n)} for rule, n in u.rules.items()},
+    }
+
+
 def to_json(ev: Evaluation, org: Org, lang: str) -> str:
-    titles = {c.rule: c.title for c in columns(ev, lang)}
+    """For programs: keys in English, statuses as codes, texts in ``lang``.
+
+    Every rule of every site is listed, with ``status`` (pass, fail, no_data,
+    not_applicable, waived) beside ``ok`` (pass or waived); ``detail`` is the
+    reasons and notes in ``lang``, ``reasons`` the same reasons as keys and
+    parameters. ``clones``: the site's PCs cloned from one image, to be fixed
+    (``shared`` is ``hostname`` or ``machine_id``; see Clone). ``settings``:
+    every PC of the site that sent an online status in the freshness window,
+    with ``state`` (current, stale, refused, none; netroom.central.SettingsState),
+    the version it runs (``running``, ``""``: none) and the one it should
+    (``expected``), why it refused (``error``), the keys its own file sets
+    (``local``) and that status's time (``seen``); the table and HTML list
+    only the PCs that are not ``current``.
+    """
+    names = titles(lang)
     doc = {
         "generated_at": when(ev.now_ms, org).isoformat(timespec="seconds"),
         "sites": [{
             "site": v.site.id, "name": v.site.name,
             "path": [{"level": lv, "id": i, "name": org.nodes[i].name} for lv, i in v.site.path],
-            "ok": v.ok,
-            "rules": [{"rule": r.rule, "title": titles[r.rule], "required": _num(r.required),
-                       "actual": _num(r.actual), "ok": r.ok,
+            # ok: true only for pass (a waived rule is "waived", not ok).
+            "status": v.status, "ok": v.status == PASS, "detail": site_why(v, lang),
+            "reasons": _reasons(v.reasons, lang),
+            "rules": [{"rule": r.rule, "title": names.get(r.rule, r.rule), "status": r.status,
+                       "ok": r.status == PASS, "required": _opt(r.required),
+                       "actual": _opt(r.actual),
                        "shortfall": {k: _num(n) for k, n in r.shortfall.items()},
-                       "waived": r.waived, "detail": r.detail} for r in v.results],
+                       "waived": r.waived, "detail": detail(r, lang),
+                       "reasons": _reasons(r.reasons, lang)} for r in v.results],
             "needs": {k: _num(n) for k, n in v.needs.items()},
+            "clones": [{"shared": c.shared, "value": c.value, "hosts": list(c.hosts),
+                        "host_ids": list(c.host_ids)} for c in v.clones],
+            "settings": [{"host": s.host, "state": s.state, "running": s.running,
+                          "expected": s.expected, "error": s.error, "local": s.local,
+                          "seen": when(s.seen_ms, org).isoformat(timespec="seconds")}
+                         for s in v.settings],
         } for v in ev.verdicts],
-        "rollups": [{
-            "id": u.node.id, "name": u.node.name, "level": u.node.level,
-            "sites": u.sites, "passing": u.passing,
-            "rules": {rule: {"passing": ok, "checked": n} for rule, (ok, n) in u.rules.items()},
-        } for u in rollups(org, ev.verdicts)],
+        "rollups": [_rollup_json(u) for u in rollups(org, ev.verdicts)],
         "unregistered": [{
             "site": s.site, "host": s.host, "network": s.network, "role": s.role,
             "last_seen": when(s.last_seen_ms, org).isoformat(timespec="seconds"),
         } for s in ev.unregistered],
     }
-    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    return json_text(doc, indent=2) + "\n"
 
 
 def to_csv(ev: Evaluation, org: Org, lang: str) -> str:
-    """One row per site and rule (long format: filter or pivot in the spreadsheet)."""
+    """One row per site and rule switched on (long format: filter or pivot in
+    the spreadsheet); the last column says why a rule is not a pass. Clones
+    and PCs on stale settings are not verdicts and have no row here: see the
+    table, JSON or HTML."""
     keys = list(dict.fromkeys(k for v in ev.verdicts for r in v.results for k in r.shortfall))
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow([label(k, lang) for k in ("site", "name", "path", "site_result", "rule")]
                + [label(k, lang) for k in ("result", "actual", "required")]
-               + [label(k, lang) for k in keys] + [label("waived_reason", lang)])
+               + [label(k, lang) for k in keys] + [label("waived_reason", lang),
+                                                    label("reason", lang)])
     cols = {c.rule: c for c in columns(ev, lang)}
     for v in ev.verdicts:
-        site_word = label("pass" if v.ok else "fail", lang)
         for r in v.results:
+            if r.rule not in cols or r.disabled:
+                continue
             c = cols[r.rule]
-            w.writerow([v.site.id, v.site.name, "/".join(path_names(org, v.site)), site_word,
-                        c.title, word(r, lang), number(r.actual, c.unit),
-                        number(r.required, c.unit)]
+            w.writerow([v.site.id, v.site.name, "/".join(path_names(org, v.site)),
+                        site_word(v, lang), c.title, word(r, lang),
+                        "" if r.actual is None else number(r.actual, c.unit),
+                        "" if r.required is None else number(r.required, c.unit)]
                        + [number(r.shortfall[k]) if k in r.shortfall else "" for k in keys]
-                       + [r.waived])
+                       # Agents' text (isolation reasons) is shown, never obeyed.
+                       + [r.waived, safe_text(why(r, lang))])
     return out.getvalue()
 
 
 def to_table(ev: Evaluation, org: Org, lang: str) -> str:
     t: Callable[[str], str] = lambda key: label(key, lang)  # noqa: E731
     cols = columns(ev, lang)
-    passing = sum(v.ok for v in ev.verdicts)
+    count = {s: sum(v.status == s for v in ev.verdicts) for s in ("pass", "fail", "no_data")}
     lines = [f"{t('title')}  {t('generated_at')} {when(ev.now_ms, org):%Y-%m-%d %H:%M}",
-             f"{t('sites')} {len(ev.verdicts)}  {t('passing')} {passing}  "
-             f"{t('failing')} {len(ev.verdicts) - passing}", ""]
+             f"{t('sites')} {len(ev.verdicts)}  {t('passing')} {count['pass']}  "
+             f"{t('failing')} {count['fail']}  {t('no_data')} {count['no_data']}", ""]
     rows = [[t("site"), t("name"), t("path"), t("result"), *(c.title for c in cols)]]
     for v in ev.verdicts:
         res = by_rule(v)
         rows.append([v.site.id, v.site.name, "/".join(path_names(org, v.site)),
-                     t("pass" if v.ok else "fail"),
+                     site_word(v, lang) + bracket(site_why(v, lang), lang),
                      *(cell(res.get(c.rule), c.unit, lang) for c in cols)])
     lines += [*grid(rows), f"({t('cell_note')})", ""]
     units = rollups(org, ev.verdicts)
     if units:
-        rows = [[t("unit"), t("level"), t("site_count"), t("passing"), *(c.title for c in cols)]]
+        rows = [[t("unit"), t("level"), t("site_count"), t("passing"), t("failing"),
+                 t("no_data"), *(c.title for c in cols)]]
         for u in units:
-            rows.append([u.node.name, t(u.node.level), str(u.sites), share_text(u.passing, u.sites),
-                         *(share_text(*u.rules[c.rule]) if c.rule in u.rules else t("na")
+            rows.append([u.node.name, t(u.node.level), str(u.sites),
+                         share_text(u.passing, u.sites), str(u.failing), str(u.no_data),
+                         *(rollup_cell(u.rules[c.rule], lang) if c.rule in u.rules else t("na")
                            for c in cols)])
         lines += [f"{t('rollup')} ({t('rollup_note')})", *grid(rows), ""]
     lines += [t("procurement"), *grid(procurement(ev, lang)), ""]
@@ -110,7 +173,35 @@ def to_table(ev: Evaluation, org: Org, lang: str) -> str:
         lines += grid(rows)
     else:
         lines.append(t("none"))
+    lines += ["", *_settings_lines(ev, lang), "", t("clones")]
+    found = clones(ev)
+    if found:
+        rows = [[t("site"), t("name"), t("clone_pcs")]]
+        rows += [[site.id, site.name, clone_text(c, lang)] for site, c in found]
+        lines += [*grid(rows), f"({t('clones_hint')})"]
+    else:
+        lines.append(t("none"))
     return "\n".join(lines) + "\n"
+
+
+def _settings_lines(ev: Evaluation, lang: str) -> list[str]:
+    """The PCs not on their site's settings, how many are, what to do."""
+    t: Callable[[str], str] = lambda key: label(key, lang)  # noqa: E731
+    lines = [t("settings")]
+    off = off_settings(ev)
+    if off:
+        rows = [[t("site"), t("name"), t("host"), t("settings_state"), t("detail")]]
+        rows += [[site.id, site.name, s.host, settings_word(s, lang), settings_text(s, lang)]
+                 for site, s in off]
+        lines += grid(rows)
+    else:
+        lines.append(t("none"))
+    summary = settings_summary(ev, lang)
+    if summary:
+        lines.append(f"({summary})")
+    if off:
+        lines.append(f"({t('settings_hint')})")
+    return lines
 
 
 def render(fmt: str, ev: Evaluation, org: Org, lang: str) -> str:

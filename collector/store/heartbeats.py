@@ -11,6 +11,7 @@ from typing import Iterable
 
 from zoneinfo import ZoneInfo
 
+from collector.compliance import skew
 from collector.compliance.availability import (
     DayOpen,
     Timeline,
@@ -35,8 +36,9 @@ def _where(site: str | None, start_ms: int, end_ms: int | None) -> str:
     cond = [schema.tag_is(schema.ROLE, "room"), f"time >= {start_ms}ms"]
     if site is not None:
         cond.insert(0, schema.tag_is(schema.SITE, site))
-    if end_ms is not None:
-        cond.append(f"time <= {end_ms}ms")
+    # Never open-ended: one tick stamped 2099 would be every later last().
+    cond.append(f"time <= {end_ms}ms" if end_ms is not None
+                else f"time <= now() + {skew.AHEAD_MS}ms")
     return " AND ".join(cond)
 
 
@@ -67,7 +69,8 @@ def build(ticks: Iterable[Row], statuses: Iterable[Row]) -> dict[tuple[str, str]
 
 def timelines(read: Read, site: str | None, start_ms: int, end_ms: int | None,
               last_only: bool = False) -> dict[tuple[str, str], Timeline]:
-    """Room PCs' timelines between the two times (``end_ms`` None: up to now).
+    """Room PCs' timelines between the two times (``end_ms`` None: up to InfluxDB's
+    now() plus collector.compliance.skew.AHEAD_MS, as far as a fast clock may stamp).
 
     ``last_only``: only each host's last tick (and its statuses): enough to
     tell whether the room is open now and since when it is closed.
@@ -92,7 +95,8 @@ def day(read: Read, site: Site, date: dt.date, now_ms: int,
     if not required or required[0][0] >= now_ms:
         return day_open(room, date, tz, [], now_ms, room.holidays)
     horizon = min(required[-1][1] + LOOK_MS, now_ms)
-    hosts = timelines(read, site.id, required[0][0] - LOOK_MS, horizon)
+    # Ticks a fast clock stamped after the horizon count at the horizon.
+    hosts = timelines(read, site.id, required[0][0] - LOOK_MS, skew.horizon(horizon))
     spans = room_open_spans([online_spans(t, horizon, missing_intervals)
                              for t in hosts.values()], room.min_online)
     return day_open(room, date, tz, spans, now_ms, room.holidays)

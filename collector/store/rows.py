@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping
+from typing import Any, Callable, Dict, List, Mapping, Sequence
 
 from collector.compliance.facts import Stray
 from collector.compliance.model import Org
@@ -32,3 +32,16 @@ def reader(sink: InfluxSink) -> Read:
         return sink.query(q)  # already rows: columns with the series' tags merged in
 
     return read
+
+
+def latest_known(known: list[Row], ahead_bad: list[Row], key: Sequence[str]) -> list[Row]:
+    """Pure: each series' latest row as a rule should see it.
+
+    ``known``: the newest row per series stamped at or before now; ``ahead_bad``:
+    the newest bad news (violation, failure) per series stamped after now,
+    within collector.compliance.skew.AHEAD_MS. Bad news from a fast clock counts
+    at once; good news from one waits for its time (docs/compliance.md, "Clocks").
+    """
+    out = {tuple(r[k] for k in key): r for r in known}
+    out.update((tuple(r[k] for k in key), r) for r in ahead_bad)
+    return list(out.values())

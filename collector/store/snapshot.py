@@ -14,7 +14,7 @@ from typing import Any
 
 from collector.compliance.facts import Snapshot, Snapshots, Stray
 from collector.compliance.model import Org
-from collector.store.loaders import availability, bandwidth, devices, isolation, probes
+from collector.store.loaders import availability, bandwidth, devices, isolation, probes, settings
 from collector.store.rows import Loader, Read, reader
 
 __all__ = ["LOADERS", "build", "reader"]
@@ -26,6 +26,7 @@ LOADERS: tuple[Loader, ...] = (
     availability.load,
     probes.load,
     isolation.load,
+    settings.load,
 )
 
 

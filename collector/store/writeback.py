@@ -11,6 +11,7 @@ from collector.compliance.evaluate import Evaluation
 from collector.compliance.facts import Snapshots
 from collector.compliance.model import Org
 from collector.compliance.rules import room_open_all_day
+from collector.compliance.rules.base import FAIL, NO_DATA, NOT_APPLICABLE, WAIVED
 from collector.influx.line import Point
 from netroom import schema
 
@@ -18,26 +19,41 @@ GRACE_MS = schema.HOUR_MS  # a day is written once it ended this long ago
 
 
 def compliance_points(ev: Evaluation, org: Org) -> list[Point]:
-    """``compliance`` points: one per site and rule, one per site with rule=all.
+    """``compliance`` points: one per site and rule switched on, one per site
+    with rule=all.
 
-    Fields: required, actual (the rule's unit), ok (1 pass / 0 fail, so that
-    mean(ok) is the share passing), waived (1/0), shortfall (sum of the
-    rule's shortfall values) and shortfall_<key> per key.
+    Rule points: ``status`` (pass, fail, no_data, not_applicable, waived) and
+    ``no_data`` (1/0) always; the verdict fields only where the rule applies:
+    ok (1 pass or waived / 0 fail or no data, so that mean(ok) is the share
+    passing and no data never counts as passing), waived (1/0), shortfall (sum
+    of the rule's shortfall values) and shortfall_<key> per key; required and
+    actual (the rule's unit) where known (a no-data result has no actual).
+    Site points (rule=all): status (pass, fail, no_data), ok (1 if it
+    passes), no_data (1 if its status is no_data), failed (failing rules),
+    no_data_rules (rules without data).
     """
     out = []
     for v in ev.verdicts:
         tags = {**org.tags_for(v.site.id), schema.SITE: v.site.id}
         for r in v.results:
-            fields: dict[str, Any] = {
-                "required": float(r.required), "actual": float(r.actual),
-                "ok": int(r.ok), "waived": int(bool(r.waived)),
-                "shortfall": float(sum(r.shortfall.values())),
-            }
-            fields.update({f"shortfall_{k}": float(n) for k, n in r.shortfall.items()})
+            if r.disabled:
+                continue
+            fields: dict[str, Any] = {"status": r.status, "no_data": int(r.status == NO_DATA)}
+            if r.status != NOT_APPLICABLE:
+                fields.update({
+                    "ok": int(r.ok), "waived": int(r.status == WAIVED),
+                    "shortfall": float(sum(r.shortfall.values())),
+                    **{f"shortfall_{k}": float(n) for k, n in r.shortfall.items()},
+                })
+            for name, value in (("required", r.required), ("actual", r.actual)):
+                if value is not None:
+                    fields[name] = float(value)
             out.append(Point(schema.COMPLIANCE, {**tags, schema.RULE: r.rule}, fields, ev.now_ms))
-        failed = sum(not r.ok for r in v.results)
-        out.append(Point(schema.COMPLIANCE, {**tags, schema.RULE: schema.RULE_ALL},
-                         {"ok": int(v.ok), "failed": failed}, ev.now_ms))
+        out.append(Point(schema.COMPLIANCE, {**tags, schema.RULE: schema.RULE_ALL}, {
+            "status": v.status, "ok": int(v.ok), "no_data": int(v.status == NO_DATA),
+            "failed": sum(r.status == FAIL for r in v.results),
+            "no_data_rules": sum(r.status == NO_DATA for r in v.results),
+        }, ev.now_ms))
     return out
 
 

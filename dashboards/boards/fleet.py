@@ -1,13 +1,20 @@
-"""Fleet: the PCs (CPU, memory, disks, uptime, online) and the collector itself.
+"""Fleet: the PCs (CPU, memory, disks, uptime, online, clocks) and the collector itself.
 
 The collector's `collector` points carry counters since its start
 (received, invalid, written, spooled) and the spool backlog
 (spool_batches); rates per minute use non_negative_derivative so that a
 collector restart does not show as a negative rate.
+
+Clocks, two sources: the offset agents measure against a reference
+(`status` fields clock_offset_s, clock_error_s; agent.clock), listed from
+SKEWED_S on; and messages whose time the collector would not believe (too
+far ahead of or behind their arrival: stored at arrival with clock_skew_s,
+the message's time minus the arrival time), from every agent.
 """
 from __future__ import annotations
 
 from dashboards.model import (
+    NOT_AHEAD,
     SITE,
     Grid,
     Json,
@@ -33,13 +40,14 @@ PER_HOST = f"{SITE} AND {HOST} {by_interval(schema.SITE, schema.HOST)}"
 METRICS = schema.ident(schema.METRICS)
 SELF = f"{schema.ident(schema.SELF)} WHERE $timeFilter"  # the collector's own points
 BY_SELF = schema.group_by(schema.SELF_TAG)
+SKEWED_S = 60  # a PC whose clock is off by this much (s) or more is listed
 
 
 def build(t: Tr) -> Json:
     g = Grid()
     g.add(6, 4, stat(t("在线终端", "Agents online"), [target(
         'SELECT count("beat") AS "online" FROM (SELECT last("collect_ms") AS "beat" '
-        f"FROM {METRICS} WHERE time > now() - $window AND {SITE} AND {HOST} "
+        f"FROM {METRICS} WHERE time > now() - $window AND {NOT_AHEAD} AND {SITE} AND {HOST} "
         f"{schema.BY_SITE_HOST})")],
         description=t("最近 $window 内有上报的电脑", "PCs that reported within $window"),
         steps=[("red", None), ("green", 1)]))
@@ -100,6 +108,7 @@ def build(t: Tr) -> Json:
         f'SELECT max("spool_batches") FROM {SELF} '
         f"{by_interval(schema.SELF_TAG)} fill(none)", alias="$tag_collector")],
         "none", interval="10s", lo=0))
+    _clocks(g, t)
     host_var = query_var("host", t("电脑", "PC"),
                          f"SHOW TAG VALUES FROM {METRICS} WITH KEY = {schema.ident(schema.HOST)} "
                          f"WHERE {SITE}", ".*")
@@ -109,3 +118,35 @@ def build(t: Tr) -> Json:
                      t("各电脑运行状况与采集服务自身统计",
                        "PC health and the collector's own counters"),
                      g, [*org_vars(t), host_var, window])
+
+
+def _clocks(g: Grid, t: Tr) -> None:
+    """PCs with skewed clocks: the agents' own measurement, and re-stamped messages."""
+    site, host = t("中队", "Site"), t("电脑", "PC")
+    offset, error = t("时钟偏差", "Clock offset"), t("测量误差", "Uncertainty")
+    g.add(12, 8, table(t("时钟偏差的电脑", "PCs with skewed clocks"), [target(
+        f'SELECT "offset_s", "error_s" FROM (SELECT last("clock_offset_s") AS "offset_s", '
+        f'last("clock_error_s") AS "error_s" FROM {schema.ident(schema.STATUS)} '
+        f"WHERE $timeFilter AND {SITE} AND {HOST} {schema.BY_SITE_HOST}) "
+        f'WHERE "offset_s" >= {SKEWED_S} OR "offset_s" <= -{SKEWED_S} {schema.BY_SITE_HOST}',
+        table=True)],
+        t(f"代理程序测得的本机时钟与基准时钟之差（正数为偏快），相差 {SKEWED_S} 秒以上的列出",
+          f"This PC's clock minus the reference clock as its agent measured it (positive: "
+          f"fast), listed from {SKEWED_S} s on"),
+        transformations=[rename({"Time": t("测量时间", "Measured"), "site": site, "host": host,
+                                 "offset_s": offset, "error_s": error}, hide=())],
+        overrides=[override(offset, unit="s", decimals=1),
+                   override(error, unit="s", decimals=1)]))
+    skew, count = t("消息时间偏差", "Message time off by"), t("改记条数", "Re-stamped")
+    g.add(12, 8, table(t("时间被改记的消息", "Messages re-stamped on arrival"), [target(
+        f'SELECT last({schema.ident(schema.CLOCK_SKEW)}) AS "skew_s", '
+        f'count({schema.ident(schema.CLOCK_SKEW)}) AS "restamped" FROM {METRICS} '
+        f"WHERE $timeFilter AND {SITE} AND {HOST} {schema.BY_SITE_HOST}", table=True)],
+        t("消息时间过于超前或滞后于到达时间，采集服务按到达时间保存；偏差为消息时间减到达时间，"
+          "条数按每分钟的运行指标消息计",
+          "Messages whose time was too far ahead of or behind their arrival, stored at "
+          "their arrival; off by: message time minus arrival; counted on the per-minute "
+          "metrics messages"),
+        transformations=[rename({"site": site, "host": host, "skew_s": skew,
+                                 "restamped": count})],
+        overrides=[override(skew, unit="s", decimals=0)]))

@@ -1,7 +1,8 @@
 """Room opening: is each network room open now, and was it open all day.
 
 "Open now" counts room PCs (role=room) whose latest `metrics` point is
-younger than ``$window``. `availability` holds one point per site and day
+younger than ``$window`` (and not stamped more than 10 minutes ahead: a
+broken clock's point is nobody's latest). `availability` holds one point per site and day
 (at the day's start; fields day, required_s, open_s: seconds of the required
 opening hours, and of those the room was open; collector/heartbeats.py).
 Days with nothing required (days off) are left out.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collector.compliance.rules import RULES
 from dashboards.model import (
+    NOT_AHEAD,
     SITE,
     Grid,
     Json,
@@ -35,7 +37,7 @@ METRICS = schema.ident(schema.METRICS)
 ROOM = schema.tag_is(schema.ROLE, "room")
 BY_SITE = schema.group_by(schema.SITE)
 ONLINE = (f'SELECT last("collect_ms") AS "beat" FROM {METRICS} WHERE time > now() - $window '
-          f"AND {ROOM} AND {SITE} {schema.BY_SITE_HOST}")
+          f"AND {NOT_AHEAD} AND {ROOM} AND {SITE} {schema.BY_SITE_HOST}")
 DAYS = (f"FROM {schema.ident(schema.AVAILABILITY)} WHERE $timeFilter "
         f'AND "required_s" > 0 AND {SITE}')
 SHARE = '"open_s" / "required_s" * 100'

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install or upgrade the netroom agent from this offline bundle. No network.
 #
-#   sudo ./install.sh --site sq-1 --network gov --role room --broker 10.1.2.3
+#   sudo ./install.sh --site sq-1 --host pc-07 --network gov --role room \
+#        --broker 10.1.2.3 --credentials sq-1.txt
 #   sudo ./install.sh                 # upgrade: keep /etc/netroom/config.yaml
 #   sudo ./install.sh --uninstall [--purge]
 #
@@ -25,8 +26,13 @@ INITD_DIR="${NETROOM_INITD_DIR:-/etc/init.d}"
 RUN_DIR="${NETROOM_RUN_DIR:-/run}"
 LOG_DIR="${NETROOM_LOG_DIR:-/var/log}"
 ID_RE='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
+# A site id: the collector's sites tree and the protocol (netroom.protocol.SITE_ID_RE).
+SITE_RE='^[a-z0-9][a-z0-9-]{0,63}$'
+# An MQTT user: a PC's <site>/<host> (deploy/mosquitto/netroom_credentials.py).
+USER_RE='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$'
 
 SITE="" NETWORK="" ROLE="" BROKER="" PORT="" HOST="" CA="" USERNAME="" PASSWORD_FILE=""
+CREDENTIALS="" PASSWORD="" HAVE_PASSWORD=0
 PY="python3" INIT="auto" START=1 UNINSTALL=0 PURGE=0
 
 usage() {
@@ -38,11 +44,16 @@ Options:
   --role ROLE        cadre | room | class | office
   --broker HOST      the MQTT broker's address (the collector server)
   --port N           broker port (default 1883, or 8883 with --ca)
-  --host ID          this PC's id (default: its short hostname)
+  --host ID          this PC's id (default: its short hostname and a short id)
   --ca FILE          CA certificate of the broker: enables TLS
-  --username NAME    MQTT user (the site id with deploy/mosquitto/acl.example)
-  --password-file F  file whose first line is the MQTT password (or set
-                     NETROOM_MQTT_PASSWORD); stored in agent.env, mode 0600
+  --credentials F    the site's password file from the broker's
+                     netroom_credentials.py ("<user>:<password>" lines): takes
+                     this PC's line, user <site>/<host>; needs --host
+  --username NAME    MQTT user, this PC's <site>/<host> (with --password-file)
+  --password-file F  file whose first line is the MQTT password; - reads it
+                     from standard input. Stored in agent.env, mode 0600.
+                     Never give a password on the command line or in the
+                     environment: both show in the process list.
   --python PY        Python >= 3.8 to build the venv with (default python3)
   --init KIND        systemd | sysv | none (default: what this system runs)
   --no-start         install and enable, but do not start the agent
@@ -57,13 +68,13 @@ say() { echo "==> $*"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
-        --site|--network|--role|--broker|--port|--host|--ca|--username|--password-file|--python|--init)
+        --site|--network|--role|--broker|--port|--host|--ca|--username|--password-file|--credentials|--python|--init)
             [ $# -ge 2 ] || bad "$1: needs a value"
             case "$1" in
                 --site) SITE=$2 ;; --network) NETWORK=$2 ;; --role) ROLE=$2 ;;
                 --broker) BROKER=$2 ;; --port) PORT=$2 ;; --host) HOST=$2 ;;
                 --ca) CA=$2 ;; --username) USERNAME=$2 ;; --password-file) PASSWORD_FILE=$2 ;;
-                --python) PY=$2 ;; --init) INIT=$2 ;;
+                --credentials) CREDENTIALS=$2 ;; --python) PY=$2 ;; --init) INIT=$2 ;;
             esac
             shift 2 ;;
         --no-start) START=0; shift ;;
@@ -78,6 +89,43 @@ done
 check_id() {  # name value
     [[ $2 =~ $ID_RE ]] || bad "--$1: must be 1-64 letters, digits, '.', '_' or '-', got '$2'"
 }
+# agent.env is read as data by systemd (EnvironmentFile=) and netroom-agent.init
+# alike: KEY='value' (single quotes: everything literal, $ and \ included), or
+# KEY=value for a password holding a single quote, which is then taken as it
+# is when it has no backslash and no quote or blank at its ends.
+env_value() {  # password -> what follows NETROOM_MQTT_PASSWORD=, or fail
+    local p=$1
+    if [[ $p != *"'"* ]]; then printf "'%s'" "$p"; return 0; fi
+    if [[ $p == *\\* || $p == [\"\']* || $p == *[\"\'] || $p == [[:space:]]* || $p == *[[:space:]] ]]; then
+        return 1
+    fi
+    printf '%s' "$p"
+}
+take_password() {  # source-name password: check it, keep it in PASSWORD
+    [ -n "$2" ] || bad "$1: the password is empty"
+    [[ $2 != *[[:cntrl:]]* ]] || bad "$1: the password has a control character"
+    env_value "$2" >/dev/null || bad "$1: this password cannot be stored in agent.env: with a single quote in it, it must not start or end with a quote or blank, nor hold a backslash"
+    PASSWORD=$2 HAVE_PASSWORD=1
+}
+read_password_file() {  # file|- : the first line, from the file or standard input
+    local line=""
+    if [ "$1" = - ]; then
+        IFS= read -r line || [ -n "$line" ] || bad "--password-file: nothing on standard input"
+    else
+        [ -f "$1" ] && [ -r "$1" ] || bad "--password-file: no such file '$1'"
+        IFS= read -r line < "$1" || [ -n "$line" ] || bad "--password-file: '$1' is empty"
+    fi
+    take_password --password-file "${line%$'\r'}"
+}
+read_credentials() {  # file user: the password on the user's line ("<user>:<password>")
+    local line=""
+    [ -f "$1" ] && [ -r "$1" ] || bad "--credentials: no such file '$1'"
+    while IFS= read -r line || [ -n "$line" ]; do
+        line=${line%$'\r'}
+        if [[ $line == "$2:"* ]]; then take_password --credentials "${line#"$2:"}"; return 0; fi
+    done < "$1"
+    bad "--credentials: no line for $2 in '$1'"
+}
 case "$INIT" in auto|systemd|sysv|none) ;; *) bad "--init: must be systemd, sysv or none, got '$INIT'" ;; esac
 
 WRITE_CONFIG=0
@@ -87,7 +135,7 @@ if [ "$UNINSTALL" -eq 0 ]; then
             var=$(echo "$opt" | tr '[:lower:]' '[:upper:]')
             [ -n "${!var}" ] || bad "--$opt: required with --site/--network/--role/--broker"
         done
-        check_id site "$SITE"
+        [[ $SITE =~ $SITE_RE ]] || bad "--site: must be 1-64 of a-z, 0-9 and '-' (as in the collector's sites tree), got '$SITE'"
         case "$NETWORK" in gov|internet) ;; *) bad "--network: must be gov or internet, got '$NETWORK'" ;; esac
         case "$ROLE" in cadre|room|class|office) ;; *) bad "--role: must be cadre, room, class or office, got '$ROLE'" ;; esac
         [[ $BROKER =~ ^[A-Za-z0-9][A-Za-z0-9.:_-]*$ ]] || bad "--broker: not a host name or address: '$BROKER'"
@@ -96,12 +144,30 @@ if [ "$UNINSTALL" -eq 0 ]; then
                 || bad "--port: must be 1-65535, got '$PORT'"
         fi
         [ -z "$HOST" ] || check_id host "$HOST"
-        [ -z "$USERNAME" ] || check_id username "$USERNAME"
+        [ -z "$USERNAME" ] || [[ $USERNAME =~ $USER_RE ]] \
+            || bad "--username: must be <site>/<host> (or a plain id), got '$USERNAME'"
         [ -z "$CA" ] || [ -f "$CA" ] || bad "--ca: no such file '$CA'"
-        [ -z "$PASSWORD_FILE" ] || [ -f "$PASSWORD_FILE" ] || bad "--password-file: no such file '$PASSWORD_FILE'"
         WRITE_CONFIG=1
     elif [ ! -f "$CONF_DIR/config.yaml" ]; then
         bad "no $CONF_DIR/config.yaml to keep: give --site, --network, --role and --broker"
+    elif [ -n "$CREDENTIALS$USERNAME$HOST" ]; then
+        bad "--credentials, --username and --host go with --site, --network, --role and --broker (alone, --password-file changes the password)"
+    fi
+    # Passwords: from a file or standard input only, read before anything is touched.
+    if [ -n "${NETROOM_MQTT_PASSWORD+set}" ]; then
+        bad "NETROOM_MQTT_PASSWORD: not read from the environment any more (it shows in the process list, e.g. of sudo): use --credentials FILE or --password-file FILE|-"
+    fi
+    if [ -n "$CREDENTIALS" ] && [ -n "$PASSWORD_FILE" ]; then
+        bad "--credentials: give it or --password-file, not both"
+    fi
+    if [ -n "$CREDENTIALS" ]; then
+        [ -n "$HOST" ] || bad "--credentials: needs --host (the PC's line is <site>/<host>)"
+        [ -z "$USERNAME" ] || [ "$USERNAME" = "$SITE/$HOST" ] \
+            || bad "--username: must be $SITE/$HOST with --credentials, got '$USERNAME'"
+        USERNAME="$SITE/$HOST"
+        read_credentials "$CREDENTIALS" "$USERNAME"
+    elif [ -n "$PASSWORD_FILE" ]; then
+        read_password_file "$PASSWORD_FILE"
     fi
     if [ "$INIT" = auto ]; then
         if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then INIT=systemd
@@ -202,10 +268,11 @@ if [ "$WRITE_CONFIG" -eq 1 ]; then
 else
     say "kept $CONF_DIR/config.yaml"
 fi
-password=${NETROOM_MQTT_PASSWORD:-}
-if [ -n "$PASSWORD_FILE" ]; then password=$(head -n 1 "$PASSWORD_FILE"); fi
-if [ -n "$password" ]; then
-    (umask 077 && printf 'NETROOM_MQTT_PASSWORD=%s\n' "$password" > "$CONF_DIR/agent.env")
+if [ "$HAVE_PASSWORD" -eq 1 ]; then
+    # printf is a bash builtin: the password never shows in the process list.
+    (umask 077 && printf '# netroom agent secrets, read as data (netroom-agent.init, systemd).\nNETROOM_MQTT_PASSWORD=%s\n' \
+        "$(env_value "$PASSWORD")" > "$CONF_DIR/agent.env.tmp")
+    mv "$CONF_DIR/agent.env.tmp" "$CONF_DIR/agent.env"
     say "wrote $CONF_DIR/agent.env (mode 0600)"
 fi
 

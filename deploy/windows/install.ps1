@@ -13,10 +13,17 @@
   Program:  -InstallDir (default %ProgramFiles%\netroom)
   Data:     %ProgramData%\netroom: config.yaml, outbox\, host-id,
             agent.log; readable by SYSTEM and Administrators only.
+  Passwords: -Credentials (the site's file from the broker's
+  netroom_credentials.py, "<user>:<password>" lines; this PC's user is
+  <site>/<host>), -PasswordFile (its first line; "-" reads standard input),
+  or typed when asked. Never on the command line or in the environment.
   Exit codes: 0 done, 1 failed, 2 bad arguments.
 
 .EXAMPLE
-  install.cmd -Site sq-1 -Network gov -Role room -Broker 10.1.2.3
+  install.cmd -Site sq-1 -HostId pc-07 -Network gov -Role room -Broker 10.1.2.3 -Credentials sq-1.txt
+.EXAMPLE
+  install.cmd -Site sq-1 -HostId pc-07 -Network gov -Role room -Broker 10.1.2.3 -Username sq-1/pc-07
+  (asks for the password)
 .EXAMPLE
   install.cmd                      (upgrade: keeps config.yaml)
 .EXAMPLE
@@ -32,6 +39,7 @@ param(
     [string]$CaFile = "",
     [string]$Username = "",
     [string]$PasswordFile = "",
+    [string]$Credentials = "",
     [string]$Python = "",
     [string]$InstallDir = "",
     [switch]$NoStart,
@@ -45,6 +53,10 @@ $DataDir = Join-Path $env:ProgramData "netroom"
 $Config = Join-Path $DataDir "config.yaml"
 $TaskName = "netroom-agent"
 $IdRe = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
+# A site id: the collector's sites tree and the protocol (netroom.protocol.SITE_ID_RE).
+$SiteRe = '^[a-z0-9][a-z0-9-]{0,63}$'
+# An MQTT user: a PC's <site>/<host> (deploy/mosquitto/netroom_credentials.py).
+$UserRe = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$'
 
 function Fail([string]$msg) { Write-Host "install.ps1: error: $msg"; exit 1 }
 function Bad([string]$msg) { Write-Host "install.ps1: error: $msg"; exit 2 }
@@ -67,23 +79,62 @@ function Get-NativeOutput([string]$Exe, [string[]]$Arguments) {
 
 # --- validate before touching anything -------------------------------------------
 $writeConfig = $false
+$password = $null
 if (-not $Uninstall) {
     if ($Site -or $Network -or $Role -or $Broker) {
         foreach ($n in @("Site", "Network", "Role", "Broker")) {
             if (-not (Get-Variable -Name $n -ValueOnly)) { Bad "-${n}: required with -Site/-Network/-Role/-Broker" }
         }
-        if ($Site -notmatch $IdRe) { Bad "-Site: must be 1-64 letters, digits, '.', '_' or '-', got '$Site'" }
+        if ($Site -cnotmatch $SiteRe) { Bad "-Site: must be 1-64 of a-z, 0-9 and '-' (as in the collector's sites tree), got '$Site'" }
         if (@("gov", "internet") -notcontains $Network) { Bad "-Network: must be gov or internet, got '$Network'" }
         if (@("cadre", "room", "class", "office") -notcontains $Role) { Bad "-Role: must be cadre, room, class or office, got '$Role'" }
         if ($Broker -notmatch '^[A-Za-z0-9][A-Za-z0-9.:_-]*$') { Bad "-Broker: not a host name or address: '$Broker'" }
         if ($Port -lt 0 -or $Port -gt 65535) { Bad "-Port: must be 1-65535, got $Port" }
         if ($HostId -and $HostId -notmatch $IdRe) { Bad "-HostId: must be 1-64 letters, digits, '.', '_' or '-', got '$HostId'" }
-        if ($Username -and $Username -notmatch $IdRe) { Bad "-Username: must be 1-64 letters, digits, '.', '_' or '-', got '$Username'" }
+        if ($Username -and $Username -notmatch $UserRe) { Bad "-Username: must be <site>/<host> (or a plain id), got '$Username'" }
         if ($CaFile -and -not (Test-Path -LiteralPath $CaFile -PathType Leaf)) { Bad "-CaFile: no such file '$CaFile'" }
-        if ($PasswordFile -and -not (Test-Path -LiteralPath $PasswordFile -PathType Leaf)) { Bad "-PasswordFile: no such file '$PasswordFile'" }
         $writeConfig = $true
     } elseif (-not (Test-Path -LiteralPath $Config)) {
         Bad "no $Config to keep: give -Site, -Network, -Role and -Broker"
+    } elseif ($Credentials -or $PasswordFile -or $Username -or $HostId) {
+        Bad "-Credentials, -PasswordFile, -Username and -HostId go with -Site, -Network, -Role and -Broker"
+    }
+    # The password: read now, before anything is touched; never from the
+    # command line or the environment (both show in process lists and logs).
+    if ($env:NETROOM_MQTT_PASSWORD) {
+        Bad "NETROOM_MQTT_PASSWORD: not read from the environment any more: use -Credentials, -PasswordFile, or type the password when asked"
+    }
+    if ($Credentials -and $PasswordFile) { Bad "-Credentials: give it or -PasswordFile, not both" }
+    if ($Credentials) {
+        if (-not $HostId) { Bad "-Credentials: needs -HostId (the PC's line is <site>/<host>)" }
+        if ($Username -and $Username -ne "$Site/$HostId") { Bad "-Username: must be $Site/$HostId with -Credentials, got '$Username'" }
+        if (-not (Test-Path -LiteralPath $Credentials -PathType Leaf)) { Bad "-Credentials: no such file '$Credentials'" }
+        $Username = "$Site/$HostId"
+        foreach ($line in @(Get-Content -LiteralPath $Credentials)) {
+            if ($line.StartsWith("${Username}:", [StringComparison]::Ordinal)) {
+                $password = $line.Substring($Username.Length + 1)
+                break
+            }
+        }
+        if ($password -eq $null) { Bad "-Credentials: no line for $Username in '$Credentials'" }
+    } elseif ($PasswordFile -eq "-") {
+        $password = [Console]::In.ReadLine()
+        if ($password -eq $null) { Bad "-PasswordFile: nothing on standard input" }
+    } elseif ($PasswordFile) {
+        if (-not (Test-Path -LiteralPath $PasswordFile -PathType Leaf)) { Bad "-PasswordFile: no such file '$PasswordFile'" }
+        $password = @(Get-Content -LiteralPath $PasswordFile)[0]
+        if ($password -eq $null) { Bad "-PasswordFile: '$PasswordFile' is empty" }
+    } elseif ($writeConfig -and $Username) {
+        if (-not [Environment]::UserInteractive) { Bad "-Username: give -Credentials or -PasswordFile when nobody can type the password" }
+        $secure = Read-Host -AsSecureString "MQTT password for $Username"
+        $bstr = [Runtime.InteropServices.Marshal]::SecureStringToBSTR($secure)
+        try { $password = [Runtime.InteropServices.Marshal]::PtrToStringBSTR($bstr) }
+        finally { [Runtime.InteropServices.Marshal]::ZeroFreeBSTR($bstr) }
+    }
+    if ($password -ne $null) {
+        $password = $password.TrimEnd("`r")
+        if (-not $password) { Bad "the MQTT password is empty" }
+        if ($password -match '[\x00-\x1f\x7f]') { Bad "the MQTT password has a control character" }
     }
 }
 $admin = ([Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent()
@@ -178,8 +229,6 @@ if ($LASTEXITCODE -ne 0) { Fail "icacls could not restrict $DataDir" }
 Copy-Item -LiteralPath (Join-Path $Bundle "config.example.yaml") -Destination (Join-Path $DataDir "config.example.yaml") -Force
 $utf8 = New-Object System.Text.UTF8Encoding($false)
 if ($writeConfig) {
-    $password = $env:NETROOM_MQTT_PASSWORD
-    if ($PasswordFile) { $password = @(Get-Content -LiteralPath $PasswordFile)[0] }
     $mqttExtra = ""
     if ($Username) { $mqttExtra += "  username: '$Username'`n" }
     if ($password) { $mqttExtra += "  password: '" + $password.Replace("'", "''") + "'`n" }

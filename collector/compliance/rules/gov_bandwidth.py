@@ -3,8 +3,9 @@
 Notice 5: 提高带宽网速 and 加快推进政务网带宽扩容. The notice sets no figure; the
 default ``min_mbps`` of 20 Mbit/s lets a room of eight gov PCs play 2.5 Mbit/s
 video at once (see room_video). ``actual`` is the newest gov download
-measurement within ``freshness_hours`` (0 without one, which fails). The
-trend for logistics, in ``detail``: the mean of the daily means of the last
+measurement within ``freshness_hours``; without one the result is no data
+(no tester, or its tests fail: the link's speed is unknown, not slow). The
+trend for logistics, in the notes: the mean of the daily means of the last
 ``trend_days`` against the ``trend_days`` before (see ``trend``).
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from typing import Any, Mapping
 
 from collector.compliance.facts import Snapshot
-from collector.compliance.rules.base import Result
+from collector.compliance.rules.base import NO_DATA, Reason, Result, judged, why
 from netroom import schema
 
 NAME = "gov_bandwidth"
@@ -43,27 +44,34 @@ def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result:
     need = float(params["min_mbps"])
     fresh_ms = float(params["freshness_hours"]) * schema.HOUR_MS
     b = snap.bandwidth_on("gov")
-    notes: list[str] = []
+    unknown: list[Reason] = []
+    notes: list[Reason] = []
     fresh = b is not None and b.ts_ms > 0 and snap.now_ms - b.ts_ms <= fresh_ms
-    actual = b.download_mbps if b is not None and fresh else 0.0
     if b is not None and fresh:
-        up = f", up {b.upload_mbps:g}" if b.upload_mbps is not None else ""
-        ago = (snap.now_ms - b.ts_ms) / schema.HOUR_MS
-        notes.append(f"down {b.download_mbps:g} Mbit/s{up} by {b.host}, {ago:.1f} h ago")
+        ago = round((snap.now_ms - b.ts_ms) / schema.HOUR_MS, 1)
+        if b.upload_mbps is not None:
+            notes.append(why("speed_test_up", down=b.download_mbps, up=b.upload_mbps,
+                             host=b.host, ago=ago))
+        else:
+            notes.append(why("speed_test", down=b.download_mbps, host=b.host, ago=ago))
     else:
-        notes.append(f"no gov speed test in {params['freshness_hours']:g} h")
+        unknown.append(why("no_speed_test", network="gov",
+                           hours=float(params["freshness_hours"])))
     if b is not None and b.error:
-        notes.append(f"last test failed: {b.error}")
+        (notes if fresh else unknown).append(why("last_test_failed", network="gov",
+                                                 error=b.error))
     if b is not None:
-        t = trend(b.daily_mbps, snap.now_ms, int(params["trend_days"]))
+        days = int(params["trend_days"])
+        t = trend(b.daily_mbps, snap.now_ms, days)
         if t is not None:
-            notes.append(f"trend {t[1] - t[0]:+.1f} Mbit/s ({int(params['trend_days'])} d "
-                         f"mean {t[1]:.1f} vs {t[0]:.1f} before)")
+            notes.append(why("trend", delta=round(t[1] - t[0], 1), days=days,
+                             recent=round(t[1], 1), before=round(t[0], 1)))
         if len(b.testers) > 1:
-            notes.append(f"{len(b.testers)} testers ({', '.join(b.testers)}): keep one per "
-                         "site and network, or their tests share the link")
-    ok = fresh and actual >= need - 1e-9
-    shortfall: dict[str, float] = {}
-    if fresh and not ok:
-        shortfall["gov_mbps"] = math.ceil(round((need - actual) * 10, 6)) / 10
-    return Result(NAME, need, round(actual, 3), ok, shortfall, "; ".join(notes))
+            notes.append(why("testers", network="gov", n=len(b.testers),
+                             hosts=", ".join(b.testers)))
+    if b is None or not fresh:
+        return Result(NAME, NO_DATA, need, None, reasons=tuple(unknown), notes=tuple(notes))
+    actual = round(b.download_mbps, 3)
+    add = math.ceil(round((need - b.download_mbps) * 10, 6)) / 10
+    return judged(NAME, b.download_mbps >= need - 1e-9, need, actual, {"gov_mbps": add},
+                  (why("mbps_short", network="gov", add=add),), tuple(notes))

@@ -5,8 +5,12 @@ Notice 5: 中队网络室全天开放. The share of the required opening windows
 least ``room.min_online`` room PCs were online, over the last ``days``
 complete days in the site's time zone (default 1: yesterday), must reach
 ``target``. The share over ``rolling_days`` and the room's state now go in
-the detail. Days with nothing required (days off, holidays) do not count;
-when the whole period is off, the rule does not apply.
+the notes. Days with nothing required (days off, holidays) do not count;
+when the whole period is off, the rule does not apply. No data while no
+room PC has sent a heartbeat (within ``rules.freshness_days``) and nothing
+shows the room open in the period: the room's PCs are unknown, or their
+agents send no heartbeats, which says nothing about the room. Room PCs that
+do send heartbeats but were off in the period fail it.
 ``missing_intervals``: silent intervals after which a PC counts as offline
 from its last heartbeat (used by the loader, collector/store/loaders/availability.py).
 """
@@ -20,7 +24,7 @@ from zoneinfo import ZoneInfo
 from collector.compliance.availability import period_share
 from collector.compliance.facts import Snapshot
 from collector.compliance.model import Org, Site
-from collector.compliance.rules.base import Result
+from collector.compliance.rules.base import NO_DATA, NOT_APPLICABLE, Reason, Result, judged, why
 
 NAME = "room_open_all_day"
 TITLE = {"zh": "网络室全天开放", "en": "Room open all day"}
@@ -36,25 +40,33 @@ def site_params(org: Org, site: Site) -> dict[str, Any]:
     return {**DEFAULTS, **org.params(site).get(NAME, {})}
 
 
-def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result | None:
+def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result:
     target = float(params["target"])
     period = snap.availability[-int(params["days"]):]
+    if not period:  # nothing computed for this room
+        return Result(NAME, NO_DATA, target, None, reasons=(why("no_heartbeats"),))
     share, required_s, open_s = period_share(period)
     if share is None:
-        return None
-    notes = [f"open {open_s / 3600:.1f} h of {required_s / 3600:.1f} h "
-             f"({period[0].day}..{period[-1].day})" if len(period) > 1 else
-             f"open {open_s / 3600:.1f} h of {required_s / 3600:.1f} h on {period[-1].day}"]
+        return Result(NAME, NOT_APPLICABLE, target, None, reasons=(why("day_off"),))
+    now = snap.room_now
+    if open_s <= 0 and (now is None or now.room_pcs == 0):
+        return Result(NAME, NO_DATA, target, None, reasons=(why("no_heartbeats"),))
+    hours = {"open_h": round(open_s / 3600, 1), "required_h": round(required_s / 3600, 1)}
+    opened = (why("open_days", **hours, first=period[0].day, last=period[-1].day)
+              if len(period) > 1 else why("open_day", **hours, day=period[-1].day))
+    notes: list[Reason] = []
     rolling, _, _ = period_share(snap.availability[-int(params["rolling_days"]):])
     if rolling is not None:
-        notes.append(f"{int(params['rolling_days'])} days: {rolling:.1%}")
-    now = snap.room_now
+        notes.append(why("rolling_share", days=int(params["rolling_days"]),
+                         share=round(rolling, 4)))
     if now is not None and now.open:
-        notes.append(f"open now ({now.online} of {now.room_pcs} room PCs online)")
+        notes.append(why("open_now", online=now.online, pcs=now.room_pcs))
     elif now is not None and now.closed_since_ms is not None:
         tz = ZoneInfo(snap.site.room.timezone)
         since = dt.datetime.fromtimestamp(now.closed_since_ms / 1000, tz)
-        notes.append(f"closed since {since:%m-%d %H:%M}")
+        notes.append(why("closed_since", since=f"{since:%m-%d %H:%M}"))
     elif now is not None:
-        notes.append("closed now")
-    return Result(NAME, target, round(share, 4), share >= target, {}, "; ".join(notes))
+        notes.append(why("closed_now"))
+    ok = share >= target
+    return judged(NAME, ok, target, round(share, 4), None, (opened,),
+                  tuple(notes) if not ok else (opened, *notes))

@@ -5,11 +5,16 @@ the site's newest measured download bandwidth (Mbit/s, within
 ``freshness_hours``) divided by that network's room PCs must reach
 ``per_pc_mbps``, the bitrate of one video stream (2.5 Mbit/s: 720p). The two
 networks are separate links, so each is checked on its own; ``actual`` is
-the lowest per-PC figure, 0 when a network has no fresh measurement (which
-fails: nothing proves the room can play video). Browsing: every room PC's
-latest result (within ``freshness_hours``) of the probes named in
+the lowest per-PC figure (none without a verdict). Browsing: every room
+PC's latest result (within ``freshness_hours``) of the probes named in
 ``browse_probes`` (comma-separated, see the ``probes`` config) must have
 succeeded; room PCs that run none of them are not checked.
+
+Fails on evidence (a fresh test too slow for the room, a failed browse
+probe); otherwise no data while a network with room PCs has no fresh speed
+test (nothing proves the room can play video, nor that it cannot). No data
+when no PC of the site reports; does not apply to a site whose PCs report
+but none from the room (room_gov_share fails it).
 """
 from __future__ import annotations
 
@@ -17,7 +22,16 @@ import math
 from typing import Any, Mapping
 
 from collector.compliance.facts import Snapshot
-from collector.compliance.rules.base import Result
+from collector.compliance.rules.base import (
+    FAIL,
+    NO_DATA,
+    NOT_APPLICABLE,
+    Reason,
+    Result,
+    hosts_text,
+    judged,
+    why,
+)
 from netroom import schema
 from netroom.protocol import NETWORKS
 
@@ -31,49 +45,62 @@ UNIT = "Mbit/s"
 POOL = "bandwidth"
 
 
-def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result | None:
+def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result:
     per_pc = float(params["per_pc_mbps"])
     fresh_ms = float(params["freshness_hours"]) * schema.HOUR_MS
+    if not snap.devices:
+        return Result(NAME, NO_DATA, per_pc, None, reasons=(why("no_pcs"),))
     rooms = {n: snap.count(n, "room") for n in NETWORKS if snap.count(n, "room")}
-    if not rooms:
-        return None  # no room PCs: room_gov_share already fails the site
+    if not rooms:  # room_gov_share already fails the site
+        return Result(NAME, NOT_APPLICABLE, per_pc, None, reasons=(why("no_room_pcs"),))
     per: list[float] = []
     shortfall: dict[str, float] = {}
-    notes: list[str] = []
+    short: list[Reason] = []  # evidence of failure
+    unknown: list[Reason] = []  # networks without a fresh test
+    notes: list[Reason] = []
     for net, pcs in rooms.items():
         b = snap.bandwidth_on(net)
         if b is None or not b.ts_ms or snap.now_ms - b.ts_ms > fresh_ms:
-            per.append(0.0)
-            failed = f", last test failed: {b.error}" if b is not None and b.error else ""
-            notes.append(f"{net}: no speed test in {params['freshness_hours']:g} h{failed}")
+            unknown.append(why("no_speed_test", network=net,
+                               hours=float(params["freshness_hours"])))
+            if b is not None and b.error:
+                unknown.append(why("last_test_failed", network=net, error=b.error))
             continue
         per.append(b.download_mbps / pcs)
         need = per_pc * pcs - b.download_mbps
+        notes.append(why("per_pc", network=net, mbps=b.download_mbps, pcs=pcs,
+                         per_pc=b.download_mbps / pcs))
         if need > 1e-9:
             # Round up to 0.1 Mbit/s: buying a little less would not pass.
             shortfall[f"{net}_mbps"] = math.ceil(round(need * 10, 6)) / 10
-        notes.append(f"{net}: {b.download_mbps:g} Mbit/s / {pcs} room PCs "
-                     f"= {b.download_mbps / pcs:.2f} per PC")
+            short.append(why("mbps_short", network=net, add=shortfall[f"{net}_mbps"]))
         if len(b.testers) > 1:
-            notes.append(f"{net}: {len(b.testers)} testers ({', '.join(b.testers)}), "
-                         "keep one")
-    actual = min(per)
-    browse_failed, note = browse(snap, str(params["browse_probes"]), fresh_ms)
-    ok = all(p >= per_pc - 1e-9 for p in per) and not browse_failed
-    detail = "; ".join(filter(None, [*notes, note]))
-    return Result(NAME, per_pc, round(actual, 3), ok, {} if ok else shortfall, detail)
+            notes.append(why("testers", network=net, n=len(b.testers),
+                             hosts=", ".join(b.testers)))
+    failed, browsed = browse(snap, str(params["browse_probes"]), fresh_ms)
+    if failed:
+        short.append(failed)
+    elif browsed:
+        notes.append(browsed)
+    actual = round(min(per), 3) if per else None
+    if short:
+        return Result(NAME, FAIL, per_pc, actual, shortfall, (*short, *unknown), tuple(notes))
+    if unknown:
+        return Result(NAME, NO_DATA, per_pc, None, reasons=tuple(unknown), notes=tuple(notes))
+    return judged(NAME, True, per_pc, actual or 0.0, notes=tuple(notes))
 
 
-def browse(snap: Snapshot, probes: str, fresh_ms: float) -> tuple[bool, str]:
-    """(whether a room PC's latest fresh browse-probe result failed, a note)."""
+def browse(snap: Snapshot, probes: str, fresh_ms: float) -> tuple[Reason | None, Reason | None]:
+    """(why browsing failed on a room PC, or a note of where it worked), from
+    each room PC's latest fresh browse-probe results."""
     names = {n.strip() for n in probes.split(",") if n.strip()}
     room = {d.host for d in snap.devices if d.role == "room"}
     results = [p for p in snap.probes if p.probe in names and p.host in room
                and snap.now_ms - p.time_ms <= fresh_ms]
     failed = sorted({f"{p.host} ({p.probe})" for p in results if not p.ok})
     if failed:
-        more = " ..." if len(failed) > 5 else ""
-        return True, f"browsing failed on {', '.join(failed[:5])}{more}"
+        return why("browse_failed", hosts=hosts_text(failed)), None
     if results:
-        return False, f"browsing ok on {len({p.host for p in results})} room PCs"
-    return False, ""
+        return None, why("browse_ok", n=len({p.host for p in results}))
+    return None, None
+

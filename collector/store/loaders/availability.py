@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from zoneinfo import ZoneInfo
 
+from collector.compliance import skew
 from collector.compliance.availability import DayOpen, RoomNow, complete_days, room_now
 from collector.compliance.model import Org, Site
 from collector.compliance.rules import room_open_all_day
@@ -47,7 +48,8 @@ def rooms(read: Read, org: Org, sites: Sequence[Site], now_ms: int, stored_since
     the heartbeats) and the room now."""
     stored = heartbeats.stored_days(read, stored_since_ms)
     since = now_ms - round(org.freshness_days * schema.DAY_MS)
-    live = heartbeats.timelines(read, None, since, None, last_only=True)
+    # Each room PC's last tick, a fast clock's included (it counts as now).
+    live = heartbeats.timelines(read, None, since, skew.horizon(now_ms), last_only=True)
     out = {}
     for site in sites:
         p = room_open_all_day.site_params(org, site)

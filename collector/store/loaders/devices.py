@@ -1,60 +1,165 @@
-"""devices: the PCs of each site, from each host's latest inventory.
+"""devices: the PCs of each site, from each host's latest inventory, and clones.
 
 An inventory counts while it is younger than ``rules.freshness_days``. A PC
-is known by its host name together with its machine id (inventory
-``host_id``): PCs called pc-01 at two sites are two PCs, and so are cloned
-images with different names. When one PC has inventories under several
-(site, network, role) series, only its newest series counts (it moved or was
-re-assigned), unless the series overlap in time: then they are different
-PCs that share a name and a cloned machine id, and each counts where it is.
+is known by its host id (inventory ``host_id``), ``<machine>.<hardware>``
+(agent/identity.py): PCs of one name with different host ids are different
+PCs, even in one series (clones given one `agent.host`). Earlier agents sent
+the machine part alone, which clones share: such a PC is known by its host
+name together with it (PCs called pc-01 at two sites are two PCs).
+When one PC has inventories under several series (host, site, network,
+role), only its newest series counts (it moved, was re-assigned or renamed),
+unless the series overlap in time: then they are different PCs that share
+a cloned id, and each counts where it is. A bare machine id is the same PC
+as a ``<machine>.<hardware>`` id of its own series, or of any series that
+began after it last reported (the agent was upgraded and its default host
+changed).
+
+Clones (``Snapshot.clones``): PCs of one site sharing a hostname, and PCs of
+the fleet sharing a machine id. Inventories stamped more than
+collector.compliance.skew.AHEAD_MS after now are not read.
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
 
-from collector.compliance.facts import Device, Stray
+from collector.compliance import skew
+from collector.compliance.facts import Clone, Device, Stray
 from collector.compliance.model import Org
 from collector.store.rows import Loaded, Read, Row
 from netroom import schema
+from netroom.protocol import split_host_id
 
 SERIES = (schema.HOST, schema.SITE, schema.NETWORK, schema.ROLE)  # one per PC placement
 GROUP = schema.group_by(*SERIES)
+_MACHINE_SHOWN = 8  # hex of the machine id's hash shown in a clone
 
 
 def load(read: Read, org: Org, now_ms: int) -> Loaded:
     since = now_ms - round(org.freshness_days * schema.DAY_MS)
-    where = f"WHERE time > {since}ms"
-    # Only numbers we computed go into the query text.
+    # Up to what a fast clock may stamp: an inventory stamped 2099 would
+    # otherwise keep a PC counted (and placed) for ever.
+    where = f"WHERE time > {since}ms AND time <= {skew.horizon(now_ms)}ms"
+    # Only numbers we computed go into the query text. A selector with a
+    # field gives that field of the selected point: the newest hostname.
     inventory = schema.ident(schema.INVENTORY)
-    last = read(f'SELECT last("host_id") AS host_id FROM {inventory} {where} {GROUP}')  # noqa: S608
+    last = read(f'SELECT last("host_id") AS host_id, "hostname" FROM {inventory} '  # noqa: S608
+                f"{where} {GROUP}")
     first = read(f'SELECT first("host_id") AS host_id FROM {inventory} {where} {GROUP}')  # noqa: S608
-    return assemble(last, first, org)
+    ids = read(f'SELECT distinct("host_id") AS host_id FROM {inventory} {where} {GROUP}')  # noqa: S608
+    return assemble(last, first, org, ids)
 
 
-def assemble(last: list[Row], first: list[Row], org: Org) -> Loaded:
-    """Pure: rows of the two queries -> devices per site and strays."""
+@dataclass(frozen=True)
+class _Pc:
+    """One host id seen in one series: a PC in one placement."""
+
+    site: str
+    host: str
+    network: str
+    role: str
+    host_id: str
+    hostname: str  # lower case, without domain
+    seen: int  # the series' newest inventory, epoch ms
+    began: int  # the series' oldest inventory in the window, epoch ms
+
+    @property
+    def series(self) -> tuple[str, str, str, str]:
+        return (self.host, self.site, self.network, self.role)
+
+
+def assemble(last: list[Row], first: list[Row], org: Org,
+             ids: Sequence[Row] = ()) -> Loaded:
+    """Pure: rows of the queries -> devices and clones per site, and strays.
+
+    ``last``: each series' newest host_id (and hostname) with its time;
+    ``first``: each series' oldest time; ``ids``: every host_id of each series
+    (InfluxQL distinct(), without times: they take the series' times).
+    """
     started = {_series(r): int(r["time"]) for r in first}
-    by_pc: dict[tuple[str, str], list[Row]] = {}
+    more: dict[tuple[Any, ...], set[str]] = {}
+    for r in ids:
+        more.setdefault(_series(r), set()).add(str(r["host_id"]))
+    pcs = []
     for r in last:
-        by_pc.setdefault((r[schema.HOST], str(r["host_id"])), []).append(r)
+        key, seen = _series(r), int(r["time"])
+        name = str(r.get("hostname") or r[schema.HOST]).split(".")[0].lower()
+        for host_id in sorted(more.get(key, set()) | {str(r["host_id"])}):
+            pcs.append(_Pc(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], r[schema.ROLE],
+                           host_id, name, seen, started.get(key, seen)))
     devices: dict[str, list[Device]] = {}
+    counted: list[_Pc] = []
     strays: list[Stray] = []
-    for rows in by_pc.values():
-        newest = max(rows, key=lambda r: int(r["time"]))
-        began = started.get(_series(newest), int(newest["time"]))
-        for r in rows:
-            if r is not newest and int(r["time"]) < began:
-                continue  # an older placement of the same PC
-            seen = int(r["time"])
-            site, host, network, role = (r[k] for k in (schema.SITE, schema.HOST,
-                                                         schema.NETWORK, schema.ROLE))
-            if org.site(site) is None:
-                strays.append(Stray(site, host, network, role, seen))
-            else:
-                devices.setdefault(site, []).append(Device(host, network, role, seen))
-    facts = {site: {"devices": tuple(sorted(ds, key=lambda d: d.host))}
-             for site, ds in devices.items()}
+    for p in _placed(_upgraded_away(pcs)):
+        if org.site(p.site) is None:
+            strays.append(Stray(p.site, p.host, p.network, p.role, p.seen))
+        else:
+            counted.append(p)
+            devices.setdefault(p.site, []).append(
+                Device(p.host, p.network, p.role, p.seen, p.host_id))
+    clones = clone_groups(counted)
+    facts: dict[str, dict[str, Any]] = {}
+    for site, ds in devices.items():
+        ds.sort(key=lambda d: (d.host, d.host_id))
+        facts[site] = {"devices": tuple(ds), "clones": clones.get(site, ())}
     return Loaded(facts, tuple(strays))
+
+
+def _upgraded_away(pcs: list[_Pc]) -> list[_Pc]:
+    """Without bare machine ids whose PC now reports ``<machine>.<hardware>``:
+    in the same series, or in one that began after the bare id's last report."""
+    newer: dict[str, list[_Pc]] = {}
+    for p in pcs:
+        machine, hardware = split_host_id(p.host_id)
+        if hardware:
+            newer.setdefault(machine, []).append(p)
+    return [p for p in pcs
+            if not any(q.series == p.series or q.began > p.seen
+                       for q in newer.get(p.host_id, ()))]
+
+
+def _placed(pcs: list[_Pc]) -> Iterable[_Pc]:
+    """Each PC's newest placement, and older ones still reporting when it began.
+
+    A PC is its host id, under any host name (renamed) if the id has a
+    hardware part; a bare machine id is shared by clones: with its host name.
+    """
+    by_pc: dict[tuple[str, str], list[_Pc]] = {}
+    for p in pcs:
+        by_pc.setdefault(("" if split_host_id(p.host_id)[1] else p.host, p.host_id),
+                         []).append(p)
+    for placements in by_pc.values():
+        newest = max(placements, key=lambda p: p.seen)
+        for p in placements:
+            if p is newest or p.seen >= newest.began:
+                yield p
+
+
+def clone_groups(pcs: list[_Pc]) -> dict[str, tuple[Clone, ...]]:
+    """Per site: its PCs sharing a hostname; PCs of the fleet sharing a machine
+    id, listed at every site that has one of them."""
+    out: dict[str, list[Clone]] = {}
+    by_name: dict[tuple[str, str], list[_Pc]] = {}
+    by_machine: dict[str, list[_Pc]] = {}
+    for p in pcs:
+        by_name.setdefault((p.site, p.hostname), []).append(p)
+        by_machine.setdefault(split_host_id(p.host_id)[0], []).append(p)
+    for (site, name), group in by_name.items():
+        if len(group) > 1:
+            out.setdefault(site, []).append(_clone("hostname", name, group, site))
+    for machine, group in by_machine.items():
+        if len(group) > 1:
+            for site in sorted({p.site for p in group}):
+                out.setdefault(site, []).append(
+                    _clone("machine_id", machine[:_MACHINE_SHOWN], group, site))
+    return {site: tuple(sorted(cs, key=lambda c: (c.shared, c.value, c.hosts)))
+            for site, cs in out.items()}
+
+
+def _clone(shared: str, value: str, group: list[_Pc], site: str) -> Clone:
+    members = sorted((p.host if p.site == site else f"{p.site}/{p.host}", p.host_id)
+                     for p in group)
+    return Clone(shared, value, tuple(h for h, _ in members), tuple(i for _, i in members))
 
 
 def _series(r: Row) -> tuple[Any, ...]:

@@ -1,29 +1,47 @@
 """isolation: each gov PC's latest isolation report, for gov_isolation.
 
 Looks back ``rules.freshness_days``: a PC that reported a violation and then
-fell silent keeps failing its site until then. ``latest`` is also what
+fell silent keeps failing its site until then. "Latest" is the newest report
+stamped at or before now, unless the PC also sent a violation stamped ahead
+of now (its clock runs fast, at most collector.compliance.skew.AHEAD_MS):
+that one counts at once, while a clean report stamped ahead waits for its
+time, so a report from a fast (or once fast) clock never hides a violation
+sent after it (docs/compliance.md, "Clocks"). ``latest`` is also what
 ``netroom isolation`` lists.
 """
 from __future__ import annotations
 
+from collector.compliance import skew
 from collector.compliance.facts import IsolationReport
 from collector.compliance.model import Org
-from collector.store.rows import Loaded, Read, Row
+from collector.store.rows import Loaded, Read, Row, latest_known
 from netroom import schema
+
+KEY = (schema.SITE, schema.HOST)
 
 
 def load(read: Read, org: Org, now_ms: int) -> Loaded:
     return assemble(latest(read, org, now_ms), org)
 
 
-def latest(read: Read, org: Org, now_ms: int) -> list[Row]:
-    """The latest isolation row per gov (site, host) within ``rules.freshness_days``,
-    strays included: time, site, host, violated, reasons, reached."""
+def queries(org: Org, now_ms: int) -> tuple[str, str]:
+    """(the newest report per gov PC up to now, its newest violation stamped ahead)."""
     since = now_ms - round(org.freshness_days * schema.DAY_MS)
     # Only numbers we computed go into the query text.
-    return read(f'SELECT "violated", "reasons", "reached" FROM "{schema.ISOLATION}" '  # noqa: S608
-                f"WHERE {schema.tag_is(schema.NETWORK, 'gov')} AND time > {since}ms "
-                f"{schema.BY_SITE_HOST} ORDER BY time DESC LIMIT 1")
+    select = (f'SELECT "violated", "reasons", "reached", "canaries_checked" '  # noqa: S608
+              f"FROM {schema.ident(schema.ISOLATION)} "
+              f"WHERE {schema.tag_is(schema.NETWORK, 'gov')}")
+    last = f"{schema.BY_SITE_HOST} ORDER BY time DESC LIMIT 1"
+    return (f"{select} AND time > {since}ms AND time <= {now_ms}ms {last}",
+            f'{select} AND "violated" = true AND time > {now_ms}ms '
+            f"AND time <= {skew.horizon(now_ms)}ms {last}")
+
+
+def latest(read: Read, org: Org, now_ms: int) -> list[Row]:
+    """The latest isolation row per gov (site, host) within ``rules.freshness_days``,
+    strays included: time, site, host, violated, reasons, reached, canaries_checked."""
+    known, ahead = (read(q) for q in queries(org, now_ms))
+    return latest_known(known, ahead, KEY)
 
 
 def assemble(rows: list[Row], org: Org) -> Loaded:
@@ -33,7 +51,9 @@ def assemble(rows: list[Row], org: Org) -> Loaded:
         site = r[schema.SITE]
         if org.site(site) is None or r.get("violated") is None:
             continue
+        checked = r.get("canaries_checked")  # how many canaries it has; absent: not said
         by_site.setdefault(site, []).append(IsolationReport(
-            r[schema.HOST], bool(r["violated"]), str(r.get("reasons") or ""), int(r["time"])))
+            r[schema.HOST], bool(r["violated"]), str(r.get("reasons") or ""), int(r["time"]),
+            None if checked is None else int(checked)))
     return Loaded({s: {"isolation": tuple(sorted(rs, key=lambda x: x.host))}
                    for s, rs in by_site.items()})

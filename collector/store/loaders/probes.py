@@ -1,22 +1,36 @@
 """probes: each host's latest result of each probe, for portal_reachable.
 
 Looks back ``rules.freshness_days``; the rule applies its own, shorter age.
+"Latest" is the newest result stamped at or before now, unless a failure
+stamped ahead of now (a fast clock, at most collector.compliance.skew.AHEAD_MS)
+exists: it counts at once, while a success stamped ahead waits for its time
+(docs/compliance.md, "Clocks").
 """
 from __future__ import annotations
 
+from collector.compliance import skew
 from collector.compliance.facts import ProbeResult
 from collector.compliance.model import Org
-from collector.store.rows import Loaded, Read, Row
+from collector.store.rows import Loaded, Read, Row, latest_known
 from netroom import schema
 
 SERIES = (schema.SITE, schema.HOST, schema.NETWORK, schema.PROBE_TAG)
 
 
-def load(read: Read, org: Org, now_ms: int) -> Loaded:
+def queries(org: Org, now_ms: int) -> tuple[str, str]:
+    """(the newest result per series up to now, its newest failure stamped ahead)."""
     since = now_ms - round(org.freshness_days * schema.DAY_MS)
-    rows = read(f'SELECT "ok" FROM "{schema.PROBE}" WHERE time > {since}ms '  # noqa: S608
-                f"{schema.group_by(*SERIES)} ORDER BY time DESC LIMIT 1")
-    return assemble(rows, org)
+    # Only numbers we computed go into the query text.
+    select = f'SELECT "ok" FROM {schema.ident(schema.PROBE)} WHERE'  # noqa: S608
+    last = f"{schema.group_by(*SERIES)} ORDER BY time DESC LIMIT 1"
+    return (f"{select} time > {since}ms AND time <= {now_ms}ms {last}",
+            f'{select} "ok" = false AND time > {now_ms}ms '
+            f"AND time <= {skew.horizon(now_ms)}ms {last}")
+
+
+def load(read: Read, org: Org, now_ms: int) -> Loaded:
+    known, ahead = (read(q) for q in queries(org, now_ms))
+    return assemble(latest_known(known, ahead, SERIES), org)
 
 
 def assemble(rows: list[Row], org: Org) -> Loaded:
