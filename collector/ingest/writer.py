@@ -98,7 +98,11 @@ class Writer:
                 return False
             self._queue.append(entry)
             self._bytes += entry.size
-            self._cond.notify_all()
+            # Wake the writer only when it waits for a first entry or a full
+            # batch: a wake-up per message costs more CPU than the message.
+            n = len(self._queue)
+            if n == 1 or n >= self.batch_size or self._bytes >= self.max_queue_bytes:
+                self._cond.notify_all()
             return True
 
     def close(self) -> None:
