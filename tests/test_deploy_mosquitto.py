@@ -10,17 +10,13 @@ attacks on identities and the crash test are in tests/test_broker_identity.py.
 from __future__ import annotations
 
 import subprocess
-import threading
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import paho.mqtt.client as mqtt
 import pytest
 from harness import REPO, count, run_cli, wait_count, write_config
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from mqttclient import Client
 from servers import Influxd, ProductionMosquitto, wait_until
 
 DEPLOY = REPO / "deploy" / "mosquitto"
@@ -36,74 +32,15 @@ def broker(tmp_path: Path) -> Iterator[ProductionMosquitto]:
     server.kill()
 
 
-class Client:
-    """A paho MQTT 5 client that records CONNACK, PUBACK, SUBACK and messages."""
-
-    def __init__(self, broker: ProductionMosquitto, user: str | None,
-                 password: str | None = None, client_id: str = "",
-                 persistent: bool = False) -> None:
-        self.broker = broker
-        self.persistent = persistent
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5,
-                             client_id=client_id or f"t-{uuid.uuid4().hex[:8]}")
-        if user is not None:
-            self.c.username_pw_set(user, password if password is not None
-                                   else broker.passwords[user])
-        self.connack: Any = None
-        self.acks: dict[int, int] = {}
-        self.suback: list[int] = []
-        self.messages: list[mqtt.MQTTMessage] = []
-        self.lock = threading.Lock()
-        self.c.on_connect = lambda c, u, f, rc, p: setattr(self, "connack", rc)
-        self.c.on_publish = self._on_publish
-        self.c.on_subscribe = lambda c, u, mid, rcs, p: self.suback.extend(r.value for r in rcs)
-        self.c.on_message = self._on_message
-
-    def _on_publish(self, c: Any, u: Any, mid: int, rc: Any, p: Any) -> None:
-        with self.lock:
-            self.acks[mid] = rc.value
-
-    def _on_message(self, c: Any, u: Any, m: mqtt.MQTTMessage) -> None:
-        with self.lock:
-            self.messages.append(m)
-
-    def connect(self) -> Any:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        if self.persistent:
-            props.SessionExpiryInterval = 3600
-        self.c.connect(self.broker.host, self.broker.port, clean_start=not self.persistent,
-                       properties=props)
-        self.c.loop_start()
-        assert wait_until(lambda: self.connack is not None, 10), "no CONNACK"
-        return self.connack
-
-    def publish(self, topic: str, payload: bytes = b"{}") -> int:
-        """Publish at QoS 1 and return the PUBACK reason code."""
-        info = self.c.publish(topic, payload, qos=1)
-        assert wait_until(lambda: info.mid in self.acks, 10), f"no PUBACK for {topic}"
-        return self.acks[info.mid]
-
-    def subscribe(self, topic: str) -> int:
-        self.suback.clear()
-        self.c.subscribe(topic, qos=1)
-        assert wait_until(lambda: bool(self.suback), 10), "no SUBACK"
-        return self.suback[0]
-
-    def topics(self) -> list[str]:
-        with self.lock:
-            return [m.topic for m in self.messages]
-
-    def close(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
-
-
 @pytest.fixture
 def client(broker: ProductionMosquitto) -> Iterator[Callable[..., Client]]:
     made: list[Client] = []
 
-    def make(user: str | None, password: str | None = None, **kw: Any) -> Client:
-        c = Client(broker, user, password, **kw)
+    def make(user: str | None, password: str | None = None, client_id: str = "",
+             **kw: Any) -> Client:
+        if password is None:
+            password = broker.passwords[user] if user is not None else ""
+        c = Client(broker, user, password, client_id or f"t-{uuid.uuid4().hex[:8]}", **kw)
         made.append(c)
         return c
 
