@@ -60,7 +60,9 @@ class Collector:
                              cfg.batch_size, cfg.flush_interval_s, cfg.queue_max_bytes)
         self.drainer = Drainer(self.spool, Delivery(self._drain_sink.write, cfg.max_body_bytes),
                                self.deadletters, self.counters)
-        self.notifier = Notifier()
+        # Only the main process talks to systemd (NotifyAccess=main); extra
+        # workers are watched by the Supervisor, which restarts them.
+        self.notifier = Notifier() if cfg.primary else Notifier({})
         self._accepting = True
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -143,8 +145,11 @@ class Collector:
             self.write_stats()
 
     def stuck(self) -> list[str]:
-        """Threads that have not turned within the watchdog period."""
-        limit = self.notifier.watchdog_s or 60.0
+        """Threads that have not turned within the watchdog period plus the
+        longest legitimate wait for InfluxDB (a write, and a second one after
+        the spool refused, each up to influxdb.timeout_s, after a flush interval)."""
+        limit = ((self.notifier.watchdog_s or 60.0) + 2 * self.cfg.influxdb.timeout_s
+                 + self.cfg.flush_interval_s)
         now = time.monotonic()
         return [name for name, beat in (("writer", self.writer.beat),
                                         ("spool", self.drainer.beat))

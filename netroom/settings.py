@@ -6,6 +6,7 @@ e.g. ``agent.network: must be one of gov, internet, got 'lan'``.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -106,7 +107,8 @@ class Section:
         value = self.raw(name, default)
         if value is None:
             raise ConfigError(f"{self.key(name)}: required")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
             raise ConfigError(f"{self.key(name)}: must be a number, got {value!r}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise ConfigError(f"{self.key(name)}: must be between {lo} and {hi}, got {value!r}")

@@ -101,3 +101,13 @@ def test_the_shipped_config_is_valid_for_every_program() -> None:
     demo = with_central(agent, read_file(shipped), site.settings)
     assert demo.interval_s == site.settings.settings["interval"]
     assert demo._replace(interval_s=agent.interval_s) == agent
+
+
+def test_a_number_that_is_not_finite_is_refused(tmp_path: Path) -> None:
+    from netroom.settings import ConfigError
+
+    for value in (".nan", ".inf"):
+        path = tmp_path / "c.yaml"
+        path.write_text(f"mqtt: {{host: 127.0.0.1}}\ncollector: {{flush_interval: {value}}}\n")
+        with pytest.raises(ConfigError, match=r"collector\.flush_interval: must be a number"):
+            load_collector(path)

@@ -305,7 +305,7 @@ class WholeBatchRefuser:
     written. 2.x cannot run here; "bad" is any line of ``bad_host``.
     Counts requests, so the test can see the splitting happen."""
 
-    def __init__(self, influxd: Influxd, bad_host: str) -> None:
+    def __init__(self, influxd: Influxd, bad_host: str, status: int = 400) -> None:
         import http.server
         import threading
         import urllib.request
@@ -324,15 +324,15 @@ class WholeBatchRefuser:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if marker in body:
                     answer = b'{"error":"partial write: whole batch refused (2.x)"}'
-                    self.send_response(400)
+                    self.send_response(status)
                     self.send_header("Content-Length", str(len(answer)))
                     self.end_headers()
                     self.wfile.write(answer)
                     return
                 req = urllib.request.Request(influxd.url + self.path, data=body, method="POST")
                 with opener.open(req, timeout=10) as r:
-                    status = r.status
-                self.send_response(status)
+                    code = r.status
+                self.send_response(code)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -345,10 +345,11 @@ class WholeBatchRefuser:
         self.server.server_close()
 
 
+@pytest.mark.parametrize("status", [400, 422])  # 422: InfluxDB 2.x's answer to a conflict
 def test_a_server_refusing_whole_batches_costs_only_the_bad_message(
         tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd, influx_db: str,
-        run_collector: Callable[[Path], Any]) -> None:
-    proxy = WholeBatchRefuser(influxd, "pc-bad")
+        run_collector: Callable[[Path], Any], status: int) -> None:
+    proxy = WholeBatchRefuser(influxd, "pc-bad", status)
     try:
         cfg = write_config(tmp_path, mosquitto, influxd, db=influx_db,
                            influxdb={"url": proxy.url, "database": influx_db,
@@ -370,3 +371,48 @@ def test_a_server_refusing_whole_batches_costs_only_the_bad_message(
         assert proxy.requests < 40  # split in halves, not one request per message
     finally:
         proxy.close()
+
+
+def test_letters_purged_by_another_process_do_not_make_new_ones_vanish(tmp_path: Path) -> None:
+    from collector.ingest.deadletter import Letter
+
+    store = DeadLetters(str(tmp_path), max_bytes=10_000)
+    store.put([Letter(i, "invalid", "x", "t", b"p" * 1000) for i in range(9)])
+    other = DeadLetters(str(tmp_path))  # `netroom deadletter purge`, another process
+    other.delete(other.ids())
+    store.put([Letter(10, "invalid", "x", "t", b"q" * 1000) for _ in range(2)])
+    assert [x.payload for x in other.newest()] == [b"q" * 1000] * 2
+    assert store.dropped == 0
+
+
+def test_a_spool_batch_of_the_wrong_shape_is_set_aside_and_the_rest_drains(
+        tmp_path: Path, influxd: Influxd, influx_db: str) -> None:
+    import threading
+
+    from collector.influx.client import InfluxSink
+    from collector.influx.settings import read_influx
+    from collector.ingest.delivery import Delivery
+    from collector.ingest.drainer import Drainer
+    from collector.ingest.entry import Counters, Entry
+    from collector.ingest.spool import Spool
+
+    folder = tmp_path / "spool" / "batches"
+    folder.mkdir(parents=True)
+    (folder / f"{1:016d}.batch").write_bytes(b"[1, 2, 3]\n")  # valid JSON, wrong shape
+    spool = Spool(str(tmp_path / "spool"))
+    spool.put([Entry(0, 0, ["m,host=a v=1i 1000"], "t", b"{}")])
+    sink = InfluxSink(read_influx({"url": influxd.url, "database": influx_db}))
+    store = DeadLetters(str(tmp_path / "spool"))
+    drainer = Drainer(spool, Delivery(sink.write, 1 << 20), store, Counters())
+    stop = threading.Event()
+    t = threading.Thread(target=drainer.run, args=(stop,))
+    t.start()
+    try:
+        assert wait_until(lambda: len(spool) == 0, 20)
+    finally:
+        stop.set()
+        t.join(10)
+        sink.close()
+    assert not t.is_alive()
+    assert [x.reason for x in store.newest()] == ["corrupt_spool"]
+    assert count(influxd, influx_db, "m", "v") == 1

@@ -195,9 +195,14 @@ def _replay_one(x: Letter, cfg: CollectorConfig, delivery: Delivery,
                                       cfg.subscriber)
         except Exception as exc:  # noqa: BLE001 - reported, the letter stays
             return f"unencodable: {type(exc).__name__}: {exc}"
-    else:
+    elif x.lines:
         lines = list(x.lines)  # the collector's own points: no payload
+    else:
+        # corrupt_spool: the raw bytes of an unreadable spool batch.
+        return f"{x.reason}: nothing to replay automatically (see `show`)"
     outcome = delivery.deliver([Entry(0, 0, lines, x.topic, x.payload)])
+    if not outcome.written:
+        return "; ".join(r.detail for r in outcome.refused) or "nothing written"
     return "; ".join(r.detail for r in outcome.refused)
 
 

@@ -36,7 +36,7 @@ class SinkError(Exception):
 
 
 class Rejected(Exception):
-    """A write InfluxDB will never accept (400: bad points): do not retry it
+    """A write InfluxDB will never accept (400, 2.x's 422: bad points): do not retry it
     as it is; split it to find the refused lines (InfluxDB 1.x wrote the others,
     2.x and 3.x refuse the whole request)."""
 
@@ -83,8 +83,8 @@ class InfluxSink:
         if r.status_code // 100 == 2:
             return
         reason = _error_text(r)
-        if r.status_code == 400:
-            raise Rejected(f"{self.base}: 400: {reason}")
+        if r.status_code in (400, 422):  # 422: 2.x, e.g. a field type conflict
+            raise Rejected(f"{self.base}: {r.status_code}: {reason}")
         if r.status_code == 413:
             raise TooLarge(f"{self.base}: 413: {len(body)} bytes: {reason}")
         if (r.status_code == 404 and self.cfg.create_database

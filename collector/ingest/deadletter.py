@@ -75,6 +75,7 @@ class DeadLetters:
         self._count, self._bytes = int(row[0]), int(row[1])
 
     def __len__(self) -> int:
+        """Letters stored, as of this process's last put or trim."""
         return self._count
 
     @property
@@ -102,14 +103,23 @@ class DeadLetters:
             if self.max_bytes and self._bytes > self.max_bytes:
                 self._trim()
 
+    def _refresh(self) -> None:
+        """Re-read count and size: `netroom deadletter purge|replay` delete
+        rows from another process."""
+        row = self._db.execute("SELECT count(*), coalesce(sum(size), 0) FROM letters").fetchone()
+        self._count, self._bytes = int(row[0]), int(row[1])
+
     def _trim(self) -> None:
-        # Oldest first, in one statement; if the disk is too full even for
-        # that, the store stays over its bound until the next put.
-        excess = self._bytes - self.max_bytes
+        # Oldest first, down to 90 % of the bound so that not every later put
+        # trims again; if the disk is too full even for that, the store stays
+        # over its bound until the next put.
         try:
-            rows = self._db.execute("SELECT id, size FROM letters ORDER BY id").fetchall()
+            self._refresh()
+            if self._bytes <= self.max_bytes:
+                return
+            excess = self._bytes - self.max_bytes * 9 // 10
             ids, freed = [], 0
-            for oid, size in rows:
+            for oid, size in self._db.execute("SELECT id, size FROM letters ORDER BY id"):
                 if freed >= excess:
                     break
                 ids.append(oid)

@@ -65,7 +65,7 @@ class Delivery:
         chunks: list[list[Entry]] = []
         size = self.max_body_bytes
         for e in entries:
-            n = sum(len(line) + 1 for line in e.lines)
+            n = sum(_size(line) for line in e.lines)
             if not chunks or size + n > self.max_body_bytes:
                 chunks.append([])
                 size = 0
@@ -110,9 +110,14 @@ class Delivery:
     def _learn(self, exc: Exception, lines: list[str]) -> None:
         # A 413 means this server's limit is below ours: stay under it from now on.
         if isinstance(exc, TooLarge):
-            size = sum(len(line) + 1 for line in lines)
+            size = sum(_size(line) for line in lines)
             new = max(MIN_BODY_BYTES, size // 2)
             if new < self.max_body_bytes:
                 log.warning("InfluxDB refused %d bytes as too large (413); "
                             "sending at most %d bytes per request", size, new)
                 self.max_body_bytes = new
+
+
+def _size(line: str) -> int:
+    """Bytes the line takes in a request body (UTF-8, and its newline)."""
+    return (len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))) + 1

@@ -35,7 +35,7 @@ SUFFIX = ".batch"
 LEGACY_SQLITE = "spool.sqlite"  # the spool of netroom <= 0.8, imported at start
 
 
-class SpoolFull(Exception):
+class SpoolFull(OSError):
     """The spool cannot take a batch now (bound reached, disk full, I/O error)."""
 
 
@@ -142,8 +142,16 @@ class Spool:
             rows = db.execute("SELECT item FROM q ORDER BY id").fetchall()
         finally:
             db.close()
-        for (blob,) in rows:
-            self.put([Entry(0, 0, bytes(blob).decode().split("\n"))])
+        # Not bounded: these were acknowledged long ago and must not be lost.
+        # A full disk (SpoolFull, an OSError) ends the start with one line; the
+        # old file stays, and batches imported twice store their lines once.
+        max_bytes, min_free = self.max_bytes, self.min_free_bytes
+        self.max_bytes = self.min_free_bytes = 0
+        try:
+            for (blob,) in rows:
+                self.put([Entry(0, 0, bytes(blob).decode().split("\n"))])
+        finally:
+            self.max_bytes, self.min_free_bytes = max_bytes, min_free
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path + suffix)
@@ -162,7 +170,12 @@ def encode(e: Entry) -> bytes:
 
 def decode(lines: Iterable[bytes]) -> Iterator[Entry]:
     for raw in lines:
-        topic, payload, body = json.loads(raw)
+        item = json.loads(raw)
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+                and isinstance(item[1], str) and isinstance(item[2], list)
+                and all(isinstance(line, str) for line in item[2])):
+            raise ValueError("not a [topic, payload, lines] record")
+        topic, payload, body = item
         yield Entry(0, 0, body, topic=topic, payload=payload.encode("utf-8", "surrogateescape"))
 
 

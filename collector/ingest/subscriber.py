@@ -132,7 +132,11 @@ class Ingest:
             # A bug of ours, not the message's (those are set aside): it stays
             # unacknowledged and the process ends so the service manager restarts it.
             self.failed = True
-            log.critical("cannot process message on %r: %s: %s", m.topic[:200],
+            try:
+                topic = m.topic[:200]
+            except UnicodeDecodeError:  # MQTT requires UTF-8; a broker should refuse it
+                topic = "(not UTF-8)"
+            log.critical("cannot process message on %r: %s: %s", topic,
                          type(exc).__name__, exc, exc_info=True)
             if self.on_fatal is not None:
                 self.on_fatal(f"ingest: {type(exc).__name__}: {exc}")
