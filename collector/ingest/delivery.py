@@ -1,10 +1,10 @@
 """Writes entries' lines to InfluxDB so that one bad line costs one message.
 
 Requests are cut so no body exceeds ``max_body_bytes`` (below InfluxDB's
-``max-body-size``, 25 MB by default). When InfluxDB refuses a request (400:
-a line it cannot parse or store; 413: body too large for this server), the
-request is split in halves, recursively, down to the one message and then the
-one line it refuses: its batch-mates land, and only that message is set aside.
+``max-body-size``, 25 MB by default). When InfluxDB refuses a request (400,
+or 2.x's 422: a line it cannot parse or store; 413: body too large for this
+server), the request is split in halves, recursively, down to the one message
+and then the one line it refuses: its batch-mates land, and only that message is set aside.
 InfluxDB 1.x writes the good lines of a 400 request anyway; 2.x and 3.x refuse
 the whole request; splitting gives the same outcome on all of them (writing a
 line twice stores it once: same series, same time).
