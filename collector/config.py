@@ -11,6 +11,7 @@ from collector.influx.settings import InfluxConfig, read_influx
 from collector.ingest.subscriber import SubscriberConfig
 from collector.speedtest.server import SpeedServerConfig
 from collector.speedtest.server import read_config as read_speedserver
+from netroom import schema
 from netroom.mqtt import MqttConfig, read_mqtt
 from netroom.settings import ConfigError, Section, load_yaml
 
@@ -33,8 +34,8 @@ class CollectorConfig:
     spool_max_bytes: int = 8 * 2**30  # the spool's bound (0: only the disk's)
     spool_min_free_bytes: int = 64 * 2**20  # free space the spool leaves on its disk
     deadletter_max_bytes: int = 2**30  # the dead-letter store's bound (oldest go first)
-    clock_ahead_s: float = 600.0  # message ts later than receive time + this: skewed
-    clock_behind_s: float = 30 * 86400.0  # ... or earlier than receive time - this
+    clock_ahead_s: float = schema.CLOCK_AHEAD_MS / 1000  # message ts later than receive + this
+    clock_behind_s: float = schema.CLOCK_BEHIND_MS / 1000  # ... or earlier than receive - this
     subscription: str = "netroom/v1/#"
     primary: bool = True  # runs the site evaluation; False in extra worker processes
     org: Org = field(default_factory=Org)  # the `sites` tree and `rules`
@@ -76,8 +77,9 @@ def load(path: str | Path) -> CollectorConfig:
         spool_max_bytes=s.size("spool_max_bytes", 8 * 2**30),
         spool_min_free_bytes=s.size("spool_min_free_bytes", 64 * 2**20),
         deadletter_max_bytes=s.size("deadletter_max_bytes", 2**30),
-        clock_ahead_s=s.number("clock_ahead", 600, 10, 366 * 86400),
-        clock_behind_s=s.number("clock_behind", 30 * 86400, 60, 3660 * 86400),
+        clock_ahead_s=s.number("clock_ahead", schema.CLOCK_AHEAD_MS / 1000, 10, 366 * 86400),
+        clock_behind_s=s.number("clock_behind", schema.CLOCK_BEHIND_MS / 1000, 60,
+                                3660 * 86400),
         org=read_org(data.get("sites"), data.get("rules")),
         speedtest=read_speedserver(s.raw("speedtest")),
     )

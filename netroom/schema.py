@@ -15,6 +15,11 @@ SECOND_MS = 1_000
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
+# How far a message's own time may be from its arrival before the collector
+# stores it at arrival (collector.clock_ahead / clock_behind defaults), and
+# so how far ahead of now a stored time can be real (collector/compliance/skew.py).
+CLOCK_AHEAD_MS = 10 * MINUTE_MS
+CLOCK_BEHIND_MS = 30 * DAY_MS
 
 # --- measurements ---
 # One per message kind, with the kind's scalar fields ...

@@ -53,6 +53,14 @@ def _tail(path: Path, nbytes: int = 4000) -> str:
     return data[-nbytes:].decode("utf-8", "replace")
 
 
+def password_file(path: Path, passwords: dict[str, str]) -> Path:
+    """A mosquitto password file at ``path`` with these users (mosquitto_passwd)."""
+    for i, (user, password) in enumerate(passwords.items()):
+        subprocess.run(["mosquitto_passwd", *(["-c"] if i == 0 else []), "-b", str(path),
+                        user, password], check=True, capture_output=True, timeout=30)
+    return path
+
+
 def wait_until(pred: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
     """Poll `pred` every `interval` s for at most `timeout` s; True once it holds."""
     deadline = time.monotonic() + timeout

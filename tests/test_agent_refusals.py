@@ -22,7 +22,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from harness import run_cli, write_config
 from paho.mqtt.enums import CallbackAPIVersion
-from servers import Mosquitto, free_port, wait_until
+from servers import Mosquitto, free_port, password_file, wait_until
 
 from agent import transport
 from agent.collectors.base import Job
@@ -45,10 +45,7 @@ ALLOWED = "netroom/v1/sq-1/pc-1"
 @pytest.fixture
 def broker(tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto]) -> Mosquitto:
     """mosquitto with passwords and ACL_PC1 (rewrite ``acl`` and restart to change it)."""
-    passwd = tmp_path / "passwd"
-    for i, (user, password) in enumerate(PASSWORDS.items()):
-        subprocess.run(["mosquitto_passwd", *(["-c"] if i == 0 else []), "-b", str(passwd),
-                        user, password], check=True, capture_output=True, timeout=30)
+    passwd = password_file(tmp_path / "passwd", PASSWORDS)
     acl = tmp_path / "acl"
     acl.write_text(ACL_PC1)
     return mosquitto_factory(extra_config=[

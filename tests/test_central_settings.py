@@ -29,7 +29,7 @@ import pytest
 import yaml
 from harness import REPO, count, run_cli, series, wait_count
 from paho.mqtt.enums import CallbackAPIVersion
-from servers import Influxd, Mosquitto, free_port, wait_until
+from servers import Influxd, Mosquitto, free_port, password_file, wait_until
 
 from agent import identity
 from agent.collectors.base import Job
@@ -274,10 +274,7 @@ def test_the_runner_swaps_its_jobs_without_a_restart() -> None:
 
 @pytest.fixture
 def broker(tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto]) -> Mosquitto:
-    passwd = tmp_path / "passwd"
-    for i, (user, password) in enumerate(PASSWORDS.items()):
-        subprocess.run(["mosquitto_passwd", *(["-c"] if i == 0 else []), "-b", str(passwd),
-                        user, password], check=True, capture_output=True, timeout=30)
+    passwd = password_file(tmp_path / "passwd", PASSWORDS)
     (tmp_path / "acl").write_text(ACL)
     return mosquitto_factory(extra_config=[
         "allow_anonymous false", f"password_file {passwd}", f"acl_file {tmp_path / 'acl'}",

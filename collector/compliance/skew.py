@@ -20,7 +20,7 @@ from netroom import schema
 
 # collector.clock_ahead's default. A larger setting only delays the moment
 # points stamped further ahead are read; a smaller one changes nothing here.
-AHEAD_MS = 10 * schema.MINUTE_MS
+AHEAD_MS = schema.CLOCK_AHEAD_MS
 
 
 def horizon(now_ms: int, ahead_ms: int = AHEAD_MS) -> int:

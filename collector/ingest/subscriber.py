@@ -37,8 +37,8 @@ class SubscriberConfig:
     client_id: str
     subscription: str
     receive_maximum: int
-    clock_ahead_s: float = 600.0  # a message ts later than receive time + this is skewed
-    clock_behind_s: float = 30 * 86400.0  # ... or earlier than receive time - this
+    clock_ahead_s: float = schema.CLOCK_AHEAD_MS / 1000  # ts later than receive + this: skewed
+    clock_behind_s: float = schema.CLOCK_BEHIND_MS / 1000  # ... or earlier than receive - this
 
 
 def encode_message(msg: protocol.Message, encoder: LineEncoder, tags: Mapping[str, str],
