@@ -2,19 +2,27 @@
 
 Method: start a real mosquitto and influxd on loopback; register the
 collector's persistent session; with the collector stopped, queue N agent
-messages in the broker; start the collector and time until InfluxDB holds
-all N. Peer in the same run: a bare paho subscriber that only acks (the
-ceiling for any Python MQTT consumer on this machine). Repeats and reports
-medians. Run: python3 bench/collector_throughput.py [--n 50000] [--repeat 3]
+messages in the broker; start the collector and time from its connection to
+the broker (its "connected to" log line: the broker starts sending the
+queued messages then) until InfluxDB holds all N. CPU is counted from the
+same moment, so interpreter start-up and imports are left out. Peer in the
+same run: a bare paho subscriber that only acks (the ceiling for any Python
+MQTT consumer on this machine), timed from its CONNACK. Repeats and reports
+medians and the ratio netroom / bare paho, to the peer speaking the
+collector's MQTT version and to the other one.
+Run: python3 bench/collector_throughput.py [--n 50000] [--repeat 3]
+     [--collector-protocol 3.1.1] [--size small] [--workers 2]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +33,10 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from servers import Influxd, Mosquitto  # noqa: E402
+
+from collector.config import load  # noqa: E402
 
 GOLDEN = json.loads((REPO / "tests/fixtures/golden/metrics.json").read_text())
 
@@ -63,54 +73,109 @@ def influx_count(influxd: Influxd, db: str) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
+def cpu_s(proc: psutil.Process) -> float:
+    """CPU seconds (user + system) of ``proc`` and its children, exited ones too."""
+    c = proc.cpu_times()
+    cpu = c.user + c.system + c.children_user + c.children_system
+    for child in proc.children():
+        try:
+            cc = child.cpu_times()
+            cpu += cc.user + cc.system
+        except psutil.Error:
+            pass
+    return cpu
+
+
+class Started:
+    """Starts the collector with its log on a pipe; ``connected`` is set at
+    the ``workers``-th "connected to" line (the last worker's CONNACK)."""
+
+    def __init__(self, argv: list[str], workers: int) -> None:
+        self.connected = threading.Event()
+        self.p = subprocess.Popen(argv, cwd=REPO, stderr=subprocess.PIPE, text=True)
+        self._workers = workers
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.p.stderr is not None
+        seen = 0
+        for line in self.p.stderr:
+            if "connected to" in line:
+                seen += 1
+                if seen >= self._workers:
+                    self.connected.set()
+            elif " WARNING " in line or " ERROR " in line or " CRITICAL " in line:
+                sys.stderr.write(line)
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.terminate()
+        self.p.wait(30)
+        self._thread.join(5)
+
+
 def run_collector(tmp: Path, mosq: Mosquitto, influxd: Influxd, db: str, n: int,
-                  msgs: list[tuple[str, bytes]], protocol: str, workers: int
-                  ) -> dict[str, float]:
+                  msgs: list[tuple[str, bytes]], protocol: str, workers: int,
+                  collector_protocol: str | None) -> dict[str, Any]:
+    col: dict[str, Any] = {"spool_dir": str(tmp / f"spool-{db}"), "batch_size": 5000,
+                           "flush_interval": 0.5, "client_id": f"bench-{db}",
+                           "workers": workers}
+    if collector_protocol:
+        col["mqtt_protocol"] = collector_protocol
     cfg = {
         "mqtt": {"host": mosq.host, "port": mosq.port, "protocol": protocol},
         "influxdb": {"url": influxd.url, "database": db},
-        "collector": {"spool_dir": str(tmp / f"spool-{db}"), "batch_size": 5000,
-                      "flush_interval": 0.5, "client_id": f"bench-{db}",
-                      "workers": workers},
+        "collector": col,
     }
     path = tmp / f"{db}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    argv = [sys.executable, "-m", "collector", "--config", str(path), "--log-level", "WARNING"]
+    # The protocol the collector's subscriber speaks: the bare peer speaks it too.
+    speaks = load(path).subscriber.mqtt.protocol
+    argv = [sys.executable, "-m", "collector", "--config", str(path), "--log-level", "INFO"]
     # Register the persistent session, then stop so the broker queues for us.
-    p = subprocess.Popen(argv, cwd=REPO)
-    time.sleep(2.0 + workers)  # every worker connected and subscribed once
-    p.terminate()
-    p.wait(30)
+    s = Started(argv, workers)
+    try:
+        if not s.connected.wait(30):
+            raise SystemExit("the collector did not connect")
+        time.sleep(1.0)  # subscribed too
+    finally:
+        s.stop()
     publish(mosq, msgs)
-    t0 = time.perf_counter()
-    p = subprocess.Popen(argv, cwd=REPO)
-    proc = psutil.Process(p.pid)
-    deadline = t0 + 300
-    cpu = 0.0
-    while time.perf_counter() < deadline:
-        c = proc.cpu_times()
-        cpu = c.user + c.system + c.children_user + c.children_system
-        for child in proc.children():
-            try:
-                cc = child.cpu_times()
-                cpu += cc.user + cc.system
-            except psutil.Error:
-                pass
-        if influx_count(influxd, db) >= n:
-            break
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - t0
-    got = influx_count(influxd, db)
-    p.terminate()
-    p.wait(30)
+    s = Started(argv, workers)
+    try:
+        proc = psutil.Process(s.p.pid)
+        if not s.connected.wait(60):
+            raise SystemExit("the collector did not connect")
+        t0 = time.perf_counter()
+        cpu0 = cpu_s(proc)
+        assert influxd.proc is not None
+        db_proc = psutil.Process(influxd.proc.pid)
+        db_cpu0 = cpu_s(db_proc)
+        deadline = t0 + 300
+        cpu = cpu0
+        while time.perf_counter() < deadline:
+            cpu = cpu_s(proc)
+            if influx_count(influxd, db) >= n:
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - t0
+        got = influx_count(influxd, db)
+        db_cpu = cpu_s(db_proc) - db_cpu0  # with the benchmark's own count queries
+    finally:
+        s.stop()
     return {"msgs": got, "elapsed_s": elapsed, "msg_per_s": got / elapsed,
-            "cpu_ms_per_msg": cpu * 1000 / max(got, 1)}
+            "cpu_ms_per_msg": (cpu - cpu0) * 1000 / max(got, 1), "protocol": speaks,
+            "influxd_cpu_ms_per_msg": db_cpu * 1000 / max(got, 1)}
 
 
-def run_bare(mosq: Mosquitto, msgs: list[tuple[str, bytes]], protocol: str) -> float:
-    """msg/s of a paho subscriber that acks and does nothing else."""
+def run_bare(mosq: Mosquitto, msgs: list[tuple[str, bytes]], protocol: str
+             ) -> tuple[float, float]:
+    """msg/s and ms CPU/msg of a paho subscriber that acks and does nothing else
+    (the CPU of this process, whose main thread only polls a counter meanwhile)."""
     v5 = protocol == "5"
     got = [0]
+    connected = threading.Event()
 
     def client() -> mqtt.Client:
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bare-{protocol}",
@@ -121,6 +186,7 @@ def run_bare(mosq: Mosquitto, msgs: list[tuple[str, bytes]], protocol: str) -> f
             got[0] += 1
             cl.ack(m.mid, m.qos)
         c.on_message = on_message
+        c.on_connect = lambda *a: connected.set()
         return c
 
     from paho.mqtt.packettypes import PacketTypes
@@ -128,7 +194,7 @@ def run_bare(mosq: Mosquitto, msgs: list[tuple[str, bytes]], protocol: str) -> f
 
     def connect(c: mqtt.Client) -> None:
         if v5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 3600
             props.ReceiveMaximum = 65535
             c.connect(mosq.host, mosq.port, clean_start=False, properties=props)
@@ -142,15 +208,19 @@ def run_bare(mosq: Mosquitto, msgs: list[tuple[str, bytes]], protocol: str) -> f
     c.disconnect()
     publish(mosq, msgs)
     c = client()
-    t0 = time.perf_counter()
+    connected.clear()
     connect(c)
     c.loop_start()
+    connected.wait(30)
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
     while got[0] < len(msgs) and time.perf_counter() - t0 < 120:
         time.sleep(0.01)
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     c.disconnect()
     c.loop_stop()
-    return got[0] / elapsed
+    return got[0] / elapsed, cpu * 1000 / max(got[0], 1)
 
 
 def main() -> None:
@@ -158,33 +228,60 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=50000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--size", choices=("full", "small"), default="full")
-    ap.add_argument("--protocol", choices=("5", "3.1.1"), default="5")
+    ap.add_argument("--protocol", choices=("5", "3.1.1"), default="5",
+                    help="mqtt.protocol (the agents')")
+    ap.add_argument("--collector-protocol", choices=("5", "3.1.1"), default=None,
+                    help="collector.mqtt_protocol (default: not set, the collector's "
+                    "default); ratio_to_bare is to the bare peer speaking the same")
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
+    # Stopped with SIGTERM, still stop the servers and the collector (finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     msgs = messages(args.n, args.size)
-    results: list[dict[str, float]] = []
-    bare: list[float] = []
+    results: list[dict[str, Any]] = []
+    bare: dict[str, list[float]] = {"5": [], "3.1.1": []}
+    bare_cpu: dict[str, list[float]] = {"5": [], "3.1.1": []}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         with Mosquitto(tmp / "mq") as mosq, Influxd(tmp / "influx") as influxd:
             for i in range(args.repeat):
                 db = f"bench{i}"
                 influxd.post(f'CREATE DATABASE "{db}"')
-                results.append(run_collector(tmp, mosq, influxd, db, args.n, msgs,
-                                             args.protocol, args.workers))
-                bare.append(run_bare(mosq, msgs, args.protocol))
-                print(f"run {i}: netroom {results[-1]['msg_per_s']:.0f} msg/s "
-                      f"({results[-1]['cpu_ms_per_msg']:.3f} ms CPU/msg), "
-                      f"bare paho {bare[-1]:.0f} msg/s", flush=True)
+                r = run_collector(tmp, mosq, influxd, db, args.n, msgs, args.protocol,
+                                  args.workers, args.collector_protocol)
+                results.append(r)
+                # Both peers, the collector's own protocol first.
+                for proto in sorted(bare, key=lambda p: p != r["protocol"]):
+                    rate, cpu_ms = run_bare(mosq, msgs, proto)
+                    bare[proto].append(rate)
+                    bare_cpu[proto].append(cpu_ms)
+                peers = ", ".join(f"bare paho MQTT {p} {b[-1]:.0f} msg/s "
+                                  f"({bare_cpu[p][-1]:.3f} ms CPU/msg; "
+                                  f"ratio {r['msg_per_s'] / b[-1]:.2f})"
+                                  for p, b in bare.items())
+                print(f"run {i}: netroom MQTT {r['protocol']} {r['msg_per_s']:.0f} msg/s "
+                      f"({r['cpu_ms_per_msg']:.3f} ms CPU/msg, influxd "
+                      f"{r['influxd_cpu_ms_per_msg']:.3f}); {peers}", flush=True)
     med = statistics.median(r["msg_per_s"] for r in results)
     cpu = statistics.median(r["cpu_ms_per_msg"] for r in results)
-    med_bare = statistics.median(bare)
+    med_bare = {p: statistics.median(b) for p, b in bare.items()}
+    med_bare_cpu = {p: statistics.median(b) for p, b in bare_cpu.items()}
+    same = results[0]["protocol"]
     print(json.dumps({
-        "n": args.n, "size": args.size, "protocol": args.protocol, "repeat": args.repeat,
-        "workers": args.workers,
+        "n": args.n, "size": args.size, "protocol": args.protocol,
+        "collector_protocol": same, "repeat": args.repeat, "workers": args.workers,
         "collector_msg_per_s_median": round(med), "collector_cpu_ms_per_msg_median": round(cpu, 3),
-        "bare_paho_msg_per_s_median": round(med_bare),
-        "ratio_to_bare": round(med / med_bare, 2),
+        "influxd_cpu_ms_per_msg_median": round(statistics.median(
+            r["influxd_cpu_ms_per_msg"] for r in results), 3),
+        # The peer speaking the collector's protocol, and the ratio to it.
+        "bare_paho_msg_per_s_median": round(med_bare[same]),
+        "ratio_to_bare": round(med / med_bare[same], 2),
+        "bare_paho_msg_per_s_median_by_protocol": {p: round(b) for p, b in med_bare.items()},
+        "ratio_to_bare_by_protocol": {p: round(med / b, 2) for p, b in med_bare.items()},
+        # CPU per message: less moved by other load on the machine than msg/s.
+        "bare_paho_cpu_ms_per_msg_median_by_protocol": {p: round(c, 3)
+                                                        for p, c in med_bare_cpu.items()},
+        "cpu_ratio_by_protocol": {p: round(c / cpu, 2) for p, c in med_bare_cpu.items()},
     }, indent=1))
 
 

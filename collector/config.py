@@ -1,21 +1,23 @@
 """The collector's config: `mqtt`, `influxdb`, `collector`, `sites` and `rules`."""
 from __future__ import annotations
 
-import os
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector.compliance.model import Org
 from collector.compliance.orgconfig import read_org
 from collector.influx.settings import InfluxConfig, read_influx
-from collector.ingest.subscriber import SubscriberConfig
+from collector.ingest.spool import default_spool_dir
+from collector.ingest.subscriber import DEFAULT_PROTOCOL, SubscriberConfig, read_item_series
 from collector.speedtest.server import SpeedServerConfig
 from collector.speedtest.server import read_config as read_speedserver
 from netroom import schema
-from netroom.mqtt import MqttConfig, read_mqtt
+from netroom.mqtt import PROTOCOLS, MqttConfig, read_mqtt
 from netroom.settings import ConfigError, Section, load_yaml
 
-__all__ = ["CollectorConfig", "ConfigError", "InfluxConfig", "load", "read_influx"]
+__all__ = ["CollectorConfig", "ConfigError", "InfluxConfig", "default_spool_dir", "load",
+           "read_influx"]
 
 
 @dataclass(frozen=True)
@@ -37,23 +39,21 @@ class CollectorConfig:
     clock_ahead_s: float = schema.CLOCK_AHEAD_MS / 1000  # message ts later than receive + this
     clock_behind_s: float = schema.CLOCK_BEHIND_MS / 1000  # ... or earlier than receive - this
     subscription: str = "netroom/v1/#"
+    item_series: tuple[str, ...] = ()  # metrics sections also stored one point per item
+    mqtt_protocol: str = ""  # the MQTT version ingest speaks ("": mqtt.protocol)
+    # The state the rules need (collector/store/state/): one file all workers
+    # share, in spool_dir (worker i spools in spool_dir/i).
+    state_dir: str = ""
     primary: bool = True  # runs the site evaluation; False in extra worker processes
     org: Org = field(default_factory=Org)  # the `sites` tree and `rules`
     speedtest: SpeedServerConfig = field(default_factory=SpeedServerConfig)
 
     @property
     def subscriber(self) -> SubscriberConfig:
-        return SubscriberConfig(self.mqtt, self.client_id, self.subscription,
-                                self.receive_maximum, self.clock_ahead_s, self.clock_behind_s)
-
-
-def default_spool_dir() -> str:
-    # systemd's StateDirectory= sets this (deploy/systemd/netroom-collector.service).
-    if os.environ.get("STATE_DIRECTORY"):
-        return os.environ["STATE_DIRECTORY"].split(":")[0]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        return "/var/lib/netroom/spool"
-    return os.path.join(os.path.expanduser("~"), ".local", "state", "netroom", "spool")
+        mqtt = self.mqtt._replace(protocol=self.mqtt_protocol or self.mqtt.protocol)
+        return SubscriberConfig(mqtt, self.client_id, self.subscription,
+                                self.receive_maximum, self.clock_ahead_s, self.clock_behind_s,
+                                self.item_series)
 
 
 def load(path: str | Path) -> CollectorConfig:
@@ -80,8 +80,10 @@ def load(path: str | Path) -> CollectorConfig:
         clock_ahead_s=s.number("clock_ahead", schema.CLOCK_AHEAD_MS / 1000, 10, 366 * 86400),
         clock_behind_s=s.number("clock_behind", schema.CLOCK_BEHIND_MS / 1000, 60,
                                 3660 * 86400),
+        item_series=read_item_series(s),
+        mqtt_protocol=s.choice("mqtt_protocol", PROTOCOLS, DEFAULT_PROTOCOL or mqtt.protocol),
         org=read_org(data.get("sites"), data.get("rules")),
         speedtest=read_speedserver(s.raw("speedtest")),
     )
     s.done()
-    return cfg
+    return dataclasses.replace(cfg, state_dir=cfg.spool_dir)

@@ -9,7 +9,10 @@ import time
 from typing import Any, Callable, Mapping
 
 from collector.compliance import evaluate as compliance
+from collector.compliance import skew
+from collector.compliance.rules import room_open_all_day
 from collector.config import CollectorConfig
+from collector.influx import retention
 from collector.influx.client import InfluxSink, Rejected, SinkError, TooLarge
 from collector.influx.line import LineEncoder, Point
 from collector.ingest.deadletter import DeadLetters
@@ -21,8 +24,12 @@ from collector.ingest.subscriber import Ingest
 from collector.ingest.writer import Writer
 from collector.publish import SettingsPublisher, settings_login
 from collector.speedtest.server import SpeedServer
-from collector.store import snapshot, writeback
+from collector.store import writeback
 from collector.store.rows import Read, reader
+from collector.store.state import rebuild
+from collector.store.state import records as state_records
+from collector.store.state import snapshot as state_snapshot
+from collector.store.state.db import StateDB, path_in
 from collector.watchdog import Notifier
 from netroom import protocol, schema
 from netroom.ratelimit import RateLimitedLog
@@ -53,11 +60,20 @@ class Collector:
         # with a non-zero exit so the service manager restarts it.
         self.failed = threading.Event()
         self.failure = ""
+        # The state the rules read (collector/store/state/): the writer thread
+        # applies each durable batch's records before acking it; the
+        # evaluation reads on its own connection, one pass at a time.
+        self.state_path = path_in(cfg.state_dir or cfg.spool_dir)
+        self.state = StateDB(self.state_path, self._missing_of())
+        self._eval_state = StateDB(self.state_path, self._missing_of())
+        self._eval_lock = threading.Lock()
         self.ingest = Ingest(cfg.subscriber, self._handle, self.counters,
-                             tags_for or cfg.org.tags_for, on_valid, on_fatal=self.fail)
+                             tags_for or cfg.org.tags_for, on_valid, on_fatal=self.fail,
+                             facts_of=state_records.record_of)
         self.writer = Writer(Delivery(self.sink.write, cfg.max_body_bytes), self.spool,
                              self.deadletters, self.ingest.ack, self.counters,
-                             cfg.batch_size, cfg.flush_interval_s, cfg.queue_max_bytes)
+                             cfg.batch_size, cfg.flush_interval_s, cfg.queue_max_bytes,
+                             on_durable=self._durable)
         self.drainer = Drainer(self.spool, Delivery(self._drain_sink.write, cfg.max_body_bytes),
                                self.deadletters, self.counters)
         # Only the main process talks to systemd (NotifyAccess=main); extra
@@ -91,6 +107,10 @@ class Collector:
             threads.append(("compliance", self._comply))
         if self.notifier.enabled:
             threads.append(("watchdog", self._watchdog))
+        if self.cfg.primary:
+            # Retention policies and roll-ups (docs/operations.md); retried in
+            # the background while InfluxDB is down, so start never waits.
+            threads.append(("retention", self._retention))
         for name, target in threads:
             t = threading.Thread(target=self._guarded, args=(name, target), name=name,
                                  daemon=True)
@@ -118,6 +138,8 @@ class Collector:
         self.ingest.stop()
         self.spool.close()
         self.deadletters.close()
+        self.state.close()
+        self._eval_state.close()
         self.sink.close()
         self._drain_sink.close()
         self._stats_sink.close()
@@ -137,8 +159,30 @@ class Collector:
             log.critical("thread %s died: %s: %s", name, type(exc).__name__, exc, exc_info=True)
             self.fail(f"{name}: {type(exc).__name__}: {exc}")
 
+    def _retention(self, stop: threading.Event) -> None:
+        org = self.cfg.org
+        levels = sorted({k for s in org.sites for k in org.tags_for(s.id)})
+        retention.keep(self.cfg.influxdb, levels, stop)
+
     def _handle(self, entry: Entry) -> bool:
         return self._accepting and self.writer.put(entry)
+
+    def _missing_of(self) -> Callable[[str], float]:
+        """Each site's room_open_all_day.missing_intervals (the default for others)."""
+        org = self.cfg.org
+        default = float(room_open_all_day.DEFAULTS["missing_intervals"])
+        known = {s.id: float(room_open_all_day.site_params(org, s)["missing_intervals"])
+                 for s in org.sites}
+        return lambda site: known.get(site, default)
+
+    def _durable(self, entries: list[Entry]) -> None:
+        records: list[Any] = []
+        for e in entries:
+            if isinstance(e.facts, list):
+                records.extend(e.facts)
+            elif e.facts is not None:
+                records.append(e.facts)
+        self.state.apply(records)
 
     def _stats(self, stop: threading.Event) -> None:
         while not stop.wait(self.cfg.stats_interval_s):
@@ -173,27 +217,52 @@ class Collector:
         sink = InfluxSink(self.cfg.influxdb)
         errors = RateLimitedLog(log, 600)
         try:
+            # A missing state is rebuilt at once; the first pass waits a period,
+            # so that what the broker kept while the collector was away lands
+            # before a day is judged and stored.
+            self._rebuild(reader(sink), errors)
             while not stop.wait(self.cfg.org.evaluate_interval_s):
                 try:
                     self.evaluate_now(reader(sink), errors)
                 except SinkError as exc:
-                    errors.log(logging.WARNING, "query", "compliance: cannot read InfluxDB, "
-                               "retrying next period: %s", exc)
+                    errors.log(logging.WARNING, "query", "compliance: cannot read InfluxDB "
+                               "to rebuild the state, retrying next period: %s", exc)
                 except Exception:  # evaluation must outlive one bad period
                     log.exception("compliance: evaluation failed; retrying next period")
         finally:
             sink.close()
 
+    def _rebuild(self, read: Read, errors: RateLimitedLog) -> None:
+        try:
+            with self._eval_lock:
+                if not self._eval_state.complete:
+                    rebuild.rebuild(self._eval_state, read, self.cfg.org,
+                                    int(time.time() * 1000))
+        except SinkError as exc:
+            errors.log(logging.WARNING, "query", "compliance: cannot read InfluxDB to rebuild "
+                       "the state, retrying at the next pass: %s", exc)
+
     def evaluate_now(self, read: Read, errors: RateLimitedLog | None = None
                      ) -> compliance.Evaluation:
-        """Evaluate every site now and queue its ``compliance`` points (and the
-        rooms' ``availability`` and ``room_state``)."""
+        """Evaluate every site now from the state (rebuilt first through ``read``
+        if it is incomplete) and queue its ``compliance`` points (and the rooms'
+        ``availability`` and ``room_state``)."""
         org = self.cfg.org
-        snaps = snapshot.build(read, org, int(time.time() * 1000))
+        with self._eval_lock:
+            db = self._eval_state
+            now = int(time.time() * 1000)
+            if not db.complete:
+                rebuild.rebuild(db, read, org, now)
+            db.prune(rebuild.keep(org, now), now - skew.AHEAD_MS)
+            snaps = state_snapshot.build(db, org, now)
         ev = compliance.evaluate_all(org, snaps)
-        lines = LineEncoder().lines([*writeback.compliance_points(ev, org),
-                                     *writeback.availability_points(snaps, org)])
-        self.writer.put(Entry(0, 0, lines))  # blocks while the queue is full
+        points = writeback.availability_points(snaps, org)
+        lines = LineEncoder().lines([*writeback.compliance_points(ev, org), *points])
+        # The days written are read back from the state once they are durable.
+        days = [state_records.Day(p.tags[schema.SITE], p.fields["day"], p.time_ms,
+                                  p.fields["required_s"], p.fields["open_s"])
+                for p in points if p.measurement == schema.AVAILABILITY]
+        self.writer.put(Entry(0, 0, lines, facts=days))  # blocks while the queue is full
         if ev.unregistered and errors is not None:
             errors.log(logging.WARNING, "unregistered", "%d hosts report sites not in the "
                        "sites tree, e.g. %s/%s", len(ev.unregistered),

@@ -39,6 +39,16 @@ def by_interval(*tags: str) -> str:
 
 
 SITE = var_filter(schema.SITE, "site")  # every site-scoped query filters by this
+# Where long ranges read (collector/influx/retention.py): the retention policy
+# a `$rp` / `$daily` variable picks for the dashboard's time range, and the
+# per-site 5-minute series every fleet-, unit- and site-level panel reads.
+RP_VAR, DAILY_VAR = "rp", "daily"
+SITE_METRICS = f"{schema.ident(schema.RP_ROLLUP)}.{schema.ident(schema.SITE_METRICS)}"
+
+
+def in_rp(var: str, measurement: str) -> str:
+    """``"$rp"."metrics"``: the measurement in the retention policy ``$var`` names."""
+    return f'"${var}".{schema.ident(measurement)}'
 # "Latest" queries without $timeFilter stop here: a point stamped further ahead
 # (a broken clock, before the collector bounded message times) is no one's latest.
 NOT_AHEAD = f"time <= now() + {skew.AHEAD_MS // schema.MINUTE_MS}m"
@@ -105,6 +115,13 @@ def override(name: str, **props: Any) -> Json:
             "properties": [{"id": k.replace("__", "."), "value": v} for k, v in props.items()]}
 
 
+# Grafana's panel "Max data points" (query options): $__interval is the time
+# range divided by it, so it bounds the buckets InfluxDB computes per series.
+# The default is the panel's width in pixels (~1,000 on a wide panel); 300
+# keeps a week at 30-minute buckets and a day at 5 minutes.
+MAX_DATA_POINTS = 300
+
+
 def _panel(kind: str, title: str, targets: Sequence[Json], description: str,
            defaults: Json, options: Json, overrides: Sequence[Json],
            transformations: Sequence[Json], interval: str) -> Json:
@@ -114,6 +131,8 @@ def _panel(kind: str, title: str, targets: Sequence[Json], description: str,
                "options": options, "transformations": list(transformations)}
     if interval:
         p["interval"] = interval  # the smallest $__interval: agents report each minute
+    if kind == "timeseries":
+        p["maxDataPoints"] = MAX_DATA_POINTS
     return p
 
 
@@ -170,6 +189,27 @@ def query_var(name: str, label: str, query: str, all_value: Optional[str] = None
             "includeAll": True, "multi": True, "allValue": all_value, "hide": 0,
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
             "options": [], "skipUrlSync": False}
+
+
+def rp_var(t: Tr, name: str, family: str) -> Json:
+    """A hidden variable naming the retention policy for the time range.
+
+    Grafana's documented mechanism: a query variable refreshed "On time range
+    change" (refresh 2), whose query uses the global variables ``${__from}``
+    and ``${__to}`` (epoch ms). It reads the collector's ``rp_choice`` table
+    (retention.choice_lines): one row per family matches any range, raw up to
+    ``influxdb.retention.switch_after``, the roll-up beyond.
+    """
+    span = "${__to} - ${__from}"
+    query = (f"SELECT {schema.ident('rp')} FROM {schema.ident(schema.RP_FOREVER)}."
+             f"{schema.ident(schema.RP_CHOICE)} WHERE {schema.tag_is('family', family)} "
+             f'AND "from_ms" <= {span} AND "upto_ms" > {span}')
+    label = t("数据精度", "Resolution") if family == "metrics" else t("每日数据", "Daily data")
+    return {"type": "query", "name": name, "label": label, "datasource": DATASOURCE,
+            "query": query, "definition": query, "refresh": 2, "regex": "", "sort": 0,
+            "includeAll": False, "multi": False, "hide": 2,
+            "current": {"selected": True, "text": "autogen", "value": "autogen"},
+            "options": [], "skipUrlSync": True}
 
 
 def custom_var(name: str, label: str, values: Sequence[str], current: str) -> Json:

@@ -320,7 +320,7 @@ class SettingsState(NamedTuple):
 
 
 def settings_states(expected: Mapping[str, str],
-                    statuses: Iterable[tuple[str, str, str, str, str, int]]
+                    statuses: Iterable[tuple[str, str, str | None, str | None, str | None, int]]
                     ) -> list[SettingsState]:
     """One SettingsState per (site, host, running, error, local, seen_ms) of
     the PCs' latest online statuses, sorted by site and host."""

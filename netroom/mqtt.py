@@ -24,6 +24,9 @@ from netroom.settings import ConfigError, Section
 log = logging.getLogger(__name__)
 
 QOS = 1
+# MQTT versions a client may speak (mqtt.protocol; the collector's own
+# collector.mqtt_protocol, docs/benchmarks.md).
+PROTOCOLS = ("5", "3.1.1")
 
 
 class TlsConfig(NamedTuple):
@@ -70,7 +73,7 @@ def read_mqtt(data: Any) -> MqttConfig:
         password=s.env("password"),
         tls=tls,
         client_id=s.text("client_id", ""),
-        protocol=s.choice("protocol", ("5", "3.1.1"), "5"),
+        protocol=s.choice("protocol", PROTOCOLS, "5"),
         keepalive_s=s.integer("keepalive_s", 60, 5, 3600),
     )
     s.done()

@@ -139,3 +139,68 @@ def tag_is(name: str, value: str) -> str:
 BY_SITE_HOST = group_by(SITE, HOST)  # the latest per PC, heartbeats per PC
 NIC_TAG = section_tag("metrics", "nics")  # METRICS_NICS, INVENTORY_NICS: the NIC
 MOUNT_TAG = section_tag("metrics", "disks")  # METRICS_DISKS, INVENTORY_DISKS: the mount point
+
+# --- the default storage layout (docs/protocol.md, "What InfluxDB stores") ---
+# At default settings a PC makes at most six series: status, inventory,
+# metrics, isolation, one probe per probe name, and bandwidth on a tester.
+# `inventory`: one point per message; its sections are string fields holding
+# the validated items as compact JSON arrays (keys sorted), with counts.
+INVENTORY_DISKS_JSON = "disks"
+INVENTORY_NICS_JSON = "nics"
+DISK_COUNT = "disk_count"
+NIC_COUNT = "nic_count"
+# `inventory` and `metrics`: sum of the disks' total_bytes.
+DISK_TOTAL_BYTES = "disk_total_bytes"
+# `metrics`: the PC's totals over its sections, each written only when at
+# least one item carried the field it comes from. Disks (bytes; percent of
+# the fullest mount):
+DISK_USED_BYTES = "disk_used_bytes"
+DISK_FREE_BYTES = "disk_free_bytes"
+DISK_USED_PERCENT = "disk_used_percent"
+# Disk I/O, cumulative since boot (bytes, operations):
+DISK_READ_BYTES = "disk_read_bytes"
+DISK_WRITE_BYTES = "disk_write_bytes"
+DISK_READ_COUNT = "disk_read_count"
+DISK_WRITE_COUNT = "disk_write_count"
+# NICs other than loopback, cumulative since boot (bytes, packets):
+NET_BYTES_SENT = "net_bytes_sent"
+NET_BYTES_RECV = "net_bytes_recv"
+NET_PACKETS_SENT = "net_packets_sent"
+NET_PACKETS_RECV = "net_packets_recv"
+NET_ERRIN = "net_errin"
+NET_ERROUT = "net_errout"
+NET_DROPIN = "net_dropin"
+NET_DROPOUT = "net_dropout"
+# Link speed of the NICs that are up (Mbit/s), and how many are up.
+NET_SPEED_MBPS = "net_speed_mbps"
+NICS_UP = "nics_up"
+# `metrics` sections that collector.item_series may also store one point per
+# item (METRICS_DISKS, METRICS_DISKIO, METRICS_NICS); none by default.
+ITEM_SERIES_SECTIONS = ("disks", "diskio", "nics")
+
+
+# --- metrics totals (appended for the retention/dashboards work; the ingest
+# side may add these same names: append only, never rewrite) ---
+# On every `metrics` point: the PC's totals over its disks and NICs
+# (collector/ingest/points.py). Sums of cumulative counters stay cumulative.
+DISK_TOTAL_BYTES = "disk_total_bytes"
+DISK_USED_BYTES = "disk_used_bytes"
+DISK_FREE_BYTES = "disk_free_bytes"
+DISK_USED_PERCENT = "disk_used_percent"  # the fullest mount
+DISK_READ_BYTES = "disk_read_bytes"
+DISK_WRITE_BYTES = "disk_write_bytes"
+NET_BYTES_SENT = "net_bytes_sent"
+NET_BYTES_RECV = "net_bytes_recv"
+NET_SPEED_MBPS = "net_speed_mbps"  # sum of the link speeds of the NICs up
+NICS_UP = "nics_up"
+
+# --- retention tiers (collector/influx/retention.py; docs/operations.md) ---
+RP_ROLLUP = "rollup"  # 5-minute series: `metrics` per PC, SITE_METRICS per site
+RP_FOREVER = "forever"  # daily compliance, bandwidth, availability; RP_CHOICE
+SITE_METRICS = "site_metrics"  # per site, network and 5 minutes (rollup RP)
+RP_CHOICE = "rp_choice"  # which RP a dashboard reads for a time range (forever RP)
+REPORTS = "reports"  # rollup `metrics`: the PC's metrics messages in the 5 minutes
+NET_RECV_PER_S = "net_bytes_recv_per_s"  # rollup: bytes/s over the 5 minutes
+NET_SENT_PER_S = "net_bytes_sent_per_s"
+PCS = "pcs"  # SITE_METRICS: PCs that reported in the 5 minutes
+ROOM_PCS = "room_pcs"  # SITE_METRICS: of them, role=room

@@ -7,6 +7,7 @@ Everything listens on 127.0.0.1 only and stops by itself. Run through
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -95,10 +96,13 @@ def main() -> int:
             time.sleep(2)
             say(f"starting {len(FLEET)} real agents on this machine for {ROUNDS_S} s")
             for host, cfg in configs.items():
+                # Each stands for a PC of its own: its own hardware identity
+                # (agent/identity.py), or the five would be one PC seen five times.
+                env = {**os.environ, "NETROOM_AGENT_HARDWARE_ID": f"demo-{host}"}
                 procs.append(subprocess.Popen(
                     [sys.executable, "-m", "agent", "--config", str(cfg)],
                     stdout=open(DATA / f"agent-{host}.log", "wb"),  # noqa: SIM115
-                    stderr=subprocess.STDOUT, cwd=REPO))
+                    stderr=subprocess.STDOUT, cwd=REPO, env=env))
             time.sleep(ROUNDS_S)
             for p in procs[1:]:
                 p.send_signal(signal.SIGTERM)

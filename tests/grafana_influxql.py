@@ -7,7 +7,11 @@ variables"): ``$timeFilter`` -> ``time >= <from>ms and time <= <to>ms``;
 ``$__interval`` -> the time range / max data points in round steps, no less
 than the panel's min interval; a query variable -> its values from its own
 query, a multi-value selection as ``(a|b)`` of regex-escaped values, All as
-the custom all value or else every value; a custom variable -> its value.
+the custom all value or else every value; a custom variable -> its value;
+the global ``${__from}`` and ``${__to}`` -> the range's ends in epoch ms (also
+in variable queries: a variable refreshed "On time range change" is
+re-queried with the new range). A single-value variable takes its first
+option (Grafana's choice when the current value is not among them).
 """
 from __future__ import annotations
 
@@ -26,11 +30,16 @@ def escape_regex(value: str) -> str:
 
 
 def interval_for(panel: dict[str, Any], range_ms: int) -> str:
-    """$__interval: range / 1000 points in Grafana's round steps, at least panel.interval."""
+    """$__interval: range / max data points (the panel's maxDataPoints, else 1000,
+    about a wide panel's width in pixels) in Grafana's round steps, at least
+    panel.interval."""
     steps = [(1_000, "1s"), (5_000, "5s"), (10_000, "10s"), (30_000, "30s"), (60_000, "1m"),
-             (120_000, "2m"), (300_000, "5m"), (600_000, "10m"), (3_600_000, "1h")]
+             (120_000, "2m"), (300_000, "5m"), (600_000, "10m"), (900_000, "15m"),
+             (1_200_000, "20m"), (1_800_000, "30m"), (3_600_000, "1h"), (10_800_000, "3h"),
+             (21_600_000, "6h"), (43_200_000, "12h"), (86_400_000, "1d")]
     floor = {s: ms for ms, s in steps}.get(panel.get("interval", ""), 0)
-    return next(s for ms, s in steps if ms >= max(range_ms / 1000, floor))
+    points = panel.get("maxDataPoints") or 1000
+    return next(s for ms, s in steps if ms >= max(range_ms / points, floor))
 
 
 class Grafana:
@@ -40,15 +49,23 @@ class Grafana:
                  chosen: dict[str, list[str]], from_ms: int, to_ms: int) -> None:
         """``chosen``: selected values per variable (default All); times in epoch ms."""
         self.influxd, self.db, self.from_ms, self.to_ms = influxd, db, from_ms, to_ms
-        self.values: dict[str, str] = {"timeFilter": f"time >= {from_ms}ms and time <= {to_ms}ms"}
+        self.values: dict[str, str] = {"timeFilter": f"time >= {from_ms}ms and time <= {to_ms}ms",
+                                        "__from": str(from_ms), "__to": str(to_ms)}
         self.options: dict[str, list[str]] = {}
         for v in dash["templating"]["list"]:  # in order: later ones use earlier ones
             if v["type"] == "custom":
                 self.values[v["name"]] = v["current"]["value"]
                 continue
             found = self.run(v["query"], {})
-            opts = sorted({row["value"] for row in found})
+            # SHOW TAG VALUES: the "value" column; SELECT: the first field
+            # after time (Grafana's ResponseParser takes value[1]).
+            opts = sorted({row["value"] if "value" in row else
+                           next(x for k, x in row.items() if k != "time") for row in found})
             self.options[v["name"]] = opts
+            if not v.get("multi"):
+                assert opts, f"variable {v['name']} has no values"
+                self.values[v["name"]] = opts[0]
+                continue
             picked = chosen.get(v["name"], ["$__all"])
             if picked == ["$__all"] and v["allValue"]:
                 self.values[v["name"]] = v["allValue"]

@@ -24,13 +24,15 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "collector.ingest": ("netroom", "collector.influx"),
     "collector.store": ("netroom", "collector.influx", "collector.compliance"),
     "collector.report": ("netroom", "collector.compliance"),
+    # netroom simulate's fleet, messages and publisher: the contract and the rules' names.
+    "collector.simulate": ("netroom", "collector.compliance"),
     # Wiring: service, workers, config, __main__.
     "collector": ("netroom", "collector.compliance", "collector.influx", "collector.speedtest",
                   "collector.ingest", "collector.store"),
     # Entry points: may use the wiring (the collector's config) and every layer.
     "collector.cli": ("netroom", "collector", "collector.compliance", "collector.influx",
                       "collector.speedtest", "collector.ingest", "collector.store",
-                      "collector.report", "dashboards"),
+                      "collector.report", "collector.simulate", "dashboards"),
     "dashboards": ("netroom", "collector.compliance"),
 }
 # Third-party imports allowed in the shared package (the agent installs it).

@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from harness import REPO, Publisher, message, run_cli, series, wait_count, write_config
+from harness import (
+    REPO,
+    Publisher,
+    count,
+    message,
+    run_cli,
+    series,
+    wait_count,
+    write_config,
+)
 from servers import Influxd, Mosquitto, free_port
 
 from collector.compliance.facts import Bandwidth
@@ -235,3 +244,39 @@ def test_documented_bandwidth_trend_query(influxd: Influxd, influx_db: str) -> N
 @pytest.mark.parametrize("name", ["per_nic", "nic_percent", "site_traffic", "daily_download"])
 def test_documented_queries_exist(name: str) -> None:
     assert name in doc_queries()
+
+
+def test_pc_totals_give_the_pcs_traffic_through_the_pipeline(
+        tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd, influx_db: str,
+        run_collector: Callable[[Path], Any]) -> None:
+    # At default settings a PC's NIC counters arrive summed on its `metrics`
+    # point (net_bytes_recv ...), the rate taken the same way as per NIC.
+    run_collector(write_config(tmp_path, mosquitto, influxd, db=influx_db))
+    base = (int(time.time()) // 60 - 10) * 60  # a minute boundary, 10 minutes ago
+    # eth0 receives 30 MB a minute, wlan0 (down) 15 MB, loopback ignored; the
+    # PC reboots before minute 3 (both counters restart).
+    eth0 = [0, 30_000_000, 60_000_000, 3_000_000, 6_000_000]
+    msgs = []
+    for i, v in enumerate(eth0):
+        nics = [{"name": "eth0", "bytes_recv": v, "bytes_sent": v // 2, "speed_mbps": 100,
+                 "is_up": True},
+                {"name": "wlan0", "bytes_recv": v // 2, "bytes_sent": 0, "speed_mbps": 300,
+                 "is_up": False},
+                {"name": "lo", "bytes_recv": 10**12 * (i + 1), "is_up": True}]
+        msgs.append(message("metrics", {"nics": nics}, host="pc-1", ts=base + 60 * i))
+    pub = Publisher(mosquitto)
+    pub.publish_many(msgs)
+    pub.close()
+    assert wait_count(influxd, influx_db, "metrics", "net_bytes_recv", 5) == 5
+    q = ('SELECT non_negative_derivative(last("net_bytes_recv"), 1s) * 8 / 1000000 '
+         'AS "recv_mbps", last("net_speed_mbps") AS "speed", last("nics_up") AS "up" '
+         f'FROM "metrics" WHERE time >= {base}s AND time < {base + 300}s '
+         'GROUP BY time(1m), "host" fill(none)')
+    rows = {r["time"]: r for r in series(influxd.query(q, influx_db))}
+    t = [(base + 60 * i) * 1000 for i in range(5)]
+    # 45 MB a minute = 0.75 MB/s = 6 Mbit/s; the reset minute gives nothing; then
+    # 4.5 MB a minute = 0.6 Mbit/s. Link speed: eth0's only (wlan0 is down).
+    assert {k: r["recv_mbps"] for k, r in rows.items() if r["recv_mbps"] is not None} == {
+        t[1]: 6, t[2]: 6, t[4]: 0.6}
+    assert all((r["speed"], r["up"]) == (100, 1) for r in rows.values())
+    assert count(influxd, influx_db, "metrics_nics", "bytes_recv") == 0  # no per-NIC series

@@ -98,7 +98,7 @@ def test_every_dashboard_follows_the_documented_json_model() -> None:
             assert len(refs) == len(set(refs))
         names = [v["name"] for v in d["templating"]["list"]]
         assert names[:3] == ["detachment", "battalion", "site"], name
-        defined = {*names, "timeFilter", "__interval"}
+        defined = {*names, "timeFilter", "__interval", "__from", "__to"}
         for v in d["templating"]["list"]:
             if v["type"] == "query":
                 assert v["datasource"]["uid"] == DS_UID
@@ -205,7 +205,7 @@ def seeded(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
     # (r1-gov 5 min fast, c1-gov right), a metrics message the collector
     # re-stamped on arrival (r1-inet's clock 36 days behind), and a tick
     # stamped 2099 by sq-3's room PC, which has been silent for 50 minutes.
-    path = {"sq-1": org, "sq-3": ",bureau=bj,battalion=dd-2,detachment=zd-2"}
+    path = {"sq-1": org, "sq-2": org, "sq-3": ",bureau=bj,battalion=dd-2,detachment=zd-2"}
     tags = {h: f"site={s},host={h},network={n},role={r}{path.get(s, '')}"
             for s, h, n, r in PCS}
     ms = int(now * 1000)
@@ -217,6 +217,30 @@ def seeded(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
         f"metrics,{tags['r1-inet']} cpu_percent=20,mem_used_percent=50,uptime_s=900,"
         f"collect_ms=4,clock_skew_s=-3110400 {ms - 3000}",
         f"metrics,{tags['r3-gov']} cpu_percent=20,collect_ms=4 {FUTURE_MS}"]), DB)
+    # The PC totals on `metrics` (disk_used_percent, net_bytes_recv...), as
+    # the collector writes them from the same messages (netroom.schema,
+    # "metrics totals"): written here too so the boards are checked whichever
+    # collector version wrote the points (same series, time, values: one point).
+    influxd.write("\n".join(
+        f"metrics,{tags['r1-gov']} net_bytes_recv={recv}i,net_bytes_sent={2 * recv}i,"
+        f"net_speed_mbps=1000i,nics_up=1i,disk_used_percent=42 {(t0 + 60 * i) * 1000}"
+        for i, recv in enumerate((1000, 61000, 500, 60500))), DB)
+    # r2-inet's NICs: 1000 bytes/s in, 2000 out, for six whole 5-minute buckets
+    # ending before t0: its 5-minute rates are exact (8000 and 16000 bit/s).
+    b0 = (t0 - 1800) // 300 * 300
+    influxd.write("\n".join(
+        f"metrics,{tags['r2-inet']} cpu_percent=30,mem_used_percent=60,collect_ms=4,"
+        f"net_bytes_recv={60_000 * i}i,net_bytes_sent={120_000 * i}i,net_speed_mbps=100i,"
+        f"nics_up=1i,disk_used_percent=70 {(b0 + 60 * i) * 1000}" for i in range(30)), DB)
+    # The roll-ups, as the continuous queries would write them five minutes on.
+    from collector.cli.rollup import org_levels
+    from collector.influx import retention
+    sink = InfluxSink(svc.cfg.influxdb)
+    levels = org_levels(svc.cfg.org)
+    retention.ensure(sink, svc.cfg.influxdb, levels)
+    retention.backfill(sink, svc.cfg.influxdb, (b0 - 600) * 1000, int(now * 1000) + 60_000,
+                       levels)
+    sink.close()
     return now, t0
 
 
@@ -224,9 +248,13 @@ def test_every_query_of_every_dashboard_returns_series_on_collector_written_data
         influxd: Influxd, seeded: tuple[float, float]) -> None:
     now, _ = seeded
     span = (int((now - 7200) * 1000), int((now + 60) * 1000))
-    known = {"measurement": {r["name"] for r in series(influxd.query("SHOW MEASUREMENTS", DB))},
-             "tag": {r["tagKey"] for r in series(influxd.query("SHOW TAG KEYS", DB))},
-             "field": {r["fieldKey"] for r in series(influxd.query("SHOW FIELD KEYS", DB))}}
+    rps = {r["name"] for r in series(influxd.query("SHOW RETENTION POLICIES", DB))}
+    known = {"rp": rps,
+             "measurement": {r["name"] for r in series(influxd.query("SHOW MEASUREMENTS", DB))},
+             "tag": {r["tagKey"] for rp in rps
+                     for r in series(influxd.query(f'SHOW TAG KEYS FROM "{rp}"./.*/', DB))},
+             "field": {r["fieldKey"] for rp in rps
+                       for r in series(influxd.query(f'SHOW FIELD KEYS FROM "{rp}"./.*/', DB))}}
     names = set().union(*known.values())
     for name, dash in dashboards().items():
         for chosen in ({}, {"detachment": ["zd-1"]}):
@@ -296,16 +324,22 @@ def test_panels_show_the_hand_computed_figures(influxd: Influxd,
     assert latest == {"sq-1": ("D-1", pytest.approx(90)), "sq-2": ("D-1", pytest.approx(50))}
 
     bw = Grafana(influxd, DB, boards["netroom-bandwidth-en.json"], {}, *span)
-    # r1-gov eth0: +60000 bytes per 60 s = 8000 bit/s received, twice that sent;
+    assert bw.values["rp"] == bw.values["daily"] == "autogen"  # 2 h: the raw points
+    # r1-gov: +60000 bytes per 60 s = 8000 bit/s received, twice that sent;
     # the reboot (61000 -> 500) is skipped rather than shown as a negative rate.
     per_pc = bw.panel(panel("netroom-bandwidth-en", "NIC traffic per PC"))
-    assert values(per_pc, "rx") == [8000, 8000]
+    assert values([r for r in per_pc if r["host"] == "r1-gov"], "rx") == [8000, 8000]
     sent = bw.panel(panel("netroom-bandwidth-en", "NIC traffic per PC"), "B")
-    assert values(sent, "tx") == [16000, 16000]
+    assert values([r for r in sent if r["host"] == "r1-gov"], "tx") == [16000, 16000]
+    # Per site: the sum of the PCs' 5-minute rates (site_metrics): r2-inet's
+    # six buckets give five rates (the first has no bucket before it).
     site_sum = bw.panel(panel("netroom-bandwidth-en", "NIC traffic per site and network"))
-    assert values(site_sum, "rx") == [8000, 8000]
+    assert values([r for r in site_sum if r["site"] == "sq-2"], "rx") == [8000] * 5
+    site_tx = bw.panel(panel("netroom-bandwidth-en", "NIC traffic per site and network"), "B")
+    assert values([r for r in site_tx if r["site"] == "sq-2"], "tx") == [16000] * 5
     util = bw.panel(panel("netroom-bandwidth-en", "NIC utilisation"))
-    assert values(util, "rx") == [pytest.approx(0.0008)] * 2  # of 1 Gbit/s
+    assert values([r for r in util if r["host"] == "r1-gov"], "rx") == [
+        pytest.approx(0.0008)] * 2  # of 1 Gbit/s
     tests = {(r["site"], r["network"]): r
              for r in bw.panel(panel("netroom-bandwidth-en", "Latest speed test"))}
     assert tests[("sq-1", "gov")]["download_mbps"] == 95.5
@@ -323,5 +357,31 @@ def test_panels_show_the_hand_computed_figures(influxd: Influxd,
     restamped = fleet.panel(panel("netroom-fleet-en", "Messages re-stamped on arrival"))
     assert [(r["site"], r["host"], r["skew_s"], r["restamped"]) for r in restamped] == [
         ("sq-1", "r1-inet", -3110400, 1)]
+    cpu = fleet.panel(panel("netroom-fleet-en", "Mean CPU per site"))
+    # sq-2: r2-inet's six buckets of 30 %, then its message of 20 % just now.
+    assert values([r for r in cpu if r["site"] == "sq-2"], "mean") == [30] * 6 + [20]
+    disk = fleet.panel(panel("netroom-fleet-en", "Fullest disk per site"))
+    assert values([r for r in disk if r["site"] == "sq-2"], "max") == [70] * 6
+    pcs = fleet.panel(panel("netroom-fleet-en", "PCs reporting per site and network"))
+    assert values([r for r in pcs if r["site"] == "sq-2"], "mean") == [1] * 7
+    units = {r["battalion"]: r for r in fleet.panel(panel("netroom-fleet-en", "PCs by unit"))}
+    assert units["dd-1"]["disk_used_percent"] == 70
     zh = panel("netroom-fleet-zh", "时钟偏差的电脑")
     assert zh["transformations"][0]["options"]["renameByName"]["offset_s"] == "时钟偏差"
+
+
+def test_long_ranges_read_the_roll_ups(influxd: Influxd, seeded: tuple[float, float]) -> None:
+    """Beyond influxdb.retention.switch_after (3 days) the $rp and $daily variables
+    name the roll-up policies, and every query still runs there."""
+    now, _ = seeded
+    span = (int((now - 8 * 86400) * 1000), int((now + 60) * 1000))
+    for name, dash in dashboards().items():
+        g = Grafana(influxd, DB, dash, {}, *span)
+        assert g.values.get("rp", "rollup") == "rollup", name
+        assert g.values.get("daily", "forever") == "forever", name
+        for p, t in targets(dash):
+            g.panel(p, t["refId"])  # runs without an error (Grafana.run asserts)
+    fleet = Grafana(influxd, DB, dashboards()["netroom-fleet-en.json"], {}, *span)
+    # r2-inet's 5-minute means of 30 % CPU, read from the roll-up.
+    cpu = fleet.panel(panel("netroom-fleet-en", "CPU per PC"))
+    assert values([r for r in cpu if r["host"] == "r2-inet"], "mean")[0] == 30

@@ -1,11 +1,13 @@
 r"""What goes in comes back out, through a real influxd 1.6.
 
 A message goes through netroom.protocol.decode, collector.ingest.points and
-collector.influx.line.LineEncoder, is written to influxd over HTTP /write
-and read back with /query. It either reads back exactly as sent (every tag
-value, string, integer and float; a disk's exact mount from its ``path``
-field, its tag being the mount without trailing backslashes) or decode()
-refuses it with the code its fault calls for.
+collector.influx.line.LineEncoder (and the ingest's MessageEncoder, which
+must write the same lines), is written to influxd over HTTP /write and read
+back with /query. It either reads back exactly as sent (every tag value,
+string, integer and float; a disk's exact mount from its ``path`` field, its
+tag being the mount without trailing backslashes; inventory's sections from
+their JSON fields; the metrics totals as summed here from the body) or
+decode() refuses it with the code its fault calls for.
 """
 from __future__ import annotations
 
@@ -20,13 +22,14 @@ from hypothesis import strategies as st
 from servers import INFLUXD_BIN, Influxd
 
 from collector.influx.line import LineEncoder
-from collector.ingest.points import to_points
+from collector.ingest.points import MessageEncoder, to_points
 from netroom import protocol, schema
 
 SITE, HOST = "sq-1", "pc-1"
 TS, T_MS = 1764000000.123, 1764000000123
 ORG = {"detachment": "d-1", "battalion": "b.2"}  # config ids, as the collector adds them
 MESSAGE_TAGS = {"site": SITE, "host": HOST, "network": "gov", "role": "room", **ORG}
+ALL_ITEMS = schema.ITEM_SERIES_SECTIONS  # collector.item_series: every metrics section
 
 # Characters with a meaning in line protocol or JSON, often; any other
 # character that UTF-8 can carry (no surrogates), the rest of the time.
@@ -77,7 +80,54 @@ def write_and_read(server: Influxd, db: str, lines: list[str]
     return out
 
 
-def expected_rows(kind: str, body: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+# The metrics totals, stated here apart from the code: section -> item field -> total.
+SUMS = {
+    "disks": {"total_bytes": "disk_total_bytes", "used_bytes": "disk_used_bytes",
+              "free_bytes": "disk_free_bytes"},
+    "diskio": {"read_bytes": "disk_read_bytes", "write_bytes": "disk_write_bytes",
+               "read_count": "disk_read_count", "write_count": "disk_write_count"},
+    "nics": {f: f"net_{f}" for f in ("bytes_sent", "bytes_recv", "packets_sent",
+                                     "packets_recv", "errin", "errout", "dropin", "dropout")},
+}
+
+
+def derived(kind: str, sections: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """What the collector adds to the kind's point, from the (stored) items."""
+    out: dict[str, Any] = {}
+
+    def add(name: str, values: list[Any], how: Any = sum) -> None:
+        if values and how(values) <= protocol.INT64_MAX:
+            out[name] = how(values)
+
+    if kind == "inventory":
+        for name, count in (("disks", "disk_count"), ("nics", "nic_count")):
+            if name in sections:
+                out[name] = json.dumps(sections[name], separators=(",", ":"),
+                                       ensure_ascii=False, sort_keys=True)
+                out[count] = len(sections[name])
+        add("disk_total_bytes", [d["total_bytes"] for d in sections.get("disks", [])
+                                 if "total_bytes" in d])
+    elif kind == "metrics":
+        for name, fields in SUMS.items():
+            items = [i for i in sections.get(name, [])
+                     if name != "nics" or (i["name"] != "lo" and not i["name"].startswith(
+                         "Loopback Pseudo-Interface"))]
+            for f, total in fields.items():
+                add(total, [i[f] for i in items if f in i])
+            if name == "disks":
+                add("disk_used_percent", [i["used_percent"] for i in items
+                                          if "used_percent" in i], max)
+            if name == "nics":
+                up = [i for i in items if i.get("is_up") is True]
+                if any("speed_mbps" in i for i in items):
+                    add("net_speed_mbps", [sum(i.get("speed_mbps", 0) for i in up)])
+                if any("is_up" in i for i in items):
+                    out["nics_up"] = len(up)
+    return out
+
+
+def expected_rows(kind: str, body: dict[str, Any], item_series: tuple[str, ...] = ()
+                  ) -> dict[str, list[dict[str, Any]]]:
     """What InfluxDB must hold for an accepted message, straight from the body."""
     spec = protocol.KINDS[kind]
 
@@ -85,12 +135,20 @@ def expected_rows(kind: str, body: dict[str, Any]) -> dict[str, list[dict[str, A
         return float(value) if fields[name].type is float else value
 
     rows: dict[str, list[dict[str, Any]]] = {}
+    sections = {name: [{k: stored(sec.fields, k, v) for k, v in item.items()}
+                       for item in body[name]]
+                for name, sec in spec.sections.items() if name in body}
     scalars = {k: stored(spec.fields, k, v) for k, v in body.items() if k in spec.fields}
+    scalars.update(derived(kind, sections))
     if scalars:
         rows[kind] = [{"time": T_MS, **MESSAGE_TAGS, **scalars}]
+    if kind != "metrics":
+        return rows
     for name, sec in spec.sections.items():
-        for item in body.get(name, []):
-            fields = {k: stored(sec.fields, k, v) for k, v in item.items() if k != sec.key}
+        if name not in item_series:
+            continue
+        for item in sections.get(name, []):
+            fields = {k: v for k, v in item.items() if k != sec.key}
             if not fields:
                 continue
             key = item[sec.key]
@@ -236,9 +294,13 @@ def check(server: Influxd, case: tuple[str, dict[str, Any], bytes, set[str]]) ->
         assert err.code in codes, f"{err.code}: {err}, expected one of {codes}"
         return f"refused: {err.code}"
     assert not codes, f"accepted a message that should be refused with {codes}"
-    lines = LineEncoder().lines(to_points(msg, ORG))
+    lines = LineEncoder().lines(to_points(msg, ORG, item_series=ALL_ITEMS))
+    assert MessageEncoder(ALL_ITEMS).lines(msg, ORG) == lines
+    # At default settings: the kind's own point only, the same line.
+    assert MessageEncoder().lines(msg, ORG) == LineEncoder().lines(to_points(msg, ORG))
+    assert MessageEncoder().lines(msg, ORG) == lines[:1]
     got = write_and_read(server, fresh_db(server), lines) if lines else {}
-    assert_same(got, expected_rows(kind, body))
+    assert_same(got, expected_rows(kind, body, ALL_ITEMS))
     return "read back" if lines else "no points"
 
 
@@ -263,7 +325,12 @@ def test_windows_mounts_read_back_from_the_path_field(server: Influxd, kind: str
     msg = protocol.decode(protocol.topic(SITE, HOST, kind),
                           json.dumps(payload, ensure_ascii=False).encode())
     db = fresh_db(server)
-    got = write_and_read(server, db, LineEncoder().lines(to_points(msg, ORG)))
+    got = write_and_read(server, db, MessageEncoder(("disks",)).lines(msg, ORG))
+    if kind == "inventory":  # one point: the exact mounts in its JSON field
+        (row,) = got["inventory"]
+        assert [d["mount"] for d in json.loads(row["disks"])] == mounts
+        assert (row["disk_count"], row["disk_total_bytes"]) == (4, 406)
+        return
     rows = sorted(got[f"{kind}_disks"], key=lambda r: r["total_bytes"])
     assert [(r["mount"], r[schema.PATH]) for r in rows] == [
         ("C:", "C:\\"), ("D:\\data", "D:\\data\\"), ("E:\\mnt\\disk 2", "E:\\mnt\\disk 2"),

@@ -1,4 +1,5 @@
-"""Agent -> mosquitto -> collector -> InfluxDB, on real servers, with faults."""
+"""Agent -> mosquitto -> collector -> InfluxDB, on real servers, with faults;
+the ingest's hooks (facts_of, on_durable) and its MQTT version."""
 from __future__ import annotations
 
 import json
@@ -6,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -27,7 +29,15 @@ from harness import (
 from paho.mqtt.enums import CallbackAPIVersion
 from servers import Influxd, Mosquitto, wait_until
 
-from netroom import protocol
+from collector.config import load
+from collector.influx.client import InfluxSink
+from collector.ingest.deadletter import DeadLetters
+from collector.ingest.delivery import Delivery
+from collector.ingest.entry import Counters, Entry
+from collector.ingest.spool import Spool
+from collector.ingest.subscriber import Ingest
+from collector.ingest.writer import Writer
+from netroom import protocol, schema
 
 
 class Recorder:
@@ -77,17 +87,28 @@ def test_agent_round_lands_in_influxdb_with_the_published_values(
     for name in ("cpu_percent", "mem_total_bytes", "mem_available_bytes", "uptime_s",
                  "users", "swap_total_bytes", "boot_time_s"):
         assert row[name] == m[name], name
-    nic_rows = {r["nic"]: r for r in series(influxd.query(
-        'SELECT * FROM metrics_nics GROUP BY "nic"', "rt"))}
-    assert {n["name"] for n in m["nics"]} == set(nic_rows)
-    for nic in m["nics"]:
-        assert nic_rows[nic["name"]]["bytes_recv"] == nic["bytes_recv"]
-        assert nic_rows[nic["name"]]["is_up"] == nic["is_up"]
+    # The PC's totals over its NICs and disks (the agent leaves loopback out).
+    assert row["net_bytes_recv"] == sum(n["bytes_recv"] for n in m["nics"])
+    assert row["net_bytes_sent"] == sum(n["bytes_sent"] for n in m["nics"])
+    assert row["nics_up"] == sum(1 for n in m["nics"] if n.get("is_up") is True)
+    assert row["disk_total_bytes"] == sum(d["total_bytes"] for d in m["disks"])
+    assert row["disk_used_percent"] == max(d["used_percent"] for d in m["disks"])
     inv = sent["inventory"]
     inv_row = next(series(influxd.query("SELECT * FROM inventory", "rt")))
     assert inv_row["hostname"] == inv["hostname"]
     assert inv_row["host_id"] == inv["host_id"]
     assert inv_row["mem_total_bytes"] == inv["mem_total_bytes"]
+    assert json.loads(inv_row["nics"]) == inv["nics"]
+    assert inv_row["nic_count"] == len(inv["nics"])
+    assert json.loads(inv_row["disks"]) == inv["disks"]
+    # At default settings a PC makes one series per kind it sends, no more.
+    kinds = {v[0] for v in influxd.query("SHOW MEASUREMENTS", "rt")[
+        "results"][0]["series"][0]["values"]} - {schema.SELF, schema.RP_CHOICE}
+    assert {"inventory", "metrics"} <= kinds <= set(protocol.KINDS)
+    keys = [v[0] for v in influxd.query(
+        f"SHOW SERIES WHERE \"host\" = '{m['host']}'", "rt")["results"][0]["series"][0][
+        "values"]]
+    assert len(keys) == len(kinds) <= 6, keys
 
 
 def test_once_print_payloads_pass_the_collectors_validation(
@@ -280,3 +301,215 @@ def test_print_into_a_closed_pipe_is_not_a_traceback(tmp_path: Path,
     assert p.wait(30) == 0
     assert "Traceback" not in err and "BrokenPipe" not in err
     assert (tmp_path / "agent.log").exists()
+
+
+# --- the ingest on its own: Ingest -> Writer as collector/service.py wires them ---
+
+class Pipe:
+    """Ingest and Writer on the real servers, with their hooks; the writer
+    thread's exception, if any, in ``error`` (service.py ends the process on it)."""
+
+    def __init__(self, cfg_path: Path, facts_of: Callable[[protocol.Message, int], Any] | None,
+                 on_durable: Callable[[list[Entry]], None] | None, **over: Any) -> None:
+        import dataclasses
+
+        cfg = dataclasses.replace(load(cfg_path), **over)
+        self.counters = Counters()
+        self.sink = InfluxSink(cfg.influxdb)
+        self.sink.ensure_database()
+        self.spool = Spool(cfg.spool_dir)
+        self.deadletters = DeadLetters(cfg.spool_dir)
+        self.fatal: list[str] = []
+        self.acked: list[Entry] = []
+        self.events: list[tuple[str, Any]] = []  # ("durable", entries) / ("ack", entry)
+        self.error: BaseException | None = None
+        # The writer is made below (it acks through the ingest): bound late.
+        self.ingest = Ingest(cfg.subscriber, lambda e: self.writer.put(e),  # noqa: PLW0108
+                             self.counters, on_fatal=self.fatal.append, facts_of=facts_of,
+                             handle_many=lambda es: self.writer.put_many(es))  # noqa: PLW0108
+
+        def durable(entries: list[Entry]) -> None:
+            self.events.append(("durable", list(entries)))
+            if on_durable is not None:
+                on_durable(entries)
+
+        def ack(e: Entry) -> None:
+            self.events.append(("ack", e))
+            self.acked.append(e)
+            self.ingest.ack(e)
+
+        self.writer = Writer(Delivery(self.sink.write, cfg.max_body_bytes), self.spool,
+                             self.deadletters, ack, self.counters, cfg.batch_size,
+                             cfg.flush_interval_s, cfg.queue_max_bytes, on_durable=durable)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self.ingest.start()
+        assert self.ingest.subscribed.wait(10)
+
+    def _run(self) -> None:
+        try:
+            self.writer.run(self._stop)
+        except Exception as exc:  # the test looks at it
+            self.error = exc
+
+    def stop(self) -> None:
+        self.writer.close()
+        self._stop.set()
+        self._thread.join(30)
+        self.ingest.stop()
+        self.spool.close()
+        self.deadletters.close()
+        self.sink.close()
+
+
+def good(i: int, **kw: Any) -> tuple[str, bytes]:
+    return message("metrics", {"users": i}, host=f"pc-{i}", ts=T0 + i, **kw)
+
+
+def test_on_durable_sees_exactly_the_durable_entries_before_their_acks(
+        tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd) -> None:
+    # `load1` holds strings for pc-bad: InfluxDB refuses its float (400, partial write).
+    influxd.post('CREATE DATABASE "hooks"')
+    influxd.write(f'metrics,site=sq-1,host=pc-bad load1="text" {T0 * 1000 - 1000}', "hooks")
+    cfg = write_config(tmp_path, mosquitto, influxd, db="hooks")
+    pipe = Pipe(cfg, lambda msg, t: (msg.host, t), None)
+    try:
+        refused = message("metrics", {"load1": 0.5}, host="pc-bad", ts=T0)
+        invalid = ("netroom/v1/sq-1/pc-x/metrics", b"not json")
+        msgs = [good(i) for i in range(50)]
+        msgs[10:10] = [invalid]
+        msgs[20:20] = [refused]
+        pub = Publisher(mosquitto)
+        pub.publish_many(msgs)
+        pub.close()
+        assert wait_until(lambda: len(pipe.acked) == len(msgs), 20), len(pipe.acked)
+    finally:
+        pipe.stop()
+    assert pipe.error is None and not pipe.fatal
+    durable = [e for kind, x in pipe.events if kind == "durable" for e in x]
+    # Every valid message InfluxDB took, once, with its facts; not the two set aside.
+    assert sorted(e.payload for e in durable) == sorted(p for _, p in msgs
+                                                       if p not in (invalid[1], refused[1]))
+    assert all(e.facts == (json.loads(e.payload)["host"], json.loads(e.payload)["ts"] * 1000)
+               for e in durable)
+    # ... each before its ack; the acks in the broker's order.
+    seen: set[int] = set()
+    for kind, x in pipe.events:
+        if kind == "durable":
+            seen.update(id(e) for e in x)
+        elif x.payload not in (invalid[1], refused[1]):  # those are dead letters
+            assert id(x) in seen, "acknowledged before on_durable saw it"
+    assert [e.payload for e in pipe.acked] == [p for _, p in msgs]
+    assert count(influxd, "hooks", "metrics", "users") == 50
+
+
+def test_on_durable_raising_ends_the_writer_and_nothing_is_acknowledged(
+        tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd) -> None:
+    cfg = write_config(tmp_path, mosquitto, influxd, db="hooks2")
+
+    def broken(entries: list[Entry]) -> None:
+        raise RuntimeError("state full")
+
+    pipe = Pipe(cfg, None, broken)
+    try:
+        pub = Publisher(mosquitto)
+        pub.publish_many([good(i) for i in range(20)])
+        assert wait_until(lambda: pipe.error is not None, 10)
+    finally:
+        pipe.stop()
+    assert isinstance(pipe.error, RuntimeError) and not pipe.acked
+    # The broker kept them for the session: the next collector gets all 20.
+    again: list[Entry] = []
+    pipe = Pipe(cfg, None, again.extend)
+    try:
+        assert wait_until(lambda: len(pipe.acked) == 20, 20), len(pipe.acked)
+    finally:
+        pipe.stop()
+        pub.close()
+    assert sorted(e.payload for e in again) == sorted(p for _, p in (good(i)
+                                                                     for i in range(20)))
+
+
+def test_facts_of_gets_the_stored_time_and_raising_is_fatal(
+        tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd) -> None:
+    cfg = write_config(tmp_path, mosquitto, influxd, db="hooks3")
+    seen: list[tuple[str, int]] = []
+
+    def facts_of(msg: protocol.Message, stored_ms: int) -> Any:
+        if msg.host == "pc-bug":
+            raise KeyError(msg.host)  # stands for a bug of ours
+        seen.append((msg.host, stored_ms))
+        return stored_ms
+
+    pipe = Pipe(cfg, facts_of, None)
+    try:
+        pub = Publisher(mosquitto)
+        before = int(time.time() * 1000)
+        pub.publish(*message("metrics", {"users": 1}, host="pc-now", ts=T0))
+        pub.publish(*message("metrics", {"users": 2}, host="pc-2099", ts=4_070_908_800.0))
+        assert wait_until(lambda: len(pipe.acked) == 2, 10)
+        after = int(time.time() * 1000)
+        pub.publish(*message("metrics", {"users": 3}, host="pc-bug", ts=T0))
+        assert wait_until(lambda: bool(pipe.fatal), 10)
+    finally:
+        pipe.stop()
+    assert seen[0] == ("pc-now", T0 * 1000)
+    assert seen[1][0] == "pc-2099" and before <= seen[1][1] <= after  # stored at receive time
+    assert [e.facts for e in pipe.acked] == [s[1] for s in seen]
+    assert "KeyError" in pipe.fatal[0] and len(pipe.acked) == 2
+    # Unacknowledged: the broker sends it again to the session.
+    pipe = Pipe(cfg, lambda msg, t: t, None)
+    try:
+        assert wait_until(lambda: len(pipe.acked) == 1, 10)
+    finally:
+        pipe.stop()
+        pub.close()
+    assert json.loads(pipe.acked[0].payload)["host"] == "pc-bug"
+
+
+def test_collector_on_mqtt_3_1_1_keeps_its_session_and_shares_a_subscription(
+        tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
+        run_collector: Callable[[Path], Any]) -> None:
+    cfg = write_config(tmp_path, mosquitto, influxd, db="v311",
+                       collector={"mqtt_protocol": "3.1.1"})
+    svc = run_collector(cfg)
+    assert svc.ingest.client.protocol == mqtt.MQTTv311
+    pub = Publisher(mosquitto)  # the agents keep MQTT 5
+    pub.publish_many([good(i) for i in range(10)])
+    assert wait_count(influxd, "v311", "metrics", "users", 10) == 10
+    svc.stop()
+    pub.publish_many([good(i) for i in range(10, 30)])  # queued for the session
+    run_collector(cfg)
+    assert wait_count(influxd, "v311", "metrics", "users", 30) == 30
+    # p2: MQTT 3.1.1, c0: clean session false (a persistent session).
+    assert "as netroom-collector (p2, c0," in mosquitto.log_tail()
+    # Two 3.1.1 clients in one shared group split the messages between them.
+    got: list[list[Entry]] = [[], []]
+    pipes = [Pipe(cfg, None, got[i].extend, client_id=f"w{i}",
+                  subscription="$share/g/netroom/v1/#") for i in range(2)]
+    try:
+        pub.publish_many([good(i) for i in range(30, 130)])
+        assert wait_until(lambda: len(got[0]) + len(got[1]) >= 100, 20)
+    finally:
+        for p in pipes:
+            p.stop()
+        pub.close()
+    assert len(got[0]) + len(got[1]) == 100 and got[0] and got[1]
+
+
+def test_put_many_blocks_at_the_queue_bound_one_entry_over_at_most(tmp_path: Path) -> None:
+    entries = [Entry(i + 1, 1, ["m,host=h x=1i 1"], "t", b"x" * 1000) for i in range(50)]
+    size = entries[0].size
+    writer = Writer(Delivery(lambda lines: None, 2**20), Spool(str(tmp_path)),
+                    DeadLetters(str(tmp_path)), lambda e: None, Counters(), 5000, 1.0,
+                    10 * size + 1)  # room for 11 entries
+    took: list[bool] = []
+    t = threading.Thread(target=lambda: took.append(writer.put_many(entries)), daemon=True)
+    t.start()
+    assert wait_until(lambda: writer.queued_bytes >= 11 * size, 5)
+    time.sleep(0.3)
+    assert t.is_alive() and writer.queued_bytes == 11 * size  # blocked: bound + one entry
+    writer.close()
+    t.join(5)
+    assert took == [False]  # the rest were not taken: the broker sends them again

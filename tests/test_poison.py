@@ -119,7 +119,7 @@ def test_backlog_over_the_body_limit_lands_whole(
     # A backlog: the broker holds it while the collector is away, then the
     # collector takes it in batches far over the server's 20 kB limit.
     cfg = write_config(tmp_path, mosquitto, influxd, db="big",
-                       collector={"flush_interval": 1.0})
+                       collector={"flush_interval": 1.0, "item_series": ["nics"]})
     svc = run_collector(cfg)
     svc.stop()
     pub = Publisher(mosquitto)

@@ -45,9 +45,9 @@ def _org() -> Org:
 
 
 def _row(site: str, host: str, t: int, version: str | None = None, error: str | None = None,
-         local: str | None = None) -> dict[str, Any]:
-    return {"time": t, "site": site, "host": host, "state": "online",
-            "settings_version": version, "settings_error": error, "settings_local": local}
+         local: str | None = None) -> tuple[str, str, str | None, str | None, str | None, int]:
+    """A PC's latest online status as the settings loader assembles it."""
+    return (site, host, version, error, local, t)
 
 
 def _states(org: Org) -> dict[str, tuple[central.SettingsState, ...]]:

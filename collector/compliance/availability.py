@@ -27,11 +27,14 @@ Span = Tuple[int, int]  # [start, end) in epoch ms
 @dataclass(frozen=True)
 class Timeline:
     """One host's heartbeats: ``beats`` (epoch ms of online statuses and metrics),
-    ``offline`` statuses as (epoch ms, is a Last Will), ``interval_s`` (s)."""
+    ``offline`` statuses as (epoch ms, is a Last Will), ``interval_s`` (s), and
+    ``runs``: [first, last] heartbeats between which none was missing (the
+    collector's state keeps heartbeats so: collector/store/state/db.py)."""
 
     beats: tuple[int, ...] = ()
     offline: tuple[tuple[int, bool], ...] = ()
     interval_s: float = 60.0
+    runs: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,22 +89,32 @@ def _walk(t: Timeline, now_ms: int, missing_intervals: float,
           ahead_ms: int) -> tuple[list[Span], bool]:
     """(spans, including empty ones, and whether the host is online at ``now_ms``)."""
     limit = missing_intervals * t.interval_s * 1000
-    # At one instant, a heartbeat sorts before an offline status.
-    raw = [(ts, 0) for ts in t.beats] + [(ts, 2 if will else 1) for ts, will in t.offline]
-    events = sorted((known, what) for ts, what in raw
-                    if (known := skew.clamp(ts, now_ms, ahead_ms)) is not None)
+    # Events: (known time, what, own time, until). At one instant a heartbeat
+    # sorts before an offline status. A run's first heartbeat carries ``until``,
+    # the run's last: none was missing up to there (runs may overlap).
+    events: list[tuple[int, int, int, int]] = [
+        (k, 0, ts, 0) for ts in t.beats if (k := skew.clamp(ts, now_ms, ahead_ms)) is not None]
+    events += [(k, 2 if will else 1, ts, 0) for ts, will in t.offline
+               if (k := skew.clamp(ts, now_ms, ahead_ms)) is not None]
+    for first, end in t.runs:
+        if (k := skew.clamp(first, now_ms, ahead_ms)) is not None:
+            last_known = min(end, now_ms)
+            events += [(k, 0, first, last_known), (last_known, 0, end, 0)]
+    events.sort(key=lambda e: (e[0], e[1], e[2]))  # stable: a run's first before its last
     spans: list[Span] = []
     start: int | None = None
     last = 0
+    covered = 0  # heartbeats up to here are inside a run
     will_after = False
-    for ts, what in events:
+    for ts, what, _, until in events:
         if what == 0:
-            if start is not None and ts - last > limit:
+            if start is not None and ts - last > limit and ts > covered:
                 spans.append((start, last))
                 start = None
             if start is None:
                 start = ts
             last, will_after = ts, False
+            covered = max(covered, until)
         elif what == 1 and start is not None:
             spans.append((start, ts if ts - last <= limit else last))
             start = None
@@ -222,6 +235,7 @@ def room_now(timelines: Mapping[str, Timeline], now_ms: int, min_online: int = 1
         ends = [e for s, e in spans if e > s][-1:]
         ends += [known for b in t.beats
                  if (known := skew.clamp(b, now_ms, ahead_ms)) is not None]
+        ends += [min(e, now_ms) for s, e in t.runs if skew.clamp(s, now_ms, ahead_ms) is not None]
         if ends:
             gone.append(max(ends))
     if online >= min_online:

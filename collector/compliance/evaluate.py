@@ -156,12 +156,15 @@ def rollups(org: Org, verdicts: Iterable[Verdict]) -> list[Rollup]:
 
     Rules switched off for a site are not counted for it.
     """
-    verdicts = list(verdicts)
+    under: dict[str, list[Verdict]] = {}
+    for v in verdicts:
+        for _, unit in v.site.path:
+            under.setdefault(unit, []).append(v)
     out = []
     for node in org.nodes.values():
         if node.site is not None:
             continue
-        below = [v for v in verdicts if any(i == node.id for _, i in v.site.path)]
+        below = under.get(node.id, [])
         if not below:
             continue
         statuses = dict.fromkeys(SITE_STATUSES, 0)

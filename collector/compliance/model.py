@@ -6,6 +6,7 @@ else reads these frozen values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping
 
 from netroom.central import Settings
@@ -76,8 +77,9 @@ class Org:
     freshness_days: float = 7.0
     evaluate_interval_s: float = 300.0
 
-    @property
+    @cached_property
     def sites(self) -> list[Site]:
+        """Every site, in tree order (computed once: the tree does not change)."""
         return [n.site for n in self.nodes.values() if n.site is not None]
 
     def site(self, site_id: str) -> Site | None:

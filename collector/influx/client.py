@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from collector.influx.errors import SinkError
 from collector.influx.settings import InfluxConfig
 from netroom import schema
 
@@ -31,9 +32,7 @@ _SSL = re.compile(r"\[SSL[^\]]*\] [^'\"()]+")
 MAX_REASON = 300  # characters of a server's error message kept in SinkError
 
 
-class SinkError(Exception):
-    """A write that may succeed later (server down, 5xx, auth): retry it."""
-
+__all__ = ["InfluxSink", "Rejected", "SinkError", "TooLarge"]
 
 class Rejected(Exception):
     """A write InfluxDB will never accept (400, 2.x's 422: bad points): do not retry it

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from collector.influx.retention_settings import RetentionConfig, read_retention
 from netroom.settings import ConfigError, Section
 
 
@@ -26,6 +27,8 @@ class InfluxConfig:
     create_database: bool = True
     timeout_s: float = 10.0
     verify_tls: bool = True
+    # Retention policies and continuous queries (collector/influx/retention.py)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 def read_influx(data: Any) -> InfluxConfig:
@@ -53,6 +56,7 @@ def read_influx(data: Any) -> InfluxConfig:
         create_database=s.flag("create_database", True),
         timeout_s=s.number("timeout_s", 10, 0.1, 300),
         verify_tls=s.flag("verify_tls", True),
+        retention=read_retention(s.raw("retention"), s.key("retention")),
     )
     if cfg.token and cfg.username:
         raise ConfigError("influxdb.token: give either a token or username/password, not both")

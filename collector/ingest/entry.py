@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 
 @dataclass
@@ -17,6 +18,8 @@ class Entry:
     ``mid``/``qos``/``gen``: what to acknowledge, on which broker connection
     (0 for the collector's own points, which need no ack). ``reason`` is set
     when the message is to be set aside (dead-lettered) instead of written.
+    ``facts``: what Ingest's ``facts_of`` made of a valid message, for the
+    writer's ``on_durable`` (None for the rest).
     """
 
     mid: int
@@ -27,6 +30,7 @@ class Entry:
     reason: str = ""  # dead-letter reason: "invalid", "unencodable", ...
     detail: str = ""  # human-readable why, e.g. the protocol error
     gen: int = 0  # connection generation the mid belongs to
+    facts: Any = None  # what the collector's state keeps of it (Ingest's facts_of)
 
     @cached_property
     def size(self) -> int:

@@ -35,6 +35,15 @@ SUFFIX = ".batch"
 LEGACY_SQLITE = "spool.sqlite"  # the spool of netroom <= 0.8, imported at start
 
 
+
+def default_spool_dir() -> str:
+    # systemd's StateDirectory= sets this (deploy/systemd/netroom-collector.service).
+    if os.environ.get("STATE_DIRECTORY"):
+        return os.environ["STATE_DIRECTORY"].split(":")[0]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return "/var/lib/netroom/spool"
+    return os.path.join(os.path.expanduser("~"), ".local", "state", "netroom", "spool")
+
 class SpoolFull(OSError):
     """The spool cannot take a batch now (bound reached, disk full, I/O error)."""
 

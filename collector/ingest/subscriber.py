@@ -4,6 +4,13 @@ Messages are acknowledged (PUBACK) only by the writer, once their points are
 durable; invalid or unencodable ones travel the same queue, marked to be set
 aside (dead-lettered), so that acks keep the order the broker sent them in.
 
+The MQTT thread does not hand each message to the writer on its own (a
+lock and a wake-up each): it collects them and hands them on in order,
+HANDOFF_MAX at a time, or within HANDOFF_S of the first one (a small thread
+of ours hands on what waits longer). A hand-off blocks while the writer's
+queue is full (queue_max_bytes, one entry over at most), and then the MQTT
+thread stops reading once HANDOFF_MAX more wait here: backpressure holds.
+
 Message time is bounded against receive time: a PC whose clock is far off
 would otherwise write points in 2099 (capturing every "latest" read) or in
 1970. Such a message is stored at receive time, with ``clock_skew_s``.
@@ -20,18 +27,25 @@ import paho.mqtt.client as mqtt
 
 from collector.influx.line import LineEncoder
 from collector.ingest.entry import Counters, Entry, add
-from collector.ingest.points import to_points
+from collector.ingest.points import MessageEncoder, to_points
 from netroom import protocol, schema
 from netroom.mqtt import QOS, MqttConfig, connect_args, make_client
 from netroom.ratelimit import RateLimitedLog
+from netroom.settings import ConfigError, Section
 
 log = logging.getLogger(__name__)
+
+# collector.mqtt_protocol when not set: "" speaks mqtt.protocol, like the agents.
+DEFAULT_PROTOCOL = ""
+HANDOFF_MAX = 256  # messages the MQTT thread collects before handing them on
+HANDOFF_S = 0.05  # the longest a message waits to be handed on
 
 
 @dataclass(frozen=True)
 class SubscriberConfig:
     """Where the collector reads: broker, its own client id, topic filter,
-    and how many unacknowledged messages the broker may send (MQTT 5)."""
+    how many unacknowledged messages the broker may send (MQTT 5); how
+    messages are stored: clock bounds, sections kept one point per item."""
 
     mqtt: MqttConfig
     client_id: str
@@ -39,11 +53,26 @@ class SubscriberConfig:
     receive_maximum: int
     clock_ahead_s: float = schema.CLOCK_AHEAD_MS / 1000  # ts later than receive + this: skewed
     clock_behind_s: float = schema.CLOCK_BEHIND_MS / 1000  # ... or earlier than receive - this
+    item_series: tuple[str, ...] = ()  # collector.item_series (schema.ITEM_SERIES_SECTIONS)
 
 
-def encode_message(msg: protocol.Message, encoder: LineEncoder, tags: Mapping[str, str],
-                   received_ms: int, bounds: SubscriberConfig) -> tuple[list[str], int | None]:
-    """A message's lines, and its clock skew (ms) if its time was out of bounds.
+def read_item_series(s: Section) -> tuple[str, ...]:
+    """``collector.item_series``: metrics sections also stored one point per item."""
+    allowed = schema.ITEM_SERIES_SECTIONS
+    out: list[str] = []
+    for value in s.seq("item_series"):
+        if value not in allowed:
+            raise ConfigError(f"{s.key('item_series')}: must list some of "
+                              f"{', '.join(allowed)}, got {value!r}")
+        if value not in out:
+            out.append(value)
+    return tuple(out)
+
+
+def stored_at(msg: protocol.Message, received_ms: int, bounds: SubscriberConfig
+              ) -> tuple[int, int | None]:
+    """(epoch ms the message's points are stored at, its clock skew in ms or
+    None if its time was within bounds).
 
     Out of bounds (``bounds.clock_ahead_s``/``clock_behind_s`` from
     ``received_ms``): stored at ``received_ms``, every point with ``clock_skew_s``.
@@ -51,12 +80,31 @@ def encode_message(msg: protocol.Message, encoder: LineEncoder, tags: Mapping[st
     if msg.kind == schema.STATUS and msg.fields.get("will"):
         # A Last Will's ts is when the agent connected; the broker sends it
         # when the agent vanished, which is about when it was received.
-        return encoder.lines(to_points(msg, tags, received_ms)), None
-    skew_ms = round(msg.ts * 1000) - received_ms
+        return received_ms, None
+    t = round(msg.ts * 1000)
+    skew_ms = t - received_ms
     if -bounds.clock_behind_s * 1000 <= skew_ms <= bounds.clock_ahead_s * 1000:
-        return encoder.lines(to_points(msg, tags)), None
-    points = [p._replace(fields={**p.fields, schema.CLOCK_SKEW: skew_ms / 1000})
-              for p in to_points(msg, tags, received_ms)]
+        return t, None
+    return received_ms, skew_ms
+
+
+def encode_message(msg: protocol.Message, encoder: LineEncoder | MessageEncoder,
+                   tags: Mapping[str, str], received_ms: int, bounds: SubscriberConfig
+                   ) -> tuple[list[str], int | None]:
+    """A message's lines, and its clock skew (ms) if its time was out of bounds
+    (then stored at ``received_ms``, every point with ``clock_skew_s``).
+
+    A LineEncoder takes the general way (``to_points``, with
+    ``bounds.item_series``); a MessageEncoder the ingest's (its own item_series):
+    the same lines.
+    """
+    t, skew_ms = stored_at(msg, received_ms, bounds)
+    skew_s = None if skew_ms is None else skew_ms / 1000
+    if isinstance(encoder, MessageEncoder):
+        return encoder.lines(msg, tags, t, skew_s), skew_ms
+    points = to_points(msg, tags, t, bounds.item_series)
+    if skew_s is not None:
+        points = [p._replace(fields={**p.fields, schema.CLOCK_SKEW: skew_s}) for p in points]
     return encoder.lines(points), skew_ms
 
 
@@ -65,24 +113,41 @@ class Ingest:
                  counters: Counters,
                  tags_for: Callable[[str], Mapping[str, str]] = lambda site: {},
                  on_valid: Callable[[protocol.Message], None] | None = None,
-                 on_fatal: Callable[[str], None] | None = None) -> None:
+                 on_fatal: Callable[[str], None] | None = None, *,
+                 facts_of: Callable[[protocol.Message, int], Any] | None = None,
+                 handle_many: Callable[[list[Entry]], bool] | None = None) -> None:
         """``handle(entry)``: queue it (may block: backpressure); False if not taken.
+        ``handle_many(entries)``: the same for several, in order (Writer.put_many);
+        without it each is handed to ``handle``.
         ``on_fatal(reason)``: ingest cannot go on (a bug met a message); the
-        caller ends the process so the service manager restarts it."""
+        caller ends the process so the service manager restarts it.
+        ``facts_of(msg, stored_ms)``: what the writer's ``on_durable`` gets in
+        ``entry.facts`` for each valid message; ``stored_ms`` is the epoch ms
+        its points are stored at. Like ``tags_for``, it raising is a bug of
+        ours: the message stays unacknowledged and ingest ends (``on_fatal``)."""
         self.cfg = cfg
         self.on_fatal = on_fatal
         self.failed = False
         self.handle = handle
+        self.handle_many = handle_many
         self.counters = counters
         self.tags_for = tags_for
         self.on_valid = on_valid
-        self.encoder = LineEncoder()
+        self.facts_of = facts_of
+        self.encoder = MessageEncoder(cfg.item_series)
         self.subscribed = threading.Event()
         # Bumped on every disconnect: a packet id acked on a later connection
         # may name another message, so entries of an older one are not acked
         # (the broker sends them again; writing them twice stores them once).
         self.gen = 0
         self._bad = RateLimitedLog(log, 60)
+        # Entries taken by the MQTT thread, not yet handed on (_hand_on).
+        self._pending: list[Entry] = []
+        self._pending_lock = threading.Lock()
+        self._handing = threading.Lock()  # one hand-off at a time: broker order
+        self._due = threading.Event()  # something is pending
+        self._stopping = threading.Event()
+        self._timer: threading.Thread | None = None
         self.client = make_client(cfg.mqtt, cfg.client_id, persistent=True, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -90,14 +155,22 @@ class Ingest:
         self.client.on_disconnect = self._on_disconnect
 
     def start(self) -> None:
+        self._timer = threading.Thread(target=self._hand_on_late, name="ingest-handoff",
+                                       daemon=True)
+        self._timer.start()
         args = connect_args(self.cfg.mqtt, persistent=True,
                             receive_max=self.cfg.receive_maximum)
         self.client.connect_async(**args)
         self.client.loop_start()
 
     def stop(self) -> None:
+        """Disconnect. What was not handed on stays unacknowledged (sent again)."""
+        self._stopping.set()
+        self._due.set()
         self.client.disconnect()
         self.client.loop_stop()
+        if self._timer is not None:
+            self._timer.join(5)
 
     def ack(self, entry: Entry) -> None:
         if entry.qos and entry.gen == self.gen:
@@ -108,8 +181,8 @@ class Ingest:
         if reason.is_failure:
             log.error("broker %s:%s refused: %s", self.cfg.mqtt.host, self.cfg.mqtt.port, reason)
             return
-        log.info("connected to %s:%s (session present: %s)", self.cfg.mqtt.host,
-                 self.cfg.mqtt.port, flags.session_present)
+        log.info("connected to %s:%s (MQTT %s, session present: %s)", self.cfg.mqtt.host,
+                 self.cfg.mqtt.port, self.cfg.mqtt.protocol, flags.session_present)
         client.subscribe(self.cfg.subscription, qos=QOS)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int,
@@ -127,54 +200,97 @@ class Ingest:
         if self.failed:
             return  # left unacknowledged: the broker redelivers it after the restart
         try:
-            self._take(Entry(m.mid, m.qos, [], m.topic, bytes(m.payload), gen=self.gen))
+            entry = self._take(Entry(m.mid, m.qos, [], m.topic, bytes(m.payload), gen=self.gen))
+            with self._pending_lock:
+                self._pending.append(entry)
+                n = len(self._pending)
+            if n == 1:
+                self._due.set()
+            elif n >= HANDOFF_MAX:
+                self._hand_on()
         except Exception as exc:  # the paho thread must not die quietly
             # A bug of ours, not the message's (those are set aside): it stays
             # unacknowledged and the process ends so the service manager restarts it.
-            self.failed = True
+            self.failed = True  # no more messages from here
             try:
                 topic = m.topic[:200]
             except UnicodeDecodeError:  # MQTT requires UTF-8; a broker should refuse it
                 topic = "(not UTF-8)"
             log.critical("cannot process message on %r: %s: %s", topic,
                          type(exc).__name__, exc, exc_info=True)
-            if self.on_fatal is not None:
-                self.on_fatal(f"ingest: {type(exc).__name__}: {exc}")
+            self._fail(f"ingest: {type(exc).__name__}: {exc}")
 
-    def _take(self, entry: Entry) -> None:
+    def _fail(self, reason: str) -> None:
+        """Take no more messages; hand on those taken before; ask to end."""
+        self.failed = True
+        try:
+            self._hand_on()
+        except Exception:  # already failing: they stay unacknowledged
+            log.exception("cannot hand on the messages taken before the failure")
+        if self.on_fatal is not None:
+            self.on_fatal(reason)
+
+    def _hand_on(self) -> None:
+        """Hand what is pending to the writer, in order (blocks while its queue is full)."""
+        with self._handing:
+            with self._pending_lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return
+            if self.handle_many is not None:
+                self.handle_many(batch)
+            else:
+                for e in batch:
+                    self.handle(e)
+
+    def _hand_on_late(self) -> None:
+        """Hands on what waits HANDOFF_S (the MQTT thread hands on full batches)."""
+        while not self._stopping.is_set():
+            self._due.wait()
+            self._due.clear()
+            if self._stopping.wait(HANDOFF_S):
+                return
+            try:
+                self._hand_on()
+            except Exception as exc:  # a bug of ours: end the process, as in _on_message
+                log.critical("cannot hand messages on: %s: %s", type(exc).__name__, exc,
+                             exc_info=True)
+                self._fail(f"ingest: {type(exc).__name__}: {exc}")
+                return
+
+    def _take(self, entry: Entry) -> Entry:
+        """The entry with its lines and facts, or marked to be set aside."""
         with self.counters.lock:
             self.counters.received += 1
         try:
             msg = protocol.decode(entry.topic, entry.payload)
         except protocol.ProtocolError as exc:
-            self._set_aside(entry, "invalid", exc.code, str(exc))
-            return
+            return self._set_aside(entry, "invalid", exc.code, str(exc))
         tags = self.tags_for(msg.site)  # the collector's own config: a bug here is fatal
+        received_ms = int(time.time() * 1000)
         try:
-            entry.lines = self._lines(msg, tags)
+            t, skew_ms = stored_at(msg, received_ms, self.cfg)
+            entry.lines = self.encoder.lines(msg, tags, t,
+                                             None if skew_ms is None else skew_ms / 1000)
         except Exception as exc:  # noqa: BLE001 - one message must not stop ingest: set aside
             name = type(exc).__name__
-            self._set_aside(entry, "unencodable", name, f"{name}: {exc}")
-            return
-        if self.on_valid is not None:
-            self.on_valid(msg)
-        self.handle(entry)
-
-    def _lines(self, msg: protocol.Message, tags: Mapping[str, str]) -> list[str]:
-        lines, skew_ms = encode_message(msg, self.encoder, tags, int(time.time() * 1000),
-                                        self.cfg)
+            return self._set_aside(entry, "unencodable", name, f"{name}: {exc}")
         if skew_ms is not None:
             with self.counters.lock:
                 self.counters.clock_skew += 1
             self._bad.log(logging.WARNING, "clock", "%s/%s: clock off by %+.0f s: stored at "
                           "receive time", msg.site, msg.host, skew_ms / 1000)
-        return lines
+        if self.facts_of is not None:
+            entry.facts = self.facts_of(msg, t)  # a bug of ours if it raises: fatal
+        if self.on_valid is not None:
+            self.on_valid(msg)
+        return entry
 
-    def _set_aside(self, entry: Entry, reason: str, code: str, detail: str) -> None:
+    def _set_aside(self, entry: Entry, reason: str, code: str, detail: str) -> Entry:
         with self.counters.lock:
             if reason == "invalid":
                 add(self.counters.invalid, code)
         self._bad.log(logging.WARNING, code, "setting aside %s message on %r: %s", reason,
                       entry.topic[:200], detail)
         entry.reason, entry.detail = reason, detail
-        self.handle(entry)
+        return entry

@@ -63,11 +63,19 @@ class _Pending:
 class Writer:
     def __init__(self, delivery: Delivery, spool: Spool, deadletters: DeadLetters,
                  ack: Callable[[Entry], None], counters: Counters,
-                 batch_size: int, flush_interval_s: float, max_queue_bytes: int) -> None:
+                 batch_size: int, flush_interval_s: float, max_queue_bytes: int, *,
+                 on_durable: Callable[[list[Entry]], None] | None = None) -> None:
+        """``on_durable(entries)``: called in the writer thread with each batch's
+        entries once they are durable (written to InfluxDB or spooled), before
+        any of them is acknowledged: every entry not set aside (dead letters,
+        lines InfluxDB refused, are not passed). If it raises, the writer thread
+        fails with it (the process ends) and the batch stays unacknowledged:
+        the broker sends it again, so it may see an entry twice."""
         self.delivery = delivery
         self.spool = spool
         self.deadletters = deadletters
         self.ack = ack
+        self.on_durable = on_durable
         self.counters = counters
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
@@ -75,7 +83,6 @@ class Writer:
         self.stalled = ""  # why the current batch cannot be made durable; "" if fine
         self.beat = time.monotonic()  # last loop turn (the watchdog reads it)
         self._queue: collections.deque[Entry] = collections.deque()
-        self._taken = 0  # entries handed to the current batch, still counted in _bytes
         self._bytes = 0  # entries queued or in flight, until acked
         self._cond = threading.Condition()
         self._closed = False
@@ -91,19 +98,35 @@ class Writer:
         False when the writer was closed meanwhile: the entry was not taken
         (left unacknowledged, the broker sends it again).
         """
+        return self.put_many([entry])
+
+    def put_many(self, entries: list[Entry]) -> bool:
+        """Queue entries, in order, taking the lock and waking the writer once
+        for all of them while the queue has room; block while it is full, so
+        it exceeds its bound by one entry at most, as with ``put``.
+
+        False when the writer was closed meanwhile: the entries from there on
+        were not taken (left unacknowledged, the broker sends them again).
+        """
+        i, n = 0, len(entries)
         with self._cond:
-            while self._bytes >= self.max_queue_bytes and not self._closed:
-                self._cond.wait(0.5)
-            if self._closed:
-                return False
-            self._queue.append(entry)
-            self._bytes += entry.size
-            # Wake the writer only when it waits for a first entry or a full
-            # batch: a wake-up per message costs more CPU than the message.
-            n = len(self._queue)
-            if n == 1 or n >= self.batch_size or self._bytes >= self.max_queue_bytes:
-                self._cond.notify_all()
-            return True
+            while i < n:
+                while self._bytes >= self.max_queue_bytes and not self._closed:
+                    self._cond.wait(0.5)
+                if self._closed:
+                    return False
+                before = len(self._queue)
+                while i < n and self._bytes < self.max_queue_bytes:
+                    e = entries[i]
+                    self._queue.append(e)
+                    self._bytes += e.size
+                    i += 1
+                # Wake the writer only when it waits for a first entry or a full
+                # batch: a wake-up per message costs more CPU than the message.
+                if (before == 0 or before < self.batch_size <= len(self._queue)
+                        or self._bytes >= self.max_queue_bytes):
+                    self._cond.notify_all()
+        return True
 
     def close(self) -> None:
         """Refuse further puts (and wake blocked ones)."""
@@ -163,6 +186,10 @@ class Writer:
                 log.warning("writing again after a stall: %s", self.stalled)
                 self.stalled = ""
             break
+        if self.on_durable is not None:
+            refused = {id(r.entry) for r in p.outcome.refused} if p.outcome else set()
+            self.on_durable([e for e in p.entries
+                             if e.lines and not e.reason and id(e) not in refused])
         with self._cond:
             self._bytes -= sum(e.size for e in p.entries)
             self._cond.notify_all()

@@ -110,18 +110,25 @@ def need_keys(ev: Evaluation) -> list[str]:
         keys.update(dict.fromkeys(v.needs))
     return list(keys)
 
-def when(ms: int, org: Org) -> datetime:
-    """``ms`` in the first site's room time zone (the bureau's), else local time."""
-    tz: tzinfo | None = None
+def zone(org: Org) -> tzinfo | None:
+    """The first site's room time zone (the bureau's); None: local time."""
     sites = org.sites
     if sites:
         try:
             import zoneinfo
 
-            tz = zoneinfo.ZoneInfo(sites[0].room.timezone)
+            return zoneinfo.ZoneInfo(sites[0].room.timezone)
         except ImportError:  # Python 3.8
-            tz = None
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(tz)
+            return None
+    return None
+
+
+def when(ms: int, org: Org, tz: tzinfo | None = None) -> datetime:
+    """``ms`` in ``tz``, else in the first site's room time zone, else local time."""
+    tz = tz or zone(org)
+    if tz is not None:
+        return datetime.fromtimestamp(ms / 1000, tz)
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(None)
 
 def by_rule(v: Verdict) -> dict[str, Result]:
     return {r.rule: r for r in v.results}
@@ -136,7 +143,7 @@ def _num(value: float) -> float | int:
 # spaces (ideographic included) are kept.
 _UNSAFE = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
 _SUSPECT = re.compile(r"[^\x20-\x7e]")  # ASCII printables are always safe
-_BEYOND_ASCII = re.compile(r"[^\x00-\x7e]")
+_BEYOND_ASCII = re.compile(r"[^\x00-\x7e]+")
 _SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 def _unsafe(ch: str) -> bool:
@@ -156,7 +163,11 @@ def safe_text(text: str) -> str:
     return _SUSPECT.sub(_visible, text)
 
 def _json_escape(m: re.Match[str]) -> str:
-    ch = m.group()
+    run = m.group()
+    # Printable text (Chinese, mostly) has none of the unsafe categories.
+    return run if run.isprintable() else "".join(map(_json_char, run))
+
+def _json_char(ch: str) -> str:
     if not _unsafe(ch):
         return ch
     n = ord(ch)
@@ -164,6 +175,22 @@ def _json_escape(m: re.Match[str]) -> str:
         return f"\\u{n:04x}"
     n -= 0x10000
     return f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}"
+
+def json_rows(doc: Mapping[str, object]) -> str:
+    """Like json_text, one line per top-level key and per item of a top-level
+    list: readable, and written by json's C encoder (a bureau's report has
+    tens of thousands of PCs; the indenting encoder is pure Python)."""
+    def item(v: object) -> str:
+        return json.dumps(v, ensure_ascii=False)
+
+    parts = []
+    for k, v in doc.items():
+        if isinstance(v, list) and v:
+            parts.append(f"{item(k)}: [\n" + ",\n".join(map(item, v)) + "\n]")
+        else:
+            parts.append(f"{item(k)}: {item(v)}")
+    return _BEYOND_ASCII.sub(_json_escape, "{\n" + ",\n".join(parts) + "\n}")
+
 
 def json_text(doc: object, indent: int | None = 1) -> str:
     """JSON with Chinese kept readable and every control or format character

@@ -22,7 +22,7 @@ from collector.report.format import (
     columns,
     detail,
     grid,
-    json_text,
+    json_rows,
     number,
     off_settings,
     path_names,
@@ -39,6 +39,7 @@ from collector.report.format import (
     when,
     why,
     word,
+    zone,
 )
 from collector.report.html import to_html
 from collector.report.i18n import label, reason
@@ -81,8 +82,9 @@ def to_json(ev: Evaluation, org: Org, lang: str) -> str:
     only the PCs that are not ``current``.
     """
     names = titles(lang)
+    tz = zone(org)
     doc = {
-        "generated_at": when(ev.now_ms, org).isoformat(timespec="seconds"),
+        "generated_at": when(ev.now_ms, org, tz).isoformat(timespec="seconds"),
         "sites": [{
             "site": v.site.id, "name": v.site.name,
             "path": [{"level": lv, "id": i, "name": org.nodes[i].name} for lv, i in v.site.path],
@@ -100,16 +102,16 @@ def to_json(ev: Evaluation, org: Org, lang: str) -> str:
                         "host_ids": list(c.host_ids)} for c in v.clones],
             "settings": [{"host": s.host, "state": s.state, "running": s.running,
                           "expected": s.expected, "error": s.error, "local": s.local,
-                          "seen": when(s.seen_ms, org).isoformat(timespec="seconds")}
+                          "seen": when(s.seen_ms, org, tz).isoformat(timespec="seconds")}
                          for s in v.settings],
         } for v in ev.verdicts],
         "rollups": [_rollup_json(u) for u in rollups(org, ev.verdicts)],
         "unregistered": [{
             "site": s.site, "host": s.host, "network": s.network, "role": s.role,
-            "last_seen": when(s.last_seen_ms, org).isoformat(timespec="seconds"),
+            "last_seen": when(s.last_seen_ms, org, tz).isoformat(timespec="seconds"),
         } for s in ev.unregistered],
     }
-    return json_text(doc, indent=2) + "\n"
+    return json_rows(doc) + "\n"
 
 
 def to_csv(ev: Evaluation, org: Org, lang: str) -> str:

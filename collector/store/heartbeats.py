@@ -7,7 +7,7 @@ bounded by one site-day of ticks. The arithmetic is collector.compliance.availab
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from zoneinfo import ZoneInfo
 
@@ -42,8 +42,10 @@ def _where(site: str | None, start_ms: int, end_ms: int | None) -> str:
     return " AND ".join(cond)
 
 
-def build(ticks: Iterable[Row], statuses: Iterable[Row]) -> dict[tuple[str, str], Timeline]:
-    """Pure: metrics rows and status rows -> a Timeline per (site, host).
+def build(ticks: Iterable[Row], statuses: Iterable[Row],
+          runs: Iterable[tuple[str, str, int, int]] = ()) -> dict[tuple[str, str], Timeline]:
+    """Pure: metrics rows, status rows and runs (site, host, first, last tick:
+    collector/store/state/) -> a Timeline per (site, host).
 
     A host's interval is the longest its statuses announced (60 s if none):
     the longer one is the kinder judge of a silence.
@@ -51,6 +53,9 @@ def build(ticks: Iterable[Row], statuses: Iterable[Row]) -> dict[tuple[str, str]
     beats: dict[tuple[str, str], list[int]] = {}
     offline: dict[tuple[str, str], list[tuple[int, bool]]] = {}
     interval: dict[tuple[str, str], float] = {}
+    spans: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for site, host, first, last in runs:
+        spans.setdefault((site, host), []).append((first, last))
     for r in ticks:
         beats.setdefault((r[schema.SITE], r[schema.HOST]), []).append(int(r["time"]))
     for r in statuses:
@@ -63,8 +68,8 @@ def build(ticks: Iterable[Row], statuses: Iterable[Row]) -> dict[tuple[str, str]
         if r.get("interval_s") is not None:
             interval[key] = max(interval.get(key, 0.0), float(r["interval_s"]))
     return {k: Timeline(tuple(sorted(beats.get(k, ()))), tuple(sorted(offline.get(k, ()))),
-                        interval.get(k, DEFAULT_INTERVAL_S))
-            for k in sorted(set(beats) | set(offline))}
+                        interval.get(k, DEFAULT_INTERVAL_S), tuple(sorted(spans.get(k, ()))))
+            for k in sorted(set(beats) | set(offline) | set(spans))}
 
 
 def timelines(read: Read, site: str | None, start_ms: int, end_ms: int | None,
@@ -89,15 +94,34 @@ def timelines(read: Read, site: str | None, start_ms: int, end_ms: int | None,
 def day(read: Read, site: Site, date: dt.date, now_ms: int,
         missing_intervals: float = 3) -> DayOpen:
     """One day of ``site``'s room, computed from the heartbeats (up to now for today)."""
+    span = day_window(site, date, now_ms)
+    if span is None:
+        return day_of(site, date, now_ms, {}, missing_intervals)
+    # Ticks a fast clock stamped after the horizon count at the horizon.
+    hosts = timelines(read, site.id, span[0], skew.horizon(span[1]))
+    return day_of(site, date, now_ms, hosts, missing_intervals)
+
+
+def day_window(site: Site, date: dt.date, now_ms: int) -> tuple[int, int] | None:
+    """(first, last) epoch ms of the heartbeats that decide ``date`` for ``site``'s
+    room (its required windows, an hour around them, up to now); None if nothing
+    was required (a day off) or it is all still ahead."""
+    room = site.room
+    required = required_spans(room, date, ZoneInfo(room.timezone), room.holidays)
+    if not required or required[0][0] >= now_ms:
+        return None
+    return required[0][0] - LOOK_MS, min(required[-1][1] + LOOK_MS, now_ms)
+
+
+def day_of(site: Site, date: dt.date, now_ms: int, hosts: Mapping[tuple[str, str], Timeline],
+           missing_intervals: float = 3) -> DayOpen:
+    """Pure: one day of ``site``'s room from its room PCs' timelines over ``day_window``."""
     room = site.room
     tz = ZoneInfo(room.timezone)
-    required = required_spans(room, date, tz, room.holidays)
-    if not required or required[0][0] >= now_ms:
+    span = day_window(site, date, now_ms)
+    if span is None:
         return day_open(room, date, tz, [], now_ms, room.holidays)
-    horizon = min(required[-1][1] + LOOK_MS, now_ms)
-    # Ticks a fast clock stamped after the horizon count at the horizon.
-    hosts = timelines(read, site.id, required[0][0] - LOOK_MS, skew.horizon(horizon))
-    spans = room_open_spans([online_spans(t, horizon, missing_intervals)
+    spans = room_open_spans([online_spans(t, span[1], missing_intervals)
                              for t in hosts.values()], room.min_online)
     return day_open(room, date, tz, spans, now_ms, room.holidays)
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Sequence
 
 from collector.compliance.facts import Stray
 from collector.compliance.model import Org
-from collector.influx.client import InfluxSink
+
+if TYPE_CHECKING:  # the HTTP client (requests) is for the InfluxDB path only
+    from collector.influx.client import InfluxSink
 
 Row = Dict[str, Any]  # one InfluxQL result row: columns and the series' tags
 Read = Callable[[str], List[Row]]

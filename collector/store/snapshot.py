@@ -10,12 +10,12 @@ pure because everything they see is in the Snapshot.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Iterable
 
 from collector.compliance.facts import Snapshot, Snapshots, Stray
 from collector.compliance.model import Org
 from collector.store.loaders import availability, bandwidth, devices, isolation, probes, settings
-from collector.store.rows import Loader, Read, reader
+from collector.store.rows import Loaded, Loader, Read, reader
 
 __all__ = ["LOADERS", "build", "reader"]
 
@@ -32,10 +32,15 @@ LOADERS: tuple[Loader, ...] = (
 
 def build(read: Read, org: Org, now_ms: int) -> Snapshots:
     """Run every loader once and assemble a Snapshot per site of ``org``."""
+    return assemble((load(read, org, now_ms) for load in LOADERS), org, now_ms)
+
+
+def assemble(found: Iterable[Loaded], org: Org, now_ms: int) -> Snapshots:
+    """Pure: loaders' findings -> a Snapshot per site of ``org`` and the strays
+    (each host's latest report only). collector/store/state/snapshot.py uses it too."""
     facts: dict[str, dict[str, Any]] = {}
     strays: dict[tuple[str, str], Stray] = {}
-    for load in LOADERS:
-        got = load(read, org, now_ms)
+    for got in found:
         for site_id, values in got.facts.items():
             facts.setdefault(site_id, {}).update(values)
         for s in got.unregistered:

@@ -5,7 +5,9 @@ The collector writes one point per site and rule (fields status, no_data
 per site with rule=all (status, ok, no_data, failed) at every evaluation;
 panels read the latest in the time range. A verdict is one of five: pass,
 fail, no data, not applicable, waived (docs/compliance.md); sites without
-data are counted apart, never as passing.
+data are counted apart, never as passing. The pass rate over time reads
+`$daily`: over long ranges each site's last verdict per UTC day (the
+`forever` retention policy, collector/influx/retention.py).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Dict, List
 
 from collector.compliance.rules import RULES
 from dashboards.model import (
+    DAILY_VAR,
     ORG_LEVELS,
     SITE,
     STATUS,
@@ -21,9 +24,11 @@ from dashboards.model import (
     Tr,
     by_interval,
     dashboard,
+    in_rp,
     org_vars,
     override,
     rename,
+    rp_var,
     stat,
     table,
     target,
@@ -110,7 +115,8 @@ def build(t: Tr) -> Json:
         overrides=[override(t("达标率", "Pass rate"), unit="percent", decimals=0)]))
     g.add(12, 8, timeseries(
         t("各规则达标率趋势", "Pass rate per rule"),
-        [target(f'SELECT mean("ok") * 100 {IN_RANGE} '
+        [target(f'SELECT mean("ok") * 100 FROM {in_rp(DAILY_VAR, schema.COMPLIANCE)} '
+                f"WHERE $timeFilter "
                 f"AND {SITE} {by_interval(schema.RULE)} fill(none)", alias="$tag_rule")],
         "percent", t("达标中队占比（不适用的不计入，无数据的计为未达标）",
                      "Share of sites passing (n/a left out, no data counted as not passing)"),
@@ -137,7 +143,7 @@ def build(t: Tr) -> Json:
         ]))
     return dashboard(UID, t, t("网络室达标总览", "Compliance overview"),
                      t("各中队对照通知要求的达标情况", "Every site against the notice's rules"),
-                     g, org_vars(t))
+                     g, [*org_vars(t), rp_var(t, DAILY_VAR, "daily")])
 
 
 def _names(titles: Dict[str, str]) -> List[Json]:

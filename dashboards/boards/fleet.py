@@ -1,5 +1,11 @@
 """Fleet: the PCs (CPU, memory, disks, uptime, online, clocks) and the collector itself.
 
+Fleet-, unit- and site-level panels read the per-site 5-minute series
+(`rollup`.`site_metrics`, collector/influx/retention.py), never every PC's
+raw points; per-PC panels read the PC's `metrics` totals (disk_used_percent:
+its fullest mount) from the retention policy ``$rp`` picks for the time
+range (raw up to influxdb.retention.switch_after, the 5-minute roll-up beyond).
+
 The collector's `collector` points carry counters since its start
 (received, invalid, written, spooled) and the spool backlog
 (spool_batches); rates per minute use non_negative_derivative so that a
@@ -15,17 +21,22 @@ from __future__ import annotations
 
 from dashboards.model import (
     NOT_AHEAD,
+    ORG_LEVELS,
+    RP_VAR,
     SITE,
+    SITE_METRICS,
     Grid,
     Json,
     Tr,
     by_interval,
     custom_var,
     dashboard,
+    in_rp,
     org_vars,
     override,
     query_var,
     rename,
+    rp_var,
     stat,
     table,
     target,
@@ -38,6 +49,9 @@ UID = "netroom-fleet"
 HOST = var_filter(schema.HOST, "host")
 PER_HOST = f"{SITE} AND {HOST} {by_interval(schema.SITE, schema.HOST)}"
 METRICS = schema.ident(schema.METRICS)
+PER_PC = in_rp(RP_VAR, schema.METRICS)  # "$rp"."metrics": raw or the 5-minute roll-up
+SITES = f"FROM {SITE_METRICS} WHERE $timeFilter AND {SITE}"
+LEVELS = tuple(key for key, _, _ in ORG_LEVELS)
 SELF = f"{schema.ident(schema.SELF)} WHERE $timeFilter"  # the collector's own points
 BY_SELF = schema.group_by(schema.SELF_TAG)
 SKEWED_S = 60  # a PC whose clock is off by this much (s) or more is listed
@@ -71,25 +85,24 @@ def build(t: Tr) -> Json:
         description=t("InfluxDB 不可用时暂存在磁盘上的批次",
                       "Batches on disk while InfluxDB is away"),
         steps=[("green", None), ("orange", 1)]))
-    for title, query, unit in (
-        (t("CPU 使用率", "CPU"), f'SELECT mean("cpu_percent") FROM {METRICS} WHERE $timeFilter '
-         f"AND {PER_HOST} fill(none)", "percent"),
-        (t("内存使用率", "Memory"), f'SELECT mean("mem_used_percent") FROM {METRICS} '
-         f"WHERE $timeFilter AND {PER_HOST} fill(none)", "percent"),
+    _sites(g, t)
+    for title, field, agg in (
+        (t("各电脑 CPU 使用率", "CPU per PC"), "cpu_percent", "mean"),
+        (t("各电脑内存使用率", "Memory per PC"), "mem_used_percent", "mean"),
+        (t("各电脑磁盘使用率（最满分区）", "Disk used per PC (fullest mount)"),
+         schema.DISK_USED_PERCENT, "max"),
     ):
-        g.add(12, 8, timeseries(title, [target(query, alias="$tag_site/$tag_host")], unit,
-                                lo=0, hi=100))
-    g.add(12, 8, timeseries(t("磁盘使用率", "Disk used"), [target(
-        f'SELECT max("used_percent") FROM {schema.ident(schema.METRICS_DISKS)} '
-        f"WHERE $timeFilter AND {PER_HOST}, {schema.ident(schema.MOUNT_TAG)} fill(none)",
-        alias="$tag_site/$tag_host $tag_mount")],
-        "percent", lo=0, hi=100))
+        g.add(8, 8, timeseries(title, [target(
+            f'SELECT {agg}({schema.ident(field)}) FROM {PER_PC} WHERE $timeFilter '
+            f"AND {PER_HOST} fill(none)", alias="$tag_site/$tag_host")], "percent",
+            t("选择中队或电脑查看；时间范围较长时读 5 分钟汇总",
+              "Choose a site or PC; long ranges read the 5-minute roll-up"), lo=0, hi=100))
     cols = {"site": t("中队", "Site"), "host": t("电脑", "PC"), "network": t("网络", "Network"),
             "role": t("用途", "Role"), "uptime_s": t("运行时长", "Uptime"),
             "cpu_percent": "CPU", "mem_used_percent": t("内存", "Memory")}
     g.add(12, 8, table(t("终端一览", "PCs"), [target(
         'SELECT last("uptime_s") AS "uptime_s", last("cpu_percent") AS "cpu_percent", '
-        f'last("mem_used_percent") AS "mem_used_percent" FROM {METRICS} WHERE $timeFilter '
+        f'last("mem_used_percent") AS "mem_used_percent" FROM {PER_PC} WHERE $timeFilter '
         f"AND {SITE} AND {HOST} {schema.group_by(*schema.MESSAGE_TAGS)}", table=True)],
         t("时间范围内最近一次上报", "Latest report in the time range"),
         transformations=[rename(cols)],
@@ -117,7 +130,52 @@ def build(t: Tr) -> Json:
     return dashboard(UID, t, t("终端", "Fleet"),
                      t("各电脑运行状况与采集服务自身统计",
                        "PC health and the collector's own counters"),
-                     g, [*org_vars(t), host_var, window])
+                     g, [*org_vars(t), host_var, window, rp_var(t, RP_VAR, "metrics")])
+
+
+def _sites(g: Grid, t: Tr) -> None:
+    """Per site and per unit, from the 5-minute site series."""
+    per_site = f"{by_interval(schema.SITE)} fill(none)"
+    pcs = (f"SELECT mean({schema.ident(schema.PCS)}) {SITES} "
+           f"{by_interval(schema.SITE, schema.NETWORK)} fill(none)")
+    for title, query, unit, hi, about in (
+        (t("各中队、网络上报电脑数", "PCs reporting per site and network"), pcs, "none", None,
+         t("每 5 分钟内有上报的电脑（时间段内平均）",
+           "PCs that reported within each 5 minutes (mean over the interval)")),
+        (t("各中队平均 CPU 使用率", "Mean CPU per site"),
+         f'SELECT mean("cpu_percent") {SITES} {per_site}', "percent", 100,
+         t("各电脑 5 分钟均值的平均", "Mean of the PCs' 5-minute means")),
+        (t("各中队平均内存使用率", "Mean memory per site"),
+         f'SELECT mean("mem_used_percent") {SITES} {per_site}', "percent", 100,
+         t("各电脑 5 分钟均值的平均", "Mean of the PCs' 5-minute means")),
+        (t("各中队最满磁盘", "Fullest disk per site"),
+         f"SELECT max({schema.ident(schema.DISK_USED_PERCENT)}) {SITES} {per_site}",
+         "percent", 100,
+         t("该中队所有电脑中最满的分区", "The fullest mount of any PC of the site")),
+    ):
+        alias = "$tag_site $tag_network" if query is pcs else "$tag_site"
+        g.add(12, 8, timeseries(title, [target(query, alias=alias)], unit, about,
+                                interval="5m", lo=0, hi=hi))
+    names = {"detachment": t("支队", "Detachment"), "battalion": t("大队", "Battalion"),
+             "pcs": t("上报电脑", "PCs reporting"), "cpu_percent": "CPU",
+             "mem_used_percent": t("内存", "Memory"),
+             schema.DISK_USED_PERCENT: t("最满磁盘", "Fullest disk")}
+    g.add(24, 8, table(t("各单位终端概况", "PCs by unit"), [target(
+        f'SELECT sum("pcs") AS "pcs", mean("cpu_percent") AS "cpu_percent", '
+        f'mean("mem_used_percent") AS "mem_used_percent", '
+        f'max("disk") AS {schema.ident(schema.DISK_USED_PERCENT)} FROM ('
+        f'SELECT last({schema.ident(schema.PCS)}) AS "pcs", last("cpu_percent") AS "cpu_percent", '
+        f'last("mem_used_percent") AS "mem_used_percent", '
+        f'max({schema.ident(schema.DISK_USED_PERCENT)}) AS "disk" {SITES} '
+        f"{schema.group_by(schema.SITE, schema.NETWORK, *LEVELS)}) "
+        f"{schema.group_by(*LEVELS)}", table=True)],
+        t("上报电脑、CPU、内存按各中队最近 5 分钟；最满磁盘为时间范围内",
+          "PCs reporting, CPU and memory from each site's latest 5 minutes; fullest disk "
+          "over the time range"),
+        transformations=[rename(names)],
+        overrides=[override("CPU", unit="percent", decimals=0),
+                   override(names["mem_used_percent"], unit="percent", decimals=0),
+                   override(names[schema.DISK_USED_PERCENT], unit="percent", decimals=0)]))
 
 
 def _clocks(g: Grid, t: Tr) -> None:

@@ -5,23 +5,30 @@ younger than ``$window`` (and not stamped more than 10 minutes ahead: a
 broken clock's point is nobody's latest). `availability` holds one point per site and day
 (at the day's start; fields day, required_s, open_s: seconds of the required
 opening hours, and of those the room was open; collector/heartbeats.py).
-Days with nothing required (days off) are left out.
+Days with nothing required (days off) are left out. Room PCs online over
+time reads the per-site 5-minute series (`rollup`.`site_metrics`, room_pcs);
+the daily open share reads `$daily` (the `forever` retention policy over
+long ranges).
 """
 from __future__ import annotations
 
 from collector.compliance.rules import RULES
 from dashboards.model import (
+    DAILY_VAR,
     NOT_AHEAD,
     SITE,
+    SITE_METRICS,
     Grid,
     Json,
     Tr,
     by_interval,
     custom_var,
     dashboard,
+    in_rp,
     org_vars,
     override,
     rename,
+    rp_var,
     stat,
     table,
     target,
@@ -40,6 +47,8 @@ ONLINE = (f'SELECT last("collect_ms") AS "beat" FROM {METRICS} WHERE time > now(
           f"AND {NOT_AHEAD} AND {ROOM} AND {SITE} {schema.BY_SITE_HOST}")
 DAYS = (f"FROM {schema.ident(schema.AVAILABILITY)} WHERE $timeFilter "
         f'AND "required_s" > 0 AND {SITE}')
+DAILY_DAYS = (f"FROM {in_rp(DAILY_VAR, schema.AVAILABILITY)} WHERE $timeFilter "
+              f'AND "required_s" > 0 AND {SITE}')
 SHARE = '"open_s" / "required_s" * 100'
 STATE = {"online": ("在线", "online", "green"), "offline": ("离线", "offline", "red")}
 
@@ -83,13 +92,15 @@ def build(t: Tr) -> Json:
         overrides=[override(t("状态", "State"), mappings=value_map(t, STATE),
                             custom__cellOptions={"type": "color-background"})]))
     g.add(24, 8, timeseries(t("在线网络室电脑数", "Room PCs online over time"), [target(
-        f'SELECT count("beat") FROM (SELECT last("collect_ms") AS "beat" FROM {METRICS} '
-        f"WHERE $timeFilter AND {ROOM} AND {SITE} {by_interval(schema.SITE, schema.HOST)}) "
-        f"WHERE $timeFilter {by_interval(schema.SITE)} fill(0)",
-        alias="$tag_site")], "none",
-        t("0 表示该时段网络室关闭", "0 means the room was closed"), interval="2m", lo=0))
+        f"SELECT mean({schema.ident(schema.ROOM_PCS)}) FROM {SITE_METRICS} WHERE $timeFilter "
+        f"AND {SITE} {by_interval(schema.SITE, schema.NETWORK)} fill(0)",
+        alias="$tag_site $tag_network")], "none",
+        t("每 5 分钟内有上报的网络室电脑（按网络）；0 表示该时段网络室关闭",
+          "Room PCs that reported within each 5 minutes, per network; 0 means the room "
+          "was closed"),
+        interval="5m", lo=0))
     g.add(12, 9, timeseries(t("每日开放率", "Daily open share"), [target(
-        f'SELECT {SHARE} AS "open_share" {DAYS} {BY_SITE}', alias="$tag_site")],
+        f'SELECT {SHARE} AS "open_share" {DAILY_DAYS} {BY_SITE}', alias="$tag_site")],
         "percent", t("规定开放时段内有电脑在线的时间占比",
                      "Share of the required opening hours with PCs online"),
         interval="", bars=True, lo=0, hi=100))
@@ -115,4 +126,5 @@ def build(t: Tr) -> Json:
     return dashboard(UID, t, t("网络室开放", "Room opening"),
                      t("网络室是否正在开放、是否全天开放",
                        "Is each room open now, was it open all day"),
-                     g, [*org_vars(t), window], time_from="now-7d")
+                     g, [*org_vars(t), window, rp_var(t, DAILY_VAR, "daily")],
+                     time_from="now-7d")

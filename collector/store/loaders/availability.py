@@ -15,7 +15,13 @@ from typing import Any, Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from collector.compliance import skew
-from collector.compliance.availability import DayOpen, RoomNow, complete_days, room_now
+from collector.compliance.availability import (
+    DayOpen,
+    RoomNow,
+    Timeline,
+    complete_days,
+    room_now,
+)
 from collector.compliance.model import Org, Site
 from collector.compliance.rules import room_open_all_day
 from collector.store import heartbeats
@@ -49,7 +55,10 @@ def rooms(read: Read, org: Org, sites: Sequence[Site], now_ms: int, stored_since
     stored = heartbeats.stored_days(read, stored_since_ms)
     since = now_ms - round(org.freshness_days * schema.DAY_MS)
     # Each room PC's last tick, a fast clock's included (it counts as now).
-    live = heartbeats.timelines(read, None, since, skew.horizon(now_ms), last_only=True)
+    live: dict[str, dict[str, Timeline]] = {}
+    for (sid, host), t in heartbeats.timelines(read, None, since, skew.horizon(now_ms),
+                                               last_only=True).items():
+        live.setdefault(sid, {})[host] = t
     out = {}
     for site in sites:
         p = room_open_all_day.site_params(org, site)
@@ -61,6 +70,6 @@ def rooms(read: Read, org: Org, sites: Sequence[Site], now_ms: int, stored_since
             if got is None:
                 got = heartbeats.day(read, site, d, now_ms, missing)
             days.append(got)
-        hosts = {h: t for (s, h), t in live.items() if s == site.id}
-        out[site.id] = (tuple(days), room_now(hosts, now_ms, site.room.min_online, missing))
+        out[site.id] = (tuple(days), room_now(live.get(site.id, {}), now_ms,
+                                              site.room.min_online, missing))
     return out

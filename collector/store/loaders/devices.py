@@ -20,8 +20,7 @@ collector.compliance.skew.AHEAD_MS after now are not read.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 from collector.compliance import skew
 from collector.compliance.facts import Clone, Device, Stray
@@ -50,8 +49,7 @@ def load(read: Read, org: Org, now_ms: int) -> Loaded:
     return assemble(last, first, org, ids)
 
 
-@dataclass(frozen=True)
-class _Pc:
+class Pc(NamedTuple):
     """One host id seen in one series: a PC in one placement."""
 
     site: str
@@ -62,10 +60,19 @@ class _Pc:
     hostname: str  # lower case, without domain
     seen: int  # the series' newest inventory, epoch ms
     began: int  # the series' oldest inventory in the window, epoch ms
+    machine: str  # host_id's machine part (netroom.protocol.split_host_id)
+    hardware: str  # ... and its hardware part ("" for an earlier agent's bare id)
 
     @property
     def series(self) -> tuple[str, str, str, str]:
         return (self.host, self.site, self.network, self.role)
+
+
+def pc(site: str, host: str, network: str, role: str, host_id: str, hostname: str | None,
+       seen: int, began: int) -> Pc:
+    """A Pc from one series' newest inventory (``hostname`` as reported)."""
+    name = str(hostname or host).split(".")[0].lower()
+    return Pc(site, host, network, role, host_id, name, seen, began, *split_host_id(host_id))
 
 
 def assemble(last: list[Row], first: list[Row], org: Org,
@@ -83,12 +90,16 @@ def assemble(last: list[Row], first: list[Row], org: Org,
     pcs = []
     for r in last:
         key, seen = _series(r), int(r["time"])
-        name = str(r.get("hostname") or r[schema.HOST]).split(".")[0].lower()
         for host_id in sorted(more.get(key, set()) | {str(r["host_id"])}):
-            pcs.append(_Pc(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], r[schema.ROLE],
-                           host_id, name, seen, started.get(key, seen)))
+            pcs.append(pc(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], r[schema.ROLE],
+                          host_id, r.get("hostname"), seen, started.get(key, seen)))
+    return resolve(pcs, org)
+
+
+def resolve(pcs: list[Pc], org: Org) -> Loaded:
+    """Pure: every (series, host id) seen -> devices and clones per site, and strays."""
     devices: dict[str, list[Device]] = {}
-    counted: list[_Pc] = []
+    counted: list[Pc] = []
     strays: list[Stray] = []
     for p in _placed(_upgraded_away(pcs)):
         if org.site(p.site) is None:
@@ -105,45 +116,48 @@ def assemble(last: list[Row], first: list[Row], org: Org,
     return Loaded(facts, tuple(strays))
 
 
-def _upgraded_away(pcs: list[_Pc]) -> list[_Pc]:
+def _upgraded_away(pcs: list[Pc]) -> list[Pc]:
     """Without bare machine ids whose PC now reports ``<machine>.<hardware>``:
     in the same series, or in one that began after the bare id's last report."""
-    newer: dict[str, list[_Pc]] = {}
+    newer: dict[str, list[Pc]] = {}
     for p in pcs:
-        machine, hardware = split_host_id(p.host_id)
-        if hardware:
-            newer.setdefault(machine, []).append(p)
+        if p.hardware:
+            newer.setdefault(p.machine, []).append(p)
+    if not newer:
+        return pcs
     return [p for p in pcs
-            if not any(q.series == p.series or q.began > p.seen
-                       for q in newer.get(p.host_id, ()))]
+            if p.hardware or p.host_id not in newer
+            or not any(q.series == p.series or q.began > p.seen for q in newer[p.host_id])]
 
 
-def _placed(pcs: list[_Pc]) -> Iterable[_Pc]:
+def _placed(pcs: list[Pc]) -> Iterable[Pc]:
     """Each PC's newest placement, and older ones still reporting when it began.
 
     A PC is its host id, under any host name (renamed) if the id has a
     hardware part; a bare machine id is shared by clones: with its host name.
     """
-    by_pc: dict[tuple[str, str], list[_Pc]] = {}
+    by_pc: dict[tuple[str, str], list[Pc]] = {}
     for p in pcs:
-        by_pc.setdefault(("" if split_host_id(p.host_id)[1] else p.host, p.host_id),
-                         []).append(p)
+        by_pc.setdefault(("" if p.hardware else p.host, p.host_id), []).append(p)
     for placements in by_pc.values():
+        if len(placements) == 1:
+            yield placements[0]
+            continue
         newest = max(placements, key=lambda p: p.seen)
         for p in placements:
             if p is newest or p.seen >= newest.began:
                 yield p
 
 
-def clone_groups(pcs: list[_Pc]) -> dict[str, tuple[Clone, ...]]:
+def clone_groups(pcs: list[Pc]) -> dict[str, tuple[Clone, ...]]:
     """Per site: its PCs sharing a hostname; PCs of the fleet sharing a machine
     id, listed at every site that has one of them."""
     out: dict[str, list[Clone]] = {}
-    by_name: dict[tuple[str, str], list[_Pc]] = {}
-    by_machine: dict[str, list[_Pc]] = {}
+    by_name: dict[tuple[str, str], list[Pc]] = {}
+    by_machine: dict[str, list[Pc]] = {}
     for p in pcs:
         by_name.setdefault((p.site, p.hostname), []).append(p)
-        by_machine.setdefault(split_host_id(p.host_id)[0], []).append(p)
+        by_machine.setdefault(p.machine, []).append(p)
     for (site, name), group in by_name.items():
         if len(group) > 1:
             out.setdefault(site, []).append(_clone("hostname", name, group, site))
@@ -156,7 +170,7 @@ def clone_groups(pcs: list[_Pc]) -> dict[str, tuple[Clone, ...]]:
             for site, cs in out.items()}
 
 
-def _clone(shared: str, value: str, group: list[_Pc], site: str) -> Clone:
+def _clone(shared: str, value: str, group: list[Pc], site: str) -> Clone:
     members = sorted((p.host if p.site == site else f"{p.site}/{p.host}", p.host_id)
                      for p in group)
     return Clone(shared, value, tuple(h for h, _ in members), tuple(i for _, i in members))

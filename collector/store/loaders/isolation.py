@@ -11,6 +11,8 @@ sent after it (docs/compliance.md, "Clocks"). ``latest`` is also what
 """
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 from collector.compliance import skew
 from collector.compliance.facts import IsolationReport
 from collector.compliance.model import Org
@@ -21,7 +23,9 @@ KEY = (schema.SITE, schema.HOST)
 
 
 def load(read: Read, org: Org, now_ms: int) -> Loaded:
-    return assemble(latest(read, org, now_ms), org)
+    return assemble([(r[schema.SITE], r[schema.HOST], r.get("violated"), r.get("reasons"),
+                      r.get("canaries_checked"), int(r["time"]))
+                     for r in latest(read, org, now_ms)], org)
 
 
 def queries(org: Org, now_ms: int) -> tuple[str, str]:
@@ -44,16 +48,16 @@ def latest(read: Read, org: Org, now_ms: int) -> list[Row]:
     return latest_known(known, ahead, KEY)
 
 
-def assemble(rows: list[Row], org: Org) -> Loaded:
-    """Pure: the latest row per (site, host) -> IsolationReports per site."""
+def assemble(reports: Iterable[tuple[str, str, Any, Any, Any, int]], org: Org) -> Loaded:
+    """Pure: the latest (site, host, violated, reasons, canaries_checked, epoch ms)
+    per gov PC -> IsolationReports per site in ``org``."""
     by_site: dict[str, list[IsolationReport]] = {}
-    for r in rows:
-        site = r[schema.SITE]
-        if org.site(site) is None or r.get("violated") is None:
+    for site, host, violated, reasons, checked, time_ms in reports:
+        if violated is None or org.site(site) is None:
             continue
-        checked = r.get("canaries_checked")  # how many canaries it has; absent: not said
+        # checked: how many canaries it has; absent: not said.
         by_site.setdefault(site, []).append(IsolationReport(
-            r[schema.HOST], bool(r["violated"]), str(r.get("reasons") or ""), int(r["time"]),
+            host, bool(violated), str(reasons or ""), time_ms,
             None if checked is None else int(checked)))
     return Loaded({s: {"isolation": tuple(sorted(rs, key=lambda x: x.host))}
                    for s, rs in by_site.items()})

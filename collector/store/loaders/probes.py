@@ -8,10 +8,12 @@ exists: it counts at once, while a success stamped ahead waits for its time
 """
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 from collector.compliance import skew
 from collector.compliance.facts import ProbeResult
 from collector.compliance.model import Org
-from collector.store.rows import Loaded, Read, Row, latest_known
+from collector.store.rows import Loaded, Read, latest_known
 from netroom import schema
 
 SERIES = (schema.SITE, schema.HOST, schema.NETWORK, schema.PROBE_TAG)
@@ -30,17 +32,18 @@ def queries(org: Org, now_ms: int) -> tuple[str, str]:
 
 def load(read: Read, org: Org, now_ms: int) -> Loaded:
     known, ahead = (read(q) for q in queries(org, now_ms))
-    return assemble(latest_known(known, ahead, SERIES), org)
+    return assemble([(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], r[schema.PROBE_TAG],
+                      r.get("ok"), int(r["time"]))
+                     for r in latest_known(known, ahead, SERIES)], org)
 
 
-def assemble(rows: list[Row], org: Org) -> Loaded:
-    """Pure: the latest row per (site, host, network, probe) -> ProbeResults per site."""
+def assemble(results: Iterable[tuple[str, str, str, str, Any, int]], org: Org) -> Loaded:
+    """Pure: the latest (site, host, network, probe, ok, epoch ms) per series ->
+    ProbeResults per site in ``org``."""
     by_site: dict[str, list[ProbeResult]] = {}
-    for r in rows:
-        site = r[schema.SITE]
-        if org.site(site) is None or r.get("ok") is None:
+    for site, host, network, probe, ok, time_ms in results:
+        if ok is None or org.site(site) is None:
             continue  # strays are the devices loader's to report
-        by_site.setdefault(site, []).append(ProbeResult(
-            r[schema.HOST], r[schema.NETWORK], r[schema.PROBE_TAG], bool(r["ok"]), int(r["time"])))
+        by_site.setdefault(site, []).append(ProbeResult(host, network, probe, bool(ok), time_ms))
     return Loaded({s: {"probes": tuple(sorted(ps, key=lambda p: (p.probe, p.host)))}
                    for s, ps in by_site.items()})

@@ -12,6 +12,8 @@ The report lists the PCs not on their site's settings; no rule reads them.
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from collector.compliance import skew
 from collector.compliance.model import Org
 from collector.store.rows import Loaded, Read, Row
@@ -31,21 +33,23 @@ def query(org: Org, now_ms: int) -> str:
 
 
 def load(read: Read, org: Org, now_ms: int) -> Loaded:
-    return assemble(read(query(org, now_ms)), org)
+    return assemble([(r[schema.SITE], r[schema.HOST], _text(r, central.VERSION_FIELD),
+                      _text(r, central.ERROR_FIELD), _text(r, central.LOCAL_FIELD),
+                      int(r["time"])) for r in read(query(org, now_ms))], org)
 
 
-def assemble(rows: list[Row], org: Org) -> Loaded:
-    """Pure: each PC's latest online status -> ``{"settings": (SettingsState, ...)}``
-    per site in ``org``, sorted by host (strays are the devices loader's)."""
-    statuses = [(r[schema.SITE], r[schema.HOST], _text(r, central.VERSION_FIELD),
-                 _text(r, central.ERROR_FIELD), _text(r, central.LOCAL_FIELD), int(r["time"]))
-                for r in rows if org.site(r[schema.SITE]) is not None]
+def assemble(statuses: Iterable[tuple[str, str, str | None, str | None, str | None, int]],
+             org: Org) -> Loaded:
+    """Pure: each PC's latest online status as (site, host, settings version,
+    error, local keys, epoch ms) -> ``{"settings": (SettingsState, ...)}`` per
+    site in ``org``, sorted by host (strays are the devices loader's)."""
+    versions = org.settings_versions()
     by_site: dict[str, list[central.SettingsState]] = {}
-    for s in central.settings_states(org.settings_versions(), statuses):
+    for s in central.settings_states(versions, (x for x in statuses if x[0] in versions)):
         by_site.setdefault(s.site, []).append(s)
     return Loaded({site: {"settings": tuple(ss)} for site, ss in by_site.items()})
 
 
-def _text(row: Row, name: str) -> str:
+def _text(row: Row, name: str) -> str | None:
     value = row.get(name)
-    return "" if value is None else str(value)
+    return None if value is None else str(value)

@@ -1,0 +1,139 @@
+"""Evaluation and report at bureau scale, from the collector's state file.
+
+Method: a fleet of N sites x M PCs (collector/simulate/fleet.py, 20 % of
+sites shaped to fail rules) is written into a state database as a day of
+ingest leaves it (collector/store/state/records.py records: two inventories
+and two online statuses per PC, each room PC's heartbeats as the runs the
+state keeps, the latest probe and isolation result, four speed tests per
+network and site); then, medians of --repeat:
+- one evaluation pass (state snapshot + rules), CPU s, with yesterday's
+  availability already stored ("steady") and not yet stored ("after midnight",
+  computed from the runs);
+- `netroom report --format json --source state` as a subprocess: wall s and
+  peak RSS (MB);
+- CPU per PC across fleet sizes (the curve should be flat).
+The InfluxDB-reading path is not run here (tests/test_state.py shows both
+paths agree; docs/benchmarks.md quotes its figures from the issue).
+Run: python3 bench/state_scale.py [--sites 100,500,1000,2000] [--pcs 40] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from collector.compliance.availability import complete_days  # noqa: E402
+from collector.compliance.evaluate import evaluate_all  # noqa: E402
+from collector.compliance.orgconfig import read_org  # noqa: E402
+from collector.simulate import fleet as simfleet  # noqa: E402
+from collector.store.state import records as rec  # noqa: E402
+from collector.store.state import snapshot  # noqa: E402
+from collector.store.state.db import StateDB  # noqa: E402
+
+DAY = 86_400_000
+
+
+def fill(db: StateDB, fl: simfleet.Fleet, now_ms: int, stored: bool) -> int:
+    """A day of records for ``fl``; ``stored``: its room days already stored."""
+    out: list[rec.Record] = []
+    for site in fl.sites:
+        tz = ZoneInfo("Asia/Shanghai")
+        for pc in site.pcs:
+            for k in (26, 2):
+                t = now_ms - k * 3_600_000
+                out.append(rec.Inventory(pc.site, pc.host, pc.network, pc.role, pc.host_id,
+                                         pc.hostname, t))
+                out.append(rec.Status(pc.site, pc.host, pc.network, pc.role, t, "online",
+                                      False, 60.0, "v1", None, None))
+            if pc.role == "room":
+                gap = 6 * 3_600_000 if site.room_closed else 0
+                out.append(rec.Run(pc.site, pc.host, now_ms - 26 * 3_600_000,
+                                   now_ms - 12 * 3_600_000))
+                out.append(rec.Run(pc.site, pc.host, now_ms - 12 * 3_600_000 + gap, now_ms))
+            out.append(rec.Probe(pc.site, pc.host, pc.network, "portal", now_ms - 60_000,
+                                 not pc.portal_fails))
+            if pc.network == "gov":
+                out.append(rec.Isolation(pc.site, pc.host, pc.network, now_ms - 60_000,
+                                         pc.isolation_violated, None, None, 2))
+            if pc.tester:
+                for k in range(4):
+                    mbps = site.gov_mbps if pc.network == "gov" else site.internet_mbps
+                    out.append(rec.Test(pc.site, pc.network, pc.host,
+                                        now_ms - k * 6 * 3_600_000, mbps, mbps / 4, 5.0,
+                                        "intranet", None))
+        if stored:
+            for d in complete_days(now_ms, tz, 7):
+                start = round(dt.datetime(d.year, d.month, d.day, tzinfo=tz).timestamp() * 1000)
+                out.append(rec.Day(site.id, d.isoformat(), start, 86400.0, 86000.0))
+    for i in range(0, len(out), 20_000):
+        db.apply(out[i:i + 20_000])
+    db.put("complete", "1")
+    return len(out)
+
+
+def one_pass(db: StateDB, org: object, now_ms: int) -> float:
+    t = time.process_time()
+    evaluate_all(org, snapshot.build(db, org, now_ms))  # type: ignore[arg-type]
+    return time.process_time() - t
+
+
+def report(cfg: Path) -> tuple[float, float]:
+    """(wall s, peak RSS MB) of `netroom report --format json --source state`."""
+    t = time.perf_counter()
+    code = ("import resource, sys\nfrom collector.cli.main import main\n"
+            "rc = main(sys.argv[1:])\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+            "sys.exit(rc)\n")
+    r = subprocess.run([sys.executable, "-c", code, "report", "--config", str(cfg),
+                        "--format", "json", "--source", "state"],
+                       capture_output=True, text=True, cwd=REPO, check=True)
+    wall = time.perf_counter() - t
+    return wall, int(r.stderr.strip().splitlines()[-1]) / 1024
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sites", default="100,500,1000,2000")
+    ap.add_argument("--pcs", type=int, default=40)
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    print(f"{'sites':>6} {'PCs':>7} {'records':>8} {'pass s':>7} {'midnight s':>10} "
+          f"{'us/PC':>6} {'report s':>8} {'RSS MB':>7}")
+    for n in (int(x) for x in a.sites.split(",")):
+        fl = simfleet.build(n, a.pcs, fail=("room_gov_share", "portal_reachable"), seed=1)
+        org = read_org(simfleet.sites_tree(fl), {})
+        now = int(time.time() * 1000)
+        got = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for stored in (True, False):
+                spool = os.path.join(tmp, f"spool-{stored}")
+                db = StateDB(os.path.join(spool, "state.sqlite"))
+                recs = fill(db, fl, now, stored)
+                got[stored] = statistics.median(one_pass(db, org, now) for _ in range(a.repeat))
+                db.close()
+                if stored:
+                    cfg = Path(tmp) / "config.yaml"
+                    cfg.write_text(yaml.safe_dump({"collector": {"spool_dir": spool},
+                                                   "sites": simfleet.sites_tree(fl)},
+                                                  allow_unicode=True), encoding="utf-8")
+                    runs = [report(cfg) for _ in range(a.repeat)]
+        pcs = n * a.pcs
+        print(f"{n:>6} {pcs:>7} {recs:>8} {got[True]:>7.2f} {got[False]:>10.2f} "
+              f"{got[True] / pcs * 1e6:>6.1f} {statistics.median(w for w, _ in runs):>8.2f} "
+              f"{statistics.median(r for _, r in runs):>7.0f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

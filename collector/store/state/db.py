@@ -1,0 +1,336 @@
+"""The state the rules need, kept at ingest in SQLite (WAL) beside the spool.
+
+One file, ``<spool_dir>/state.sqlite``, shared by every ingest worker (each
+writes its own messages' records in one transaction per durable batch,
+before they are acknowledged) and read by the evaluation and ``netroom
+report``. Applying a record twice changes nothing (a redelivered message),
+so a crash between a commit and an ack loses nothing and counts nothing twice.
+
+What is kept, pruned to what the rules look back on (``prune``):
+- ``inventory``: per PC placement (host, site, network, role) and host id, the
+  first and last inventory and the newest hostname, while the last is within
+  ``rules.freshness_days``;
+- ``online``: each PC's latest ``online`` status (the settings it runs);
+- ``offline``: room PCs' ``offline`` statuses (heartbeats' ends), and
+  ``intervals``: the intervals room PCs announced, with the first and last
+  time each was announced (a heartbeat's allowed silence), both kept for the
+  availability look-back;
+- ``runs``: room PCs' heartbeats as runs ``[start, end]`` in which no two
+  ticks are further apart than ``missing_intervals`` x the PC's interval, the
+  silence after which the availability walk would end its span anyway: the
+  walk over the run's ends gives the spans the walk over every tick gives. A
+  clean ``offline`` status closes a run (ticks after it start a new one).
+- ``probe``/``isolation``: per series the newest result stamped at least
+  collector.compliance.skew.AHEAD_MS before the last prune, and all later ones
+  (a read "now" needs the newest at or before now and failures stamped ahead);
+- ``bandwidth``: every speed test of the loader's look-back (28 days);
+- ``days``: complete days the collector stored in ``availability``.
+Times are epoch ms. docs/scale.md explains the design.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import Any, Callable, Iterable
+
+from collector.store.state import records as rec
+
+SCHEMA_VERSION = "3"
+FILE = "state.sqlite"
+DEFAULT_INTERVAL_S = 60.0  # an agent that never announced one (collector.store.heartbeats)
+
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
+    "CREATE TABLE IF NOT EXISTS inventory (site TEXT, host TEXT, network TEXT, role TEXT, "
+    "host_id TEXT, hostname TEXT, first_ts INTEGER, last_ts INTEGER, "
+    "PRIMARY KEY (site, host, network, role, host_id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS online (site TEXT, host TEXT, ts INTEGER, version TEXT, "
+    "error TEXT, local TEXT, PRIMARY KEY (site, host)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS offline (site TEXT, host TEXT, ts INTEGER, will INTEGER, "
+    "PRIMARY KEY (site, host, ts)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS intervals (site TEXT, host TEXT, interval_s REAL, "
+    "first_ts INTEGER, last_ts INTEGER, PRIMARY KEY (site, host, interval_s)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS runs (site TEXT, host TEXT, start_ms INTEGER, "
+    "end_ms INTEGER, closed INTEGER, PRIMARY KEY (site, host, start_ms)) WITHOUT ROWID",
+    # runs.closed: when a clean offline status ended the run (epoch ms; 0: none).
+    "CREATE TABLE IF NOT EXISTS probe (site TEXT, host TEXT, network TEXT, probe TEXT, "
+    "ts INTEGER, ok INTEGER, PRIMARY KEY (site, host, network, probe, ts)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS isolation (site TEXT, host TEXT, network TEXT, ts INTEGER, "
+    "violated INTEGER, reasons TEXT, reached TEXT, canaries INTEGER, "
+    "PRIMARY KEY (site, host, network, ts)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS bandwidth (site TEXT, network TEXT, host TEXT, ts INTEGER, "
+    "download REAL, upload REAL, latency REAL, method TEXT, error TEXT, "
+    "PRIMARY KEY (site, network, host, ts)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS days (site TEXT, day TEXT, start_ms INTEGER, "
+    "required_s REAL, open_s REAL, PRIMARY KEY (site, day)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS offline_ts ON offline (ts)",
+)
+
+
+# Runs that are only a clean offline status's marker (_close), not ticks; the
+# reads in snapshot.py spell the same condition out.
+REAL_RUN = "NOT (start_ms = end_ms AND closed = start_ms)"
+
+
+class StateError(Exception):
+    """The state database cannot be opened or written."""
+
+
+def path_in(spool_dir: str) -> str:
+    return os.path.join(spool_dir, FILE)
+
+
+class StateDB:
+    """One connection to the state file; one per thread that uses it.
+
+    ``missing_of(site)``: the site's ``room_open_all_day.missing_intervals``
+    (how many silent intervals end a span; runs never bridge a longer gap).
+    """
+
+    def __init__(self, path: str, missing_of: Callable[[str], float] = lambda site: 3.0,
+                 readonly: bool = False) -> None:
+        self.path = path
+        self.missing_of = missing_of
+        try:
+            if readonly:
+                self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
+                                          check_same_thread=False)
+            else:
+                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+                self.db = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                          check_same_thread=False)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                # The records must be on disk before their messages are acked.
+                self.db.execute("PRAGMA synchronous=FULL")
+                self._create()
+        except sqlite3.Error as exc:
+            raise StateError(f"state database {path}: {exc}") from exc
+        self._intervals: dict[tuple[str, str], float] = {}
+        # Each PC's latest open run as this connection last wrote it (db._tick).
+        self._runs: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def _create(self) -> None:
+        version = None
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            version = row[0] if row else None
+        except sqlite3.OperationalError:
+            pass  # a new file
+        if version not in (None, SCHEMA_VERSION):
+            # An older layout: start again, rebuilt from InfluxDB (rebuild.py).
+            for (name,) in self.db.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+                self.db.execute(f'DROP TABLE IF EXISTS "{name}"')
+        self.db.execute("BEGIN IMMEDIATE")
+        for sql in _TABLES:
+            self.db.execute(sql)
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- meta ---
+    def get(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    @property
+    def complete(self) -> bool:
+        """True once the state holds what InfluxDB held when it began (rebuild.py)."""
+        try:
+            return self.get("complete") == "1"
+        except sqlite3.Error:
+            return False  # a file still being created
+
+    # --- writes ---
+    def apply(self, records: Iterable[rec.Record | None]) -> None:
+        """Apply records in one transaction (committed, fsync'd, on return)."""
+        got = [r for r in records if r is not None]
+        if not got:
+            return
+        # Rows that only add go in one statement per table; heartbeats and
+        # statuses shape runs, in time order.
+        plain: dict[str, list[rec.Record]] = {}
+        timed: list[rec.Record] = []
+        for r in got:
+            table = _PLAIN.get(type(r))
+            if table is None:
+                timed.append(r)
+            else:
+                plain.setdefault(table, []).append(r)
+        timed.sort(key=_ts)
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for table, rows in plain.items():
+                    marks = ",".join("?" * len(rows[0]))
+                    sql = f"INSERT OR REPLACE INTO {table} VALUES ({marks})"  # noqa: S608
+                    self.db.executemany(sql, rows)
+                for r in timed:
+                    if isinstance(r, rec.Beat):
+                        self._tick(r.site, r.host, r.ts)
+                    elif isinstance(r, rec.Run):
+                        self._span(r.site, r.host, r.ts, r.end_ms)
+                    elif isinstance(r, rec.Status):
+                        self._status(r)
+                    elif isinstance(r, rec.Inventory):
+                        self._inventory(r)
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                self._runs.clear()  # may hold what was rolled back
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StateError(f"state database {self.path}: {exc}") from exc
+
+    def _tick(self, site: str, host: str, ts: int) -> None:
+        """One tick; the common case, the latest run of this PC growing by a
+        tick, is one UPDATE (checked against the row, as another worker may
+        have changed it)."""
+        last = self._runs.get((site, host))
+        if last is not None and last[1] < ts <= last[1] + self.gap_ms(site, host):
+            # Another worker may have started a run in between: then the general way.
+            cur = self.db.execute(
+                "UPDATE runs SET end_ms=? WHERE site=? AND host=? AND start_ms=? AND end_ms=? "
+                "AND closed=0 AND NOT EXISTS (SELECT 1 FROM runs WHERE site=? AND host=? "
+                "AND start_ms > ? AND start_ms <= ?)",
+                (ts, site, host, last[0], last[1], site, host, last[0], ts))
+            if cur.rowcount == 1:
+                self._runs[(site, host)] = (last[0], ts)
+                return
+        self._span(site, host, ts, ts)
+
+    def _inventory(self, r: rec.Inventory) -> None:
+        self.db.execute(
+            "INSERT INTO inventory VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (site, host, network, "
+            "role, host_id) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), "
+            "hostname = CASE WHEN excluded.last_ts >= last_ts THEN excluded.hostname "
+            "ELSE hostname END, last_ts = max(last_ts, excluded.last_ts)",
+            (r.site, r.host, r.network, r.role, r.host_id, r.hostname, r.ts, r.ts))
+
+    def _status(self, r: rec.Status) -> None:
+        x = self.db.execute
+        if r.state == "online":
+            x("INSERT INTO online VALUES (?,?,?,?,?,?) ON CONFLICT (site, host) DO UPDATE SET "
+              "ts = excluded.ts, version = excluded.version, error = excluded.error, "
+              "local = excluded.local WHERE excluded.ts >= online.ts",
+              (r.site, r.host, r.ts, r.version, r.error, r.local))
+        if r.role != rec.ROOM:
+            return
+        if r.interval_s is not None:
+            x("INSERT INTO intervals VALUES (?,?,?,?,?) ON CONFLICT (site, host, interval_s) "
+              "DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), "
+              "last_ts = max(last_ts, excluded.last_ts)",
+              (r.site, r.host, r.interval_s, r.ts, r.ts))
+            self._intervals[(r.site, r.host)] = r.interval_s
+        if r.state == "online":  # a heartbeat
+            self._span(r.site, r.host, r.ts, r.ts)
+        elif r.state == "offline":
+            x("INSERT OR REPLACE INTO offline VALUES (?,?,?,?)", (r.site, r.host, r.ts, r.will))
+            if not r.will:
+                self._close(r.site, r.host, r.ts)
+
+    def gap_ms(self, site: str, host: str) -> float:
+        """The longest silence a run bridges for this PC: missing_intervals x interval."""
+        interval = self._intervals.get((site, host))
+        if interval is None:
+            row = self.db.execute(
+                "SELECT interval_s FROM intervals WHERE site=? AND host=? "
+                "ORDER BY last_ts DESC LIMIT 1", (site, host)).fetchone()
+            if row is None:  # not announced yet (maybe to another worker): ask again later
+                return self.missing_of(site) * DEFAULT_INTERVAL_S * 1000
+            interval = float(row[0])
+            self._intervals[(site, host)] = interval
+        return self.missing_of(site) * interval * 1000
+
+    def _span(self, site: str, host: str, start: int, end: int) -> None:
+        """Ticks from ``start`` to ``end`` (one tick: both the same) join the runs
+        within a gap of them, unless a clean offline status closed that run first."""
+        gap = self.gap_ms(site, host)
+        near = self.db.execute(
+            "SELECT start_ms, end_ms, closed FROM runs WHERE site=? AND host=? AND "
+            "start_ms <= ? AND end_ms >= ?", (site, host, end + gap, start - gap)).fetchall()
+        # A run a clean offline status closed (at n[2]) takes no tick after that,
+        # and ticks before it never join a run that began after it.
+        near = [n for n in near if not (n[2] and start > n[2])]
+        closed = min((n[2] for n in near if n[2]), default=0)
+        if closed:
+            near = [n for n in near if n[0] <= closed]
+        if len(near) == 1 and near[0][0] <= start and end <= near[0][1]:
+            return  # a redelivery, or ticks the run already spans
+        lo = min([start, *(n[0] for n in near)])
+        hi = max([end, *(n[1] for n in near)])
+        self.db.executemany("DELETE FROM runs WHERE site=? AND host=? AND start_ms=?",
+                            [(site, host, n[0]) for n in near])
+        self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?)",
+                        (site, host, lo, hi, closed))
+        last = self._runs.get((site, host))
+        if not closed and (last is None or hi >= last[1]):
+            self._runs[(site, host)] = (lo, hi)
+
+    def _close(self, site: str, host: str, ts: int) -> None:
+        """A clean offline status at ``ts``: the run it ends takes no later tick."""
+        gap = self.gap_ms(site, host)
+        row = self.db.execute(
+            "SELECT start_ms, end_ms, closed FROM runs WHERE site=? AND host=? AND "
+            "start_ms <= ? AND end_ms >= ? ORDER BY start_ms DESC LIMIT 1",
+            (site, host, ts, ts - gap)).fetchone()
+        if row is None:
+            # No tick near it yet (an outbox delivers them later): a marker run
+            # at the status, so ticks after it never join ticks before it.
+            self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?)",
+                            (site, host, ts, ts, ts))
+            return
+        start, end, closed = row
+        if end <= ts:
+            self.db.execute("UPDATE runs SET closed=? WHERE site=? AND host=? AND start_ms=?",
+                            (ts, site, host, start))
+            return
+        # Ticks after the status arrived first (an outbox): split at it. The
+        # later part begins at the first tick after ts, known to within a gap.
+        self.db.execute("UPDATE runs SET end_ms=?, closed=? WHERE site=? AND host=? AND "
+                        "start_ms=?", (ts, ts, site, host, start))
+        self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?)",
+                        (site, host, ts + 1, end, closed))
+
+    def prune(self, keep: dict[str, int], newest_before: int) -> None:
+        """Drop what no read looks at any more.
+
+        ``keep``: per table, the oldest time (epoch ms) a read may ask for;
+        ``newest_before``: probe/isolation keep per series only the newest
+        result stamped at or before it, and all later ones.
+        """
+        x = self.db.execute
+        x("BEGIN IMMEDIATE")
+        x("DELETE FROM inventory WHERE last_ts <= ?", (keep["inventory"],))
+        x("DELETE FROM online WHERE ts < ?", (keep["status"],))
+        x("DELETE FROM offline WHERE ts < ?", (keep["status"],))
+        x("DELETE FROM intervals WHERE last_ts < ?", (keep["status"],))
+        x("DELETE FROM runs WHERE end_ms < ?", (keep["runs"],))
+        x("DELETE FROM bandwidth WHERE ts <= ?", (keep["bandwidth"],))
+        x("DELETE FROM days WHERE start_ms < ?", (keep["runs"],))
+        for table, key in (("probe", "site, host, network, probe"),
+                           ("isolation", "site, host, network")):
+            x(f"DELETE FROM {table} WHERE ts <= ?", (keep["inventory"],))  # noqa: S608
+            # Only our table and column names go into the text.
+            x(f"DELETE FROM {table} WHERE ({key}, ts) IN (SELECT {key}, ts FROM "  # noqa: S608
+              f"(SELECT {key}, ts, row_number() OVER (PARTITION BY {key} ORDER BY ts DESC) "
+              f"AS n FROM {table} WHERE ts <= ?) WHERE n > 1)", (newest_before,))
+        x("COMMIT")
+
+    # --- reads: each returns rows shaped like the InfluxQL rows the loaders read ---
+    def rows(self, sql: str, args: tuple[Any, ...], names: tuple[str, ...]) -> list[dict[str, Any]]:
+        return [dict(zip(names, r)) for r in self.db.execute(sql, args)]
+
+
+# Records that only add a row, by the table they go to.
+_PLAIN: dict[type, str] = {rec.Probe: "probe",
+                           rec.Isolation: "isolation", rec.Test: "bandwidth", rec.Day: "days"}
+
+
+def _ts(r: rec.Record) -> int:
+    return r.start_ms if isinstance(r, rec.Day) else r.ts

@@ -1,0 +1,158 @@
+"""Fills a new state database from InfluxDB, and says how far back it keeps.
+
+Used when the state file is missing (a new collector, a lost disk, a fleet
+restored into InfluxDB by other means): a fixed number of fleet-wide queries
+(``QUERIES`` of them, however many sites and PCs), whose rows become the
+records ingest would have made. Room PCs' ticks are not read one by one:
+InfluxDB's ``elapsed()`` finds the silences longer than the shortest gap a
+run may bridge, and only the ticks on either side of one come back.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from collector.compliance import skew
+from collector.compliance.model import Org
+from collector.compliance.rules import room_open_all_day
+from collector.store import heartbeats
+from collector.store.loaders import bandwidth
+from collector.store.rows import Read, Row
+from collector.store.state import records as rec
+from collector.store.state.db import DEFAULT_INTERVAL_S, StateDB
+from netroom import central, schema
+
+log = logging.getLogger(__name__)
+
+QUERIES = 11
+ROOM = schema.tag_is(schema.ROLE, rec.ROOM)
+
+
+def keep(org: Org, now_ms: int) -> dict[str, int]:
+    """Per table, the oldest time (epoch ms) any read at ``now_ms`` or later asks for."""
+    days = max((max(int(p["days"]), int(p["rolling_days"]))
+                for p in (room_open_all_day.site_params(org, s) for s in org.sites)),
+               default=1)
+    fresh = now_ms - round(org.freshness_days * schema.DAY_MS)
+    runs = now_ms - (days + 3) * schema.DAY_MS
+    return {"inventory": fresh, "status": min(fresh, runs) - schema.DAY_MS, "runs": runs,
+            "bandwidth": now_ms - bandwidth.LOOKBACK_DAYS * schema.DAY_MS}
+
+
+def rebuild(db: StateDB, read: Read, org: Org, now_ms: int) -> int:
+    """Apply InfluxDB's history to ``db`` and mark it complete; the records applied.
+
+    Raises collector.influx.client.SinkError when InfluxDB cannot answer (the
+    state stays incomplete; the caller tries again later).
+    """
+    got = records(read, org, now_ms)
+    # One transaction in time order: an offline status closes the run before it.
+    db.apply(got)
+    db.put("complete", "1")
+    log.info("state rebuilt from InfluxDB: %d records", len(got))
+    return len(got)
+
+
+def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
+    """The records InfluxDB's history makes, from ``QUERIES`` fleet-wide queries."""
+    k = keep(org, now_ms)
+    hi = skew.horizon(now_ms)
+    by_series = schema.group_by(schema.SITE, schema.HOST, schema.NETWORK, schema.ROLE)
+    out: list[rec.Record] = []
+    # Only numbers we computed and our constants go into the query texts.
+    rows = read(f'SELECT "host_id", "hostname" FROM {schema.ident(schema.INVENTORY)} '  # noqa: S608
+                f"WHERE time > {k['inventory']}ms AND time <= {hi}ms {by_series}")
+    out += [rec.Inventory(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], r[schema.ROLE],
+                          str(r["host_id"]), str(r.get("hostname") or ""), int(r["time"]))
+            for r in rows if r.get("host_id") is not None]
+    fields = schema.tags("state", "will", "interval_s", central.VERSION_FIELD,
+                         central.ERROR_FIELD, central.LOCAL_FIELD)
+    statuses = read(f"SELECT {fields} FROM {schema.ident(schema.STATUS)} "  # noqa: S608
+                    f"WHERE time >= {k['status']}ms AND time <= {hi}ms {by_series}")
+    out += [_status(r) for r in statuses if r.get("state") in ("online", "offline")]
+    out += _runs(read, org, statuses, k["runs"], hi)
+    out += _latest(read, schema.PROBE, ("ok",),
+                   schema.group_by(schema.SITE, schema.HOST, schema.NETWORK, schema.PROBE_TAG),
+                   k["inventory"], now_ms, hi, _probe)
+    out += _latest(read, schema.ISOLATION, ("violated", "reasons", "reached", "canaries_checked"),
+                   by_series, k["inventory"],
+                   now_ms, hi, _isolation)
+    tests = read(f'SELECT "download_mbps", "upload_mbps", "latency_ms", "method", "error" '  # noqa: S608
+                 f"FROM {schema.ident(schema.BANDWIDTH)} WHERE time > {k['bandwidth']}ms "
+                 f"AND time <= {hi}ms {by_series}")
+    out += [rec.Test(r[schema.SITE], r[schema.NETWORK], r[schema.HOST], int(r["time"]),
+                     _num(r, "download_mbps"), _num(r, "upload_mbps"), _num(r, "latency_ms"),
+                     str(r.get("method") or ""), _text(r, "error")) for r in tests]
+    stored = heartbeats.stored_days(read, k["runs"])
+    out += [rec.Day(site, day, d.start_ms, d.required_s, d.open_s)
+            for site, days in stored.items() for day, d in days.items()]
+    return out
+
+
+def _runs(read: Read, org: Org, statuses: list[Row], since: int, hi: int) -> list[rec.Record]:
+    """Room PCs' runs of ticks: InfluxDB's elapsed() finds every silence longer
+    than the shortest gap any run bridges; the runs lie between them."""
+    missing = min((float(room_open_all_day.site_params(org, s)["missing_intervals"])
+                   for s in org.sites), default=3.0)
+    intervals = [float(r["interval_s"]) for r in statuses if r.get("interval_s") is not None]
+    gap = round(missing * min([DEFAULT_INTERVAL_S, *intervals]) * 1000)
+    where = f"WHERE {ROOM} AND time >= {since}ms AND time <= {hi}ms"
+    frm = f"FROM {schema.ident(schema.METRICS)}"
+    ends: dict[tuple[str, str], list[int]] = {}
+    for sel in ("first", "last"):
+        for r in read(f'SELECT {sel}("collect_ms") {frm} {where} {schema.BY_SITE_HOST}'):
+            ends.setdefault((r[schema.SITE], r[schema.HOST]), []).append(int(r["time"]))
+    inner = f'SELECT elapsed("collect_ms", 1ms) AS "gap" {frm} {where} {schema.BY_SITE_HOST}'
+    for r in read(f'SELECT "gap" FROM ({inner}) WHERE "gap" > {gap} '  # noqa: S608
+                  f"{schema.BY_SITE_HOST}"):
+        t = int(r["time"])
+        ends.setdefault((r[schema.SITE], r[schema.HOST]), []).extend((t - int(r["gap"]), t))
+    out: list[rec.Record] = []
+    for (site, host), ts in ends.items():
+        ts.sort()  # first, (end, start) around each silence, last
+        out += [rec.Run(site, host, ts[i], ts[i + 1]) for i in range(0, len(ts) - 1, 2)]
+    return out
+
+
+def _latest(read: Read, measurement: str, fields: tuple[str, ...], group: str, since: int,
+            now_ms: int, hi: int, make: Callable[[Row], rec.Record]) -> list[rec.Record]:
+    """The newest result per series up to now, and every one since a clock's
+    reach before now (what the state keeps after a prune). ``fields[0]`` is
+    the one every result has."""
+    frm = f"SELECT {schema.tags(*fields)} FROM {schema.ident(measurement)}"  # noqa: S608
+    newest = read(f"{frm} WHERE time > {since}ms AND time <= {now_ms}ms {group} "
+                  "ORDER BY time DESC LIMIT 1")
+    recent = read(f"{frm} WHERE time > {now_ms - skew.AHEAD_MS}ms AND time <= {hi}ms "
+                  f"{group}")
+    return [make(r) for r in (*newest, *recent) if r.get(fields[0]) is not None]
+
+
+def _status(r: Row) -> rec.Status:
+    interval = r.get("interval_s")
+    return rec.Status(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], r[schema.ROLE],
+                      int(r["time"]), str(r["state"]), bool(r.get("will")),
+                      None if interval is None else float(interval),
+                      _text(r, central.VERSION_FIELD), _text(r, central.ERROR_FIELD),
+                      _text(r, central.LOCAL_FIELD))
+
+
+def _probe(r: Row) -> rec.Probe:
+    return rec.Probe(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], r[schema.PROBE_TAG],
+                     int(r["time"]), bool(r["ok"]))
+
+
+def _isolation(r: Row) -> rec.Isolation:
+    checked = r.get("canaries_checked")
+    return rec.Isolation(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], int(r["time"]),
+                         bool(r["violated"]), _text(r, "reasons"), _text(r, "reached"),
+                         None if checked is None else int(checked))
+
+
+def _text(r: Row, name: str) -> str | None:
+    v = r.get(name)
+    return None if v is None else str(v)
+
+
+def _num(r: Row, name: str) -> float | None:
+    v = r.get(name)
+    return None if v is None else float(v)

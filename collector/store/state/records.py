@@ -1,0 +1,144 @@
+"""What the state keeps of one valid message: a small record, or None.
+
+Pure. Made by ingest for each valid message (``record_of``), applied to the
+state database by the writer once the message is durable (db.py). Times are
+the epoch ms the message's points were stored at. Only what the rules read
+is kept: inventories (devices, clones), statuses (settings; room PCs' are
+heartbeats too), room PCs' metrics ticks (heartbeats), probe and isolation
+results, speed tests.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, NamedTuple, Union
+
+from netroom import protocol, schema
+
+ROOM = "room"  # the role whose heartbeats make a room open
+
+
+class Inventory(NamedTuple):
+    site: str
+    host: str
+    network: str
+    role: str
+    host_id: str
+    hostname: str
+    ts: int
+
+
+class Status(NamedTuple):
+    site: str
+    host: str
+    network: str
+    role: str
+    ts: int
+    state: str  # online | offline
+    will: bool
+    interval_s: float | None  # s, as the agent announced it
+    version: str | None  # settings_version
+    error: str | None  # settings_error
+    local: str | None  # settings_local
+
+
+class Beat(NamedTuple):
+    """A room PC's metrics tick."""
+
+    site: str
+    host: str
+    ts: int
+
+
+class Run(NamedTuple):
+    """A room PC's ticks from ``ts`` to ``end_ms``, no silence between longer than
+    a run bridges (collector/store/state/rebuild.py reads them so from InfluxDB)."""
+
+    site: str
+    host: str
+    ts: int
+    end_ms: int
+
+
+class Probe(NamedTuple):
+    site: str
+    host: str
+    network: str
+    probe: str
+    ts: int
+    ok: bool
+
+
+class Isolation(NamedTuple):
+    site: str
+    host: str
+    network: str
+    ts: int
+    violated: bool
+    reasons: str | None
+    reached: str | None
+    canaries_checked: int | None
+
+
+class Test(NamedTuple):
+    """One speed test; Mbit/s and ms, None where not measured."""
+
+    site: str
+    network: str
+    host: str
+    ts: int
+    download_mbps: float | None
+    upload_mbps: float | None
+    latency_ms: float | None
+    method: str
+    error: str | None
+
+
+class Day(NamedTuple):
+    """A room's complete day as the collector stored it (``availability``)."""
+
+    site: str
+    day: str  # ISO date in the site's time zone
+    start_ms: int
+    required_s: float
+    open_s: float
+
+
+Record = Union[Inventory, Status, Beat, Run, Probe, Isolation, Test, Day]
+
+
+def record_of(msg: protocol.Message, stored_ms: int) -> Record | None:
+    """The record the state keeps of ``msg``, stored at ``stored_ms`` (epoch ms)."""
+    f = msg.fields
+    kind = msg.kind
+    if kind == schema.METRICS:
+        return Beat(msg.site, msg.host, stored_ms) if msg.role == ROOM else None
+    if kind == schema.INVENTORY:
+        return Inventory(msg.site, msg.host, msg.network, msg.role, str(f["host_id"]),
+                         str(f.get("hostname") or ""), stored_ms)
+    if kind == schema.STATUS:
+        interval = f.get("interval_s")
+        return Status(msg.site, msg.host, msg.network, msg.role, stored_ms, str(f["state"]),
+                      bool(f.get("will")), None if interval is None else float(interval),
+                      _text(f, "settings_version"), _text(f, "settings_error"),
+                      _text(f, "settings_local"))
+    if kind == schema.PROBE:
+        return Probe(msg.site, msg.host, msg.network, str(f["probe"]), stored_ms, bool(f["ok"]))
+    if kind == schema.ISOLATION:
+        checked = f.get("canaries_checked")
+        return Isolation(msg.site, msg.host, msg.network, stored_ms, bool(f["violated"]),
+                         _text(f, "reasons"), _text(f, "reached"),
+                         None if checked is None else int(checked))
+    if kind == schema.BANDWIDTH:
+        return Test(msg.site, msg.network, msg.host, stored_ms, _num(f, "download_mbps"),
+                    _num(f, "upload_mbps"), _num(f, "latency_ms"), str(f["method"]),
+                    _text(f, "error"))
+    return None
+
+
+def _text(fields: Mapping[str, Any], name: str) -> str | None:
+    v = fields.get(name)
+    return None if v is None else str(v)
+
+
+def _num(fields: Mapping[str, Any], name: str) -> float | None:
+    v = fields.get(name)
+    return None if v is None else float(v)

@@ -1,0 +1,260 @@
+"""Retention policies, continuous queries and the roll-ups, on a real influxd.
+
+collector/influx/retention.py: ensure() is idempotent and applies changed
+config; the backfill (the CQs' own SELECT ... INTO over a past range)
+writes the expected 5-minute means and rates per PC and sums per site; the
+roll-up of `metrics` adds no series key; `keep` rides out an InfluxDB
+that is down. The CQ scheduler itself is not waited for (it runs at
+5-minute boundaries): the backfill runs the very statements it runs.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Callable
+
+import pytest
+from harness import series
+from servers import OPENER, Influxd, wait_until
+
+from collector.influx import retention
+from collector.influx.client import InfluxSink, SinkError
+from collector.influx.retention_settings import RetentionConfig
+from collector.influx.settings import InfluxConfig, read_influx
+from netroom.settings import ConfigError
+
+LEVELS = ("battalion", "detachment")
+
+
+def config(influxd: Influxd, db: str, **retention_cfg: Any) -> InfluxConfig:
+    return read_influx({"url": influxd.url, "database": db, "retention": retention_cfg})
+
+
+def rows(influxd: Influxd, db: str, q: str) -> list[dict[str, Any]]:
+    return list(series(influxd.query(q, db)))
+
+
+def by_series(influxd: Influxd, db: str, q: str) -> dict[str, list[list[Any]]]:
+    """Series name -> its rows (SHOW CONTINUOUS QUERIES names series by database)."""
+    out: dict[str, list[list[Any]]] = {}
+    for s in influxd.query(q, db)["results"][0].get("series", []):
+        out.setdefault(s.get("name", ""), []).extend(s.get("values", []))
+    return out
+
+
+def cqs(influxd: Influxd, db: str) -> dict[str, str]:
+    return {name: query for name, query in
+            by_series(influxd, db, "SHOW CONTINUOUS QUERIES").get(db, [])}
+
+
+def policies(influxd: Influxd, db: str) -> dict[str, tuple[str, str, bool]]:
+    return {r["name"]: (r["duration"], r["shardGroupDuration"], r["default"])
+            for r in rows(influxd, db, "SHOW RETENTION POLICIES")}
+
+
+def test_ensure_creates_then_is_a_no_op_then_applies_changes(influxd: Influxd,
+                                                             influx_db: str) -> None:
+    sink = InfluxSink(config(influxd, influx_db))
+    done = retention.ensure(sink, sink.cfg, LEVELS)
+    assert "created retention policy rollup (365d)" in done
+    assert policies(influxd, influx_db) == {
+        "autogen": ("840h0m0s", "24h0m0s", True),  # raw: 35 days, daily shards
+        "rollup": ("8760h0m0s", "168h0m0s", False),
+        "forever": ("0s", "168h0m0s", False)}
+    made = cqs(influxd, influx_db)
+    assert sorted(n.rsplit("_", 1)[0] for n in made) == [
+        "netroom_availability_1h", "netroom_bandwidth_1d", "netroom_compliance_1d",
+        "netroom_pc_5m", "netroom_room_5m", "netroom_site_5m"]
+    pc = next(q for n, q in made.items() if n.startswith("netroom_pc_5m"))
+    assert "RESAMPLE FOR 15m" in pc and "GROUP BY time(5m), *" in pc
+    site = next(q for n, q in made.items() if n.startswith("netroom_site_5m"))
+    assert site.endswith("GROUP BY time(5m), site, network, battalion, detachment END")
+    assert retention.ensure(sink, sink.cfg, LEVELS) == []  # idempotent
+    assert cqs(influxd, influx_db) == made
+
+    changed = config(influxd, influx_db, raw="40d", rollup="730d",
+                     resample_for="2h")
+    done = retention.ensure(sink, changed, LEVELS)
+    assert "altered retention policy autogen: 35d -> 40d" in done
+    assert "altered retention policy rollup: 365d -> 730d" in done
+    assert policies(influxd, influx_db)["rollup"] == ("17520h0m0s", "168h0m0s", False)
+    now = cqs(influxd, influx_db)
+    # The three 5-minute CQs were replaced (drop + create), the daily ones kept.
+    assert len(now) == 6 and len(set(now) & set(made)) == 3
+    assert all("RESAMPLE FOR 2h" in q for n, q in now.items() if "_5m_" in n)
+    assert retention.ensure(sink, changed, LEVELS) == []
+    # Another org tree: the per-site CQs group by its levels.
+    assert any("replaced" in d or "created continuous query netroom_site_5m" in d
+               for d in retention.ensure(sink, changed, ("region",)))
+    assert retention.ensure(sink, changed, ("region",)) == []
+    sink.close()
+
+
+def test_rp_choice_names_the_policy_for_a_time_range(influxd: Influxd, influx_db: str) -> None:
+    """The dashboards' $rp / $daily query (dashboards/model.py rp_var), as Grafana sends it."""
+    from dashboards.model import Tr, rp_var
+
+    sink = InfluxSink(config(influxd, influx_db, switch_after="2d"))
+    retention.ensure(sink, sink.cfg)
+    sink.close()
+    for family, short, long in (("metrics", "autogen", "rollup"),
+                                ("daily", "autogen", "forever")):
+        q = rp_var(Tr("en"), "v", family)["query"]
+        for span_ms, want in ((3_600_000, short), (172_800_000 - 1, short),
+                              (172_800_000, long), (400 * 86_400_000, long)):
+            sent = q.replace("${__to}", str(10**12 + span_ms)).replace("${__from}", str(10**12))
+            assert [r["rp"] for r in rows(influxd, influx_db, sent)] == [want], (family, span_ms)
+
+
+def write_pcs(influxd: Influxd, db: str, b0: int) -> None:
+    """Two PCs of site s1 (gov) for 30 minutes from ``b0`` (s, 5-minute aligned):
+    CPU 10 and 30 %, disks 40 and 80 % full, 1000 and 3000 bytes/s received;
+    pc-2 is a room PC and reboots in the 4th bucket (its counter restarts)."""
+    org = "battalion=b1,detachment=d1"
+    lines = []
+    for i in range(30):
+        t = (b0 + 60 * i) * 1000
+        lines.append(f"metrics,site=s1,host=pc-1,network=gov,role=office,{org} "
+                     f"cpu_percent={10 + (i % 2) * 2 - 1},mem_used_percent=50,collect_ms=3,"
+                     f"disk_used_percent=40,net_bytes_recv={60_000 * i}i,"
+                     f"net_bytes_sent={6_000 * i}i,net_speed_mbps=1000i {t}")
+        recv = 180_000 * (i - 18) if i >= 18 else 180_000 * i  # reboot at i = 18
+        lines.append(f"metrics,site=s1,host=pc-2,network=gov,role=room,{org} "
+                     f"cpu_percent=30,mem_used_percent=70,collect_ms=3,"
+                     f"disk_used_percent={80 if i == 7 else 60},net_bytes_recv={recv}i,"
+                     f"net_bytes_sent=0i,net_speed_mbps=100i {t}")
+    influxd.write("\n".join(lines), db)
+
+
+def test_backfill_writes_the_expected_roll_ups_without_new_series(
+        influxd: Influxd, influx_db: str) -> None:
+    sink = InfluxSink(config(influxd, influx_db))
+    retention.ensure(sink, sink.cfg, LEVELS)
+    b0 = (int(time.time()) - 7200) // 300 * 300
+    write_pcs(influxd, influx_db, b0)
+    before = debug_series(influxd, influx_db)
+    written = retention.backfill(sink, sink.cfg, b0 * 1000, (b0 + 1800) * 1000, LEVELS)
+    assert written["netroom_pc_5m"] == 12  # 2 PCs x 6 buckets
+    assert written["netroom_site_5m"] == written["netroom_room_5m"] == 6
+    # The roll-up of `metrics` keeps the measurement and tags: no new series
+    # key; site_metrics adds one per site and network (here 1). Per RP,
+    # SHOW SERIES EXACT CARDINALITY counts rollup's 2 `metrics` series too.
+    assert before == 2 + 4  # 2 PCs' metrics, rp_choice's 4 rows
+    assert debug_series(influxd, influx_db) == before + 1
+    card = by_series(influxd, influx_db, 'SHOW SERIES EXACT CARDINALITY FROM "rollup"./.*/')
+    assert card == {"metrics": [[2]], "site_metrics": [[1]]}
+
+    pc = {(r["host"], r["time"]): r for r in rows(
+        influxd, influx_db, 'SELECT * FROM "rollup"."metrics" GROUP BY "host"')}
+    first = b0 * 1000
+    assert pc[("pc-1", first)]["cpu_percent"] == pytest.approx(9.8)  # mean of 9,11,9,11,9
+    assert pc[("pc-1", first)]["reports"] == 5
+    assert pc[("pc-1", first)]["net_bytes_recv"] == 240_000  # the bucket's last
+    assert pc[("pc-1", first)]["net_bytes_recv_per_s"] is None  # no bucket before it
+    assert pc[("pc-1", first + 300_000)]["net_bytes_recv_per_s"] == 1000
+    assert pc[("pc-2", first + 300_000)]["disk_used_percent"] == 80  # the bucket's max
+    assert pc[("pc-2", first + 300_000)]["net_bytes_recv_per_s"] == 3000
+    # pc-2's counter restarted in bucket 4 (i = 18): no negative rate, none at all.
+    assert pc[("pc-2", first + 900_000)].get("net_bytes_recv_per_s") is None
+    assert pc[("pc-2", first + 1_200_000)]["net_bytes_recv_per_s"] == 3000
+
+    site = {r["time"]: r for r in rows(influxd, influx_db,
+                                       'SELECT * FROM "rollup"."site_metrics"')}
+    assert len(site) == 6
+    s1 = site[first + 300_000]
+    assert (s1["site"], s1["network"], s1["detachment"], s1["battalion"]) == (
+        "s1", "gov", "d1", "b1")
+    assert (s1["pcs"], s1["room_pcs"]) == (2, 1)
+    assert s1["cpu_percent"] == pytest.approx((10.2 + 30) / 2)  # 11,9,11,9,11 and 30
+    assert s1["disk_used_percent"] == 80
+    assert s1["net_bytes_recv_per_s"] == 4000  # 1000 + 3000
+    assert s1["net_speed_mbps"] == 1100
+    assert site[first + 900_000]["net_bytes_recv_per_s"] == 1000  # pc-2 rebooting
+    # Re-running the backfill changes nothing.
+    again = retention.backfill(sink, sink.cfg, b0 * 1000, (b0 + 1800) * 1000, LEVELS)
+    assert again == written
+    assert {r["time"]: r for r in rows(influxd, influx_db,
+                                       'SELECT * FROM "rollup"."site_metrics"')} == site
+    sink.close()
+
+
+def test_daily_tiers_keep_compliance_bandwidth_and_availability(influxd: Influxd,
+                                                                influx_db: str) -> None:
+    sink = InfluxSink(config(influxd, influx_db))
+    retention.ensure(sink, sink.cfg)
+    day = (int(time.time()) // 86400 - 2) * 86400
+    lines = [f'compliance,site=s1,rule=all status="fail",ok=0i,no_data=0i {(day + 600) * 1000}',
+             f'compliance,site=s1,rule=all status="pass",ok=1i,no_data=0i {(day + 900) * 1000}',
+             f'bandwidth,site=s1,host=t,network=gov,role=room method="speedtest",'
+             f"download_mbps=80 {(day + 100) * 1000}",
+             f'bandwidth,site=s1,host=t,network=gov,role=room method="speedtest",'
+             f"download_mbps=100 {(day + 200) * 1000}",
+             f'bandwidth,site=s1,host=t,network=gov,role=room method="speedtest",'
+             f'error="timeout" {(day + 300) * 1000}',
+             f'availability,site=s1 day="D",required_s=36000.0,open_s=18000.0 '
+             f"{(day - 8 * 3600) * 1000}"]
+    influxd.write("\n".join(lines), influx_db)
+    retention.backfill(sink, sink.cfg, (day - 86400) * 1000, (day + 86400) * 1000)
+    [c] = rows(influxd, influx_db, 'SELECT * FROM "forever"."compliance"')
+    assert (c["time"], c["status"], c["ok"]) == (day * 1000, "pass", 1)  # the day's last
+    [b] = rows(influxd, influx_db, 'SELECT * FROM "forever"."bandwidth"')
+    assert (b["download_mbps"], b["download_max_mbps"], b["tests"], b["failed"]) == (
+        90, 100, 3, 1)
+    [a] = rows(influxd, influx_db, 'SELECT * FROM "forever"."availability"')
+    # Kept at its own time (the room's local midnight), not moved to UTC midnight.
+    assert (a["time"], a["day"], a["open_s"]) == ((day - 8 * 3600) * 1000, "D", 18000)
+    sink.close()
+
+
+def debug_series(influxd: Influxd, db: str) -> int:
+    """The database's series keys, every RP together (what max-series-per-database counts)."""
+    with OPENER.open(influxd.url + "/debug/vars", timeout=10) as r:
+        stats = json.load(r)
+    return int(next(v["values"]["numSeries"] for k, v in stats.items()
+                    if k.startswith("database") and v["tags"]["database"] == db))
+
+
+def test_keep_waits_for_influxdb(influxd_factory: Callable[..., Influxd]) -> None:
+    influxd = influxd_factory()
+    influxd.stop()
+    cfg = read_influx({"url": influxd.url, "database": "kept", "timeout_s": 1})
+    with pytest.raises(SinkError):
+        retention.ensure(InfluxSink(cfg), cfg)
+    stop = threading.Event()
+    thread = threading.Thread(target=retention.keep, args=(cfg, LEVELS, stop, 0.2), daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive()  # still retrying
+    influxd.start()
+    assert wait_until(lambda: not thread.is_alive(), 20)
+    assert len(cqs(influxd, "kept")) == 6
+    stop.set()
+
+
+def test_manage_false_touches_nothing(influxd: Influxd, influx_db: str) -> None:
+    sink = InfluxSink(config(influxd, influx_db, manage=False))
+    assert retention.ensure(sink, sink.cfg) == []
+    assert set(policies(influxd, influx_db)) == {"autogen"} and cqs(influxd, influx_db) == {}
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"raw": "10d"}, "influxdb.retention.raw: must be at least 35d"),
+    ({"raw": "30 days"}, "influxdb.retention.raw: must be a duration like 30d"),
+    ({"rollup": "20d"}, "influxdb.retention.rollup: must be at least raw (35d)"),
+    ({"raw": "inf"}, "influxdb.retention.rollup: must be at least raw (inf)"),
+    ({"resample_for": "7m"}, "influxdb.retention.resample_for: must be a multiple of 5m"),
+    ({"resample_for": "inf"}, "influxdb.retention.resample_for: must be a finite duration"),
+    ({"switch_after": "40d"}, "influxdb.retention.switch_after: must be between 1h and raw"),
+    ({"manage": "yes"}, "influxdb.retention.manage: must be true or false"),
+    ({"daily": "inf"}, "influxdb.retention.daily: unknown key"),
+])
+def test_config_errors_name_the_key(given: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_influx({"retention": given})
+
+
+def test_defaults() -> None:
+    assert read_influx({}).retention == RetentionConfig()
+    cfg = read_influx({"retention": {"raw": "inf", "rollup": "inf"}}).retention
+    assert (cfg.raw_s, cfg.rollup_s) == (0, 0)

@@ -1,0 +1,308 @@
+"""The state kept at ingest gives the verdicts reading InfluxDB gives.
+
+Today's InfluxDB-reading path (collector.store.snapshot) is the oracle: on
+the hand-computed fleet of fleets.py, with a day of room PCs' heartbeats
+(gaps, restarts, a Last Will), probes, isolation reports and speed tests
+added, both paths must build equal Snapshots and verdicts, after a collector
+restart, a SIGKILL, with two workers, in the hour after a site's midnight,
+and after the state was rebuilt from InfluxDB alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import os
+import pprint
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import fleets
+import pytest
+from harness import Publisher, message, start_collector, stop_process, wait_count, write_config
+from servers import Influxd, Mosquitto, wait_until
+
+from collector.compliance.availability import Timeline, online_spans, room_now
+from collector.compliance.evaluate import evaluate_all
+from collector.config import load
+from collector.influx.client import InfluxSink
+from collector.store import snapshot
+from collector.store.rows import reader
+from collector.store.state import records as rec
+from collector.store.state import snapshot as state_snapshot
+from collector.store.state.db import REAL_RUN, StateDB, path_in
+
+INTERVAL = 300  # s between ticks: a day of 20 room PCs is about 6,000 messages
+ROOMS = [(s, h, n) for s, h, _, n, role, _ in fleets.PCS if role == "room"]
+
+
+def history(now: float, seed: int = 7) -> list[tuple[str, bytes]]:
+    """A day of what the fleet's agents send besides inventories."""
+    rnd = random.Random(seed)
+    out = []
+    start = now - 26 * 3600
+    for i, (site, host, net) in enumerate(ROOMS):
+        kw: dict[str, Any] = {"site": site, "host": host, "network": net, "role": "room"}
+        t = start + i * 7
+        out.append(message("status", {"state": "online", "interval_s": INTERVAL}, ts=t, **kw))
+        while t < now - 60:
+            out.append(message("metrics", {}, ts=t, **kw))
+            t += INTERVAL + rnd.uniform(-20, 20)
+            roll = rnd.random()
+            if roll < 0.01:  # a clean restart: offline, 40 min off, online again
+                out.append(message("status", {"state": "offline"}, ts=t, **kw))
+                t += 2400
+                out.append(message("status", {"state": "online", "interval_s": INTERVAL},
+                                   ts=t, **kw))
+            elif roll < 0.02:  # a power cut: silence, no status
+                t += rnd.uniform(1800, 7200)
+        if i % 5 == 4:  # vanished at the end: the broker's Last Will
+            out.append(message("status", {"state": "offline", "will": True}, ts=t, **kw))
+        for k in range(0, 26, 2):
+            out.append(message("probe", {"probe": "portal", "method": "http", "target":
+                                         "http://portal.example/", "ok": rnd.random() > 0.2},
+                               ts=start + k * 3600 + i, **kw))
+        if net == "gov":
+            out.append(message("isolation", {"violated": i % 3 == 0, "canaries_checked": 2,
+                                             "reasons": "reached" if i % 3 == 0 else ""},
+                               ts=now - 1800 + i, **kw))
+    for j, site in enumerate(sorted({s for s, _, _ in ROOMS})):
+        for k in range(0, 24, 6):
+            for net in ("gov", "internet"):
+                body = ({"method": "intranet", "error": "timeout"} if (j + k) % 7 == 0 else
+                        {"method": "intranet", "download_mbps": 20.0 + j + k,
+                         "upload_mbps": 5.0, "latency_ms": 3.0})
+                out.append(message("bandwidth", body, site=site, host=f"t-{net}", network=net,
+                                   role="room", ts=now - 24 * 3600 + k * 3600 + j))
+    return out
+
+
+def tree(tz: str) -> list[dict[str, Any]]:
+    """fleets.TREE with every room in time zone ``tz``, open all day."""
+    def walk(node: dict[str, Any]) -> dict[str, Any]:
+        node = dict(node)
+        if "children" in node:
+            node["children"] = [walk(c) for c in node["children"]]
+        else:
+            node["room"] = {"timezone": tz, "open": ["00:00-24:00"]}
+        return node
+    return [walk(n) for n in fleets.TREE]
+
+
+def just_after_midnight() -> str:
+    """A time zone where local midnight passed within the last hour."""
+    hour = (24 - dt.datetime.now(dt.timezone.utc).hour) % 24
+    return f"Etc/GMT-{hour}" if hour <= 14 else f"Etc/GMT+{24 - hour}"
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.name not in ("site", "stored")}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def both(cfg: Path, now_ms: int) -> tuple[Any, Any]:
+    """(InfluxDB path, state path) Snapshots and verdicts at ``now_ms``, as plain data."""
+    c = load(cfg)
+    sink = InfluxSink(c.influxdb)
+    try:
+        old = snapshot.build(reader(sink), c.org, now_ms)
+    finally:
+        sink.close()
+    db = StateDB(path_in(c.spool_dir), readonly=True)
+    try:
+        new = state_snapshot.build(db, c.org, now_ms)
+    finally:
+        db.close()
+    out = []
+    for snaps in (old, new):
+        ev = evaluate_all(c.org, snaps)
+        out.append((_plain(list(snaps.by_site.values())), _plain(list(snaps.unregistered)),
+                    [(v.site.id, v.status, [(r.rule, r.status, r.actual, r.shortfall)
+                                            for r in v.results]) for v in ev.verdicts]))
+    return out[0], out[1]
+
+
+def assert_same(cfg: Path) -> None:
+    """Equal once the last durable batch reached the state (it follows InfluxDB)."""
+    got: list[Any] = []
+
+    def same() -> bool:
+        path = path_in(load(cfg).spool_dir)
+        if not os.path.exists(path):
+            return False  # the collector is still starting
+        db = StateDB(path, readonly=True)
+        complete = db.complete
+        db.close()
+        if not complete:
+            return False  # still rebuilding
+        got[:] = both(cfg, int(time.time() * 1000))
+        return bool(got[0] == got[1])
+
+    wait_until(same, 30)
+    assert got, "the state never became complete"
+    old, new = got
+    for o, n in zip(old[0], new[0]):  # every fact of every site, the first difference shown
+        assert n == o, "\n".join(difflib.unified_diff(
+            pprint.pformat(o, width=120).splitlines(), pprint.pformat(n, width=120).splitlines(),
+            "influxdb", "state", lineterm=""))
+    assert new[2] == old[2]  # the verdicts
+    assert new[1] == old[1]  # the strays
+
+
+def landed(influxd: Influxd, db: str, msgs: list[tuple[str, bytes]]) -> None:
+    wait_count(influxd, db, "metrics", "collect_ms",
+               sum(1 for t, _ in msgs if "/metrics" in t))
+
+
+@pytest.fixture(name="fleet")
+def fleet_fixture(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
+                  influx_db: str) -> Callable[..., Path]:
+    def make(tz: str = "Asia/Shanghai", **collector: Any) -> Path:
+        return write_config(tmp_path, mosquitto, influxd, db=influx_db, sites=tree(tz),
+                            rules={"evaluate_interval": 2},
+                            collector={"spool_dir": str(tmp_path / "spool"), "batch_size": 500,
+                                       "flush_interval": 0.2, "stats_interval": 1, **collector})
+    return make
+
+
+def publish(mosquitto: Mosquitto, msgs: list[tuple[str, bytes]]) -> None:
+    pub = Publisher(mosquitto)
+    try:
+        pub.publish_many(msgs)
+    finally:
+        pub.close()
+
+
+def test_state_equals_influxdb_across_restart_sigkill_and_rebuild(
+        fleet: Callable[..., Path], mosquitto: Mosquitto, influxd: Influxd, influx_db: str,
+        tmp_path: Path) -> None:
+    cfg = fleet()
+    now = time.time()
+    msgs = history(now)
+    proc = start_collector(cfg, tmp_path / "c1.log")
+    try:
+        publish(mosquitto, [*history(now)[: len(msgs) // 2]])
+        pub = Publisher(mosquitto)
+        fleets.seed(pub, now)
+        pub.close()
+        # SIGKILL in the middle of the second half: nothing acknowledged is lost,
+        # nothing unacknowledged is counted twice by the state.
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        publish(mosquitto, msgs[len(msgs) // 2:])
+    finally:
+        stop_process(proc)
+    proc = start_collector(cfg, tmp_path / "c2.log")
+    try:
+        landed(influxd, influx_db, msgs)
+        assert_same(cfg)
+    finally:
+        stop_process(proc)  # a clean restart: the state file stays
+    proc = start_collector(cfg, tmp_path / "c3.log")
+    try:
+        later = [message("metrics", {}, site=s, host=h, network=n, role="room")
+                 for s, h, n in ROOMS[:5]]
+        publish(mosquitto, later)
+        landed(influxd, influx_db, msgs + later)
+        assert_same(cfg)
+    finally:
+        stop_process(proc)
+    # A fleet restored into InfluxDB by other means: no state file at all.
+    spool = load(cfg).spool_dir
+    for name in os.listdir(spool):
+        if name.startswith("state.sqlite"):
+            os.remove(os.path.join(spool, name))
+    proc = start_collector(cfg, tmp_path / "c4.log")
+    try:
+        assert_same(cfg)
+    finally:
+        stop_process(proc)
+
+
+def test_state_equals_influxdb_with_two_workers_after_midnight(
+        fleet: Callable[..., Path], mosquitto: Mosquitto, influxd: Influxd, influx_db: str,
+        tmp_path: Path) -> None:
+    cfg = fleet(just_after_midnight(), workers=2)
+    now = time.time()
+    msgs = history(now, seed=11)
+    proc = start_collector(cfg, tmp_path / "c.log")
+    try:
+        time.sleep(2)  # both workers subscribed: the shared group spreads the messages
+        pub = Publisher(mosquitto)
+        fleets.seed(pub, now)
+        pub.close()
+        publish(mosquitto, msgs)
+        landed(influxd, influx_db, msgs)
+        assert_same(cfg)
+    finally:
+        stop_process(proc)
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_runs_give_the_spans_every_tick_gives(tmp_path: Path, shuffled: bool) -> None:
+    """On a real SQLite file: random ticks, restarts and wills, applied in time
+    order (exact) or out of order as outboxes deliver (within the split error)."""
+    rnd = random.Random(3)
+    db = StateDB(str(tmp_path / "state.sqlite"), lambda site: 3.0)
+    day0 = 1_700_000_000_000
+    for n in range(40):
+        host = f"h{n}"
+        interval = rnd.choice((30, 60, 120))
+        ticks: list[int] = []
+        offline: list[tuple[int, bool]] = []
+        records: list[rec.Record] = [rec.Status("s", host, "gov", "room", day0, "online", False,
+                                                float(interval), None, None, None)]
+        t = day0 + 1000
+        while t < day0 + 6 * 3_600_000:
+            ticks.append(t)
+            t += round(interval * 1000 * rnd.choice((0.5, 1, 1, 1, 2.9, 3.1, 7)))
+            if rnd.random() < 0.03:
+                will = rnd.random() < 0.5
+                offline.append((t, will))
+                records.append(rec.Status("s", host, "gov", "room", t, "offline", will, None,
+                                          None, None, None))
+                t += rnd.choice((1000, interval * 1000 * 5))
+        records += [rec.Beat("s", host, x) for x in ticks]
+        if shuffled:  # the interval is known (the agent's first status said it)
+            db.apply(records[:1])
+            rest = records[1:]
+            rnd.shuffle(rest)
+            records = records[:1] + rest
+        else:
+            records.sort(key=lambda r: r.ts)  # type: ignore[union-attr]
+        for k in range(0, len(records), 50):
+            db.apply(records[k:k + 50])
+        full = Timeline(tuple(sorted({day0, *ticks})), tuple(sorted(offline)), float(interval))
+        runs = db.db.execute(f"SELECT start_ms, end_ms FROM runs WHERE host=? AND {REAL_RUN}",
+                             (host,)).fetchall()
+        packed = Timeline((day0,), tuple(sorted(offline)), float(interval), tuple(runs))
+        for now in (day0 + 3 * 3_600_000, day0 + 7 * 3_600_000):
+            want, got = online_spans(full, now, 3), online_spans(packed, now, 3)
+            if not shuffled:
+                assert got == want, host
+                assert room_now({host: packed}, now) == room_now({host: full}, now), host
+            else:
+                clean = sum(1 for _, will in offline if not will)
+                assert abs(_measure(got) - _measure(want)) <= clean * 3 * interval * 1000, host
+    db.close()
+
+
+def _measure(spans: list[tuple[int, int]]) -> int:
+    return sum(e - s for s, e in spans)
+
+
+def test_overlapping_runs_walk_as_their_union() -> None:
+    """Workers may leave a tick's run inside another's: no gap inside a run."""
+    union = Timeline((), (), 1.0, ((0, 60_000),))
+    overlapping = Timeline((), (), 1.0, ((0, 60_000), (20_000, 20_000), (45_000, 50_000)))
+    assert online_spans(overlapping, 90_000, 3) == online_spans(union, 90_000, 3) == [
+        (0, 60_000)]
