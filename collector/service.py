@@ -235,12 +235,27 @@ class Collector:
     def _rebuild(self, read: Read, errors: RateLimitedLog) -> None:
         try:
             with self._eval_lock:
-                if not self._eval_state.complete:
-                    rebuild.rebuild(self._eval_state, read, self.cfg.org,
-                                    int(time.time() * 1000))
+                self._ensure_state(read)
         except SinkError as exc:
             errors.log(logging.WARNING, "query", "compliance: cannot read InfluxDB to rebuild "
                        "the state, retrying at the next pass: %s", exc)
+        except Exception:  # the evaluation tries again each pass
+            log.exception("compliance: cannot rebuild the state; retrying at the next pass")
+
+    def _ensure_state(self, read: Read) -> bool:
+        """Rebuild a missing state from InfluxDB; False while that must wait.
+
+        Spooled batches are not in InfluxDB yet (nor in a new state file): the
+        rebuild waits until the spool is drained, or they would never be read.
+        """
+        if self._eval_state.complete:
+            return True
+        if len(self.spool):
+            log.warning("state: rebuild from InfluxDB waits for the spool to drain "
+                        "(%d batches)", len(self.spool))
+            return False
+        rebuild.rebuild(self._eval_state, read, self.cfg.org, int(time.time() * 1000))
+        return True
 
     def evaluate_now(self, read: Read, errors: RateLimitedLog | None = None
                      ) -> compliance.Evaluation:
@@ -250,9 +265,9 @@ class Collector:
         org = self.cfg.org
         with self._eval_lock:
             db = self._eval_state
+            if not self._ensure_state(read):
+                raise SinkError("the state is being rebuilt once the spool has drained")
             now = int(time.time() * 1000)
-            if not db.complete:
-                rebuild.rebuild(db, read, org, now)
             db.prune(rebuild.keep(org, now), now - skew.AHEAD_MS)
             snaps = state_snapshot.build(db, org, now)
         ev = compliance.evaluate_all(org, snaps)

@@ -306,3 +306,20 @@ def test_overlapping_runs_walk_as_their_union() -> None:
     overlapping = Timeline((), (), 1.0, ((0, 60_000), (20_000, 20_000), (45_000, 50_000)))
     assert online_spans(overlapping, 90_000, 3) == online_spans(union, 90_000, 3) == [
         (0, 60_000)]
+
+
+def test_runs_never_bridge_a_silence_the_default_interval_splits(tmp_path: Path) -> None:
+    """A PC announced 300 s days ago and ticks every 300 s: a window without
+    that announcement is judged at 60 s, so the runs must split there too."""
+    db = StateDB(str(tmp_path / "state.sqlite"), lambda site: 3.0)
+    day0 = 1_700_000_000_000
+    db.apply([rec.Status("s", "h", "gov", "room", day0, "online", False, 300.0, None, None,
+                         None)])
+    ticks = [day0 + 3 * 86_400_000 + k * 300_000 for k in range(20)]
+    db.apply([rec.Beat("s", "h", t) for t in ticks])
+    runs = db.db.execute(f"SELECT start_ms, end_ms FROM runs WHERE {REAL_RUN} AND "
+                         "start_ms > ?", (day0,)).fetchall()
+    now = ticks[-1] + 60_000
+    full = Timeline(tuple(ticks), (), 60.0)
+    assert online_spans(Timeline((), (), 60.0, tuple(runs)), now, 3) == online_spans(full, now, 3)
+    db.close()

@@ -110,21 +110,25 @@ class StateDB:
         self._runs: dict[tuple[str, str], tuple[int, int]] = {}
 
     def _create(self) -> None:
-        version = None
-        try:
-            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            version = row[0] if row else None
-        except sqlite3.OperationalError:
-            pass  # a new file
-        if version not in (None, SCHEMA_VERSION):
-            # An older layout: start again, rebuilt from InfluxDB (rebuild.py).
-            for (name,) in self.db.execute(
-                    "SELECT name FROM sqlite_master WHERE type='table'").fetchall():
-                self.db.execute(f'DROP TABLE IF EXISTS "{name}"')
+        # One transaction: workers starting together upgrade the file once.
         self.db.execute("BEGIN IMMEDIATE")
-        for sql in _TABLES:
-            self.db.execute(sql)
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        try:
+            version = None
+            if self.db.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
+                row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+                version = row[0] if row else None
+            if version not in (None, SCHEMA_VERSION):
+                # An older layout: start again, rebuilt from InfluxDB (rebuild.py).
+                for (name,) in self.db.execute(
+                        "SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+                    self.db.execute(f'DROP TABLE IF EXISTS "{name}"')
+            for sql in _TABLES:
+                self.db.execute(sql)
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
+                            (SCHEMA_VERSION,))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
         self.db.execute("COMMIT")
 
     def close(self) -> None:
@@ -235,7 +239,10 @@ class StateDB:
                 self._close(r.site, r.host, r.ts)
 
     def gap_ms(self, site: str, host: str) -> float:
-        """The longest silence a run bridges for this PC: missing_intervals x interval."""
+        """The longest silence a run bridges for this PC: missing_intervals x its
+        interval, at most x 60 s: the walk judges a window by the intervals
+        announced around it, else 60 s, and a run must never bridge a silence
+        any judgement splits."""
         interval = self._intervals.get((site, host))
         if interval is None:
             row = self.db.execute(
@@ -245,7 +252,7 @@ class StateDB:
                 return self.missing_of(site) * DEFAULT_INTERVAL_S * 1000
             interval = float(row[0])
             self._intervals[(site, host)] = interval
-        return self.missing_of(site) * interval * 1000
+        return self.missing_of(site) * min(interval, DEFAULT_INTERVAL_S) * 1000
 
     def _span(self, site: str, host: str, start: int, end: int) -> None:
         """Ticks from ``start`` to ``end`` (one tick: both the same) join the runs
@@ -306,6 +313,15 @@ class StateDB:
         """
         x = self.db.execute
         x("BEGIN IMMEDIATE")
+        try:
+            self._prune(keep, newest_before)
+        except BaseException:
+            x("ROLLBACK")
+            raise
+        x("COMMIT")
+
+    def _prune(self, keep: dict[str, int], newest_before: int) -> None:
+        x = self.db.execute
         x("DELETE FROM inventory WHERE last_ts <= ?", (keep["inventory"],))
         x("DELETE FROM online WHERE ts < ?", (keep["status"],))
         x("DELETE FROM offline WHERE ts < ?", (keep["status"],))
@@ -320,7 +336,6 @@ class StateDB:
             x(f"DELETE FROM {table} WHERE ({key}, ts) IN (SELECT {key}, ts FROM "  # noqa: S608
               f"(SELECT {key}, ts, row_number() OVER (PARTITION BY {key} ORDER BY ts DESC) "
               f"AS n FROM {table} WHERE ts <= ?) WHERE n > 1)", (newest_before,))
-        x("COMMIT")
 
     # --- reads: each returns rows shaped like the InfluxQL rows the loaders read ---
     def rows(self, sql: str, args: tuple[Any, ...], names: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from netroom import central, schema
 log = logging.getLogger(__name__)
 
 QUERIES = 11
+CHUNK = 5000  # records per transaction
 ROOM = schema.tag_is(schema.ROLE, rec.ROOM)
 
 
@@ -34,7 +35,8 @@ def keep(org: Org, now_ms: int) -> dict[str, int]:
                 for p in (room_open_all_day.site_params(org, s) for s in org.sites)),
                default=1)
     fresh = now_ms - round(org.freshness_days * schema.DAY_MS)
-    runs = now_ms - (days + 3) * schema.DAY_MS
+    # Runs also tell when a room PC silent for up to freshness_days was last seen.
+    runs = min(now_ms - (days + 3) * schema.DAY_MS, fresh - schema.DAY_MS)
     return {"inventory": fresh, "status": min(fresh, runs) - schema.DAY_MS, "runs": runs,
             "bandwidth": now_ms - bandwidth.LOOKBACK_DAYS * schema.DAY_MS}
 
@@ -46,8 +48,11 @@ def rebuild(db: StateDB, read: Read, org: Org, now_ms: int) -> int:
     state stays incomplete; the caller tries again later).
     """
     got = records(read, org, now_ms)
-    # One transaction in time order: an offline status closes the run before it.
-    db.apply(got)
+    # In time order (an offline status closes the run before it), in short
+    # transactions: the ingest workers write to the same file meanwhile.
+    got.sort(key=lambda r: r.start_ms if isinstance(r, rec.Day) else r.ts)
+    for i in range(0, len(got), CHUNK):
+        db.apply(got[i:i + CHUNK])
     db.put("complete", "1")
     log.info("state rebuilt from InfluxDB: %d records", len(got))
     return len(got)
