@@ -69,7 +69,8 @@ class Collector:
         self._eval_lock = threading.Lock()
         self.ingest = Ingest(cfg.subscriber, self._handle, self.counters,
                              tags_for or cfg.org.tags_for, on_valid, on_fatal=self.fail,
-                             facts_of=state_records.record_of)
+                             facts_of=state_records.record_of,
+                             handle_many=self._handle_many)
         self.writer = Writer(Delivery(self.sink.write, cfg.max_body_bytes), self.spool,
                              self.deadletters, self.ingest.ack, self.counters,
                              cfg.batch_size, cfg.flush_interval_s, cfg.queue_max_bytes,
@@ -166,6 +167,9 @@ class Collector:
 
     def _handle(self, entry: Entry) -> bool:
         return self._accepting and self.writer.put(entry)
+
+    def _handle_many(self, entries: list[Entry]) -> bool:
+        return self._accepting and self.writer.put_many(entries)
 
     def _missing_of(self) -> Callable[[str], float]:
         """Each site's room_open_all_day.missing_intervals (the default for others)."""

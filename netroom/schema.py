@@ -140,7 +140,7 @@ BY_SITE_HOST = group_by(SITE, HOST)  # the latest per PC, heartbeats per PC
 NIC_TAG = section_tag("metrics", "nics")  # METRICS_NICS, INVENTORY_NICS: the NIC
 MOUNT_TAG = section_tag("metrics", "disks")  # METRICS_DISKS, INVENTORY_DISKS: the mount point
 
-# --- the default storage layout (docs/protocol.md, "What InfluxDB stores") ---
+# --- the default storage layout (docs/protocol.md, "Storage") ---
 # At default settings a PC makes at most six series: status, inventory,
 # metrics, isolation, one probe per probe name, and bandwidth on a tester.
 # `inventory`: one point per message; its sections are string fields holding
@@ -178,21 +178,6 @@ NICS_UP = "nics_up"
 # item (METRICS_DISKS, METRICS_DISKIO, METRICS_NICS); none by default.
 ITEM_SERIES_SECTIONS = ("disks", "diskio", "nics")
 
-
-# --- metrics totals (appended for the retention/dashboards work; the ingest
-# side may add these same names: append only, never rewrite) ---
-# On every `metrics` point: the PC's totals over its disks and NICs
-# (collector/ingest/points.py). Sums of cumulative counters stay cumulative.
-DISK_TOTAL_BYTES = "disk_total_bytes"
-DISK_USED_BYTES = "disk_used_bytes"
-DISK_FREE_BYTES = "disk_free_bytes"
-DISK_USED_PERCENT = "disk_used_percent"  # the fullest mount
-DISK_READ_BYTES = "disk_read_bytes"
-DISK_WRITE_BYTES = "disk_write_bytes"
-NET_BYTES_SENT = "net_bytes_sent"
-NET_BYTES_RECV = "net_bytes_recv"
-NET_SPEED_MBPS = "net_speed_mbps"  # sum of the link speeds of the NICs up
-NICS_UP = "nics_up"
 
 # --- retention tiers (collector/influx/retention.py; docs/operations.md) ---
 RP_ROLLUP = "rollup"  # 5-minute series: `metrics` per PC, SITE_METRICS per site

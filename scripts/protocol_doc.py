@@ -42,8 +42,12 @@ def tables() -> str:
         out.append("|---|---|---|---|---|")
         out.extend(row(n, f) for n, f in spec.fields.items())
         for sname, sec in spec.sections.items():
+            where = (f"measurement `{kind}_{sname}` if `collector.item_series` lists it"
+                     if kind == "metrics" else
+                     f"the JSON field `{sname}` of `{kind}`" if kind == "inventory" else
+                     f"measurement `{kind}_{sname}`")
             out.append(f"\nSection `{sname}`: a list of at most {sec.max_items} objects, "
-                       f"keyed by `{sec.key}`; measurement `{kind}_{sname}`.\n")
+                       f"keyed by `{sec.key}`; stored as {where} (see Storage).\n")
             out.append("| field | type | unit | required | allowed |")
             out.append("|---|---|---|---|---|")
             out.extend(row(n, f) for n, f in sec.fields.items())

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector.influx.line import LineEncoder, Point
-from collector.ingest.points import MessageEncoder, to_points
+from collector.ingest.points import DERIVED, MessageEncoder, to_points
 from collector.ingest.subscriber import SubscriberConfig, encode_message
 from netroom import protocol, schema
 from netroom.mqtt import MqttConfig
@@ -65,6 +65,11 @@ def test_default_layout_is_one_point_per_message() -> None:
     for kind in KINDS:
         points = to_points(golden_message(kind), ORG)
         assert [p.measurement for p in points] == [kind], kind
+
+
+def test_derived_fields_never_hide_a_field_the_agent_sends() -> None:
+    for kind, names in DERIVED.items():
+        assert not set(names) & set(protocol.KINDS[kind].fields), kind
 
 
 def test_metrics_message_maps_to_one_point_per_section_item_when_asked() -> None:

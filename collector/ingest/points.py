@@ -1,6 +1,6 @@
 r"""Maps a validated message to InfluxDB points and line protocol.
 
-The storage layout (docs/protocol.md, "What InfluxDB stores"): a kind's
+The storage layout (docs/protocol.md, "Storage"): a kind's
 scalar fields go to measurement ``<kind>``, tagged with site, host, network,
 role and the site's org path, plus the kind's own tag fields (``Kind.tags``:
 ``probe=portal``). Sections do not make series of their own by default, so a
@@ -64,8 +64,6 @@ DERIVED: dict[str, dict[str, type]] = {
                      schema.DISK_USED_PERCENT: float, schema.NET_SPEED_MBPS: int,
                      schema.NICS_UP: int},
 }
-for _kind, _names in DERIVED.items():  # a derived field never hides one the agent sends
-    assert not set(_names) & set(KINDS[_kind].fields), _kind
 
 
 def is_loopback(nic: str) -> bool:
