@@ -186,12 +186,13 @@ def assert_same(got: dict[str, list[dict[str, Any]]],
                 assert type(have) is type(want) and have == want, (key, col, have, want)
 
 
-def value(f: protocol.F) -> st.SearchStrategy[Any]:
-    """A valid value for field ``f`` (faults are added by ``messages``)."""
+def value(f: protocol.F, longest: int = 24) -> st.SearchStrategy[Any]:
+    """A valid value for field ``f``, strings up to ``longest`` characters
+    (faults are added by ``messages``)."""
     if f.choices:
         return st.sampled_from(f.choices)
     if f.type is str:
-        return st.text(CHARS, max_size=min(f.maxlen, 24))
+        return st.text(CHARS, max_size=min(f.maxlen, longest))
     if f.type is bool:
         return st.booleans()
     top = protocol.INT64_MAX if f.max is None else int(f.max)

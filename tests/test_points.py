@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pytest
+import test_lineprotocol_roundtrip as roundtrip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -336,22 +337,8 @@ def test_encode_message_bounds_the_clock_alike_on_both_ways() -> None:
 
 # --- generated messages: the ingest's lines are the general way's, always ---
 
-CHARS = st.one_of(st.sampled_from("\\ ,=\"'\n\t{}[]i"), st.characters(codec="utf-8"))
-
-
 def value(f: protocol.F) -> st.SearchStrategy[Any]:
-    if f.choices:
-        return st.sampled_from(f.choices)
-    if f.type is str:
-        return st.text(CHARS, max_size=min(f.maxlen, 12))
-    if f.type is bool:
-        return st.booleans()
-    top = protocol.INT64_MAX if f.max is None else int(f.max)
-    ints = st.integers(min_value=int(f.min or 0), max_value=top)
-    if f.type is int:
-        return ints
-    return st.one_of(ints, st.floats(min_value=f.min, max_value=f.max, allow_nan=False,
-                                     allow_infinity=False))
+    return roundtrip.value(f, 12)
 
 
 @st.composite
@@ -369,7 +356,7 @@ def decoded(draw: st.DrawFn) -> protocol.Message:
             continue
         items = []
         for i in range(draw(st.integers(0, 3))):
-            key = draw(st.text(CHARS, min_size=1, max_size=6)) + str(i)  # a valid tag, unique
+            key = draw(st.text(roundtrip.CHARS, min_size=1, max_size=6)) + str(i)  # unique
             if sec.path and draw(st.booleans()):
                 key += "\\"  # a trailing backslash, as Windows mounts have
             item = {sec.key: key.replace("\n", " ")}
