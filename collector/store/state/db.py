@@ -72,8 +72,9 @@ _TABLES = (
 REAL_RUN = "NOT (start_ms = end_ms AND closed = start_ms)"
 
 
-class StateError(Exception):
-    """The state database cannot be opened or written."""
+class StateError(OSError):
+    """The state database cannot be opened or written (a disk problem, like the
+    spool's: the entry points report it in one line)."""
 
 
 def path_in(spool_dir: str) -> str:
@@ -104,7 +105,11 @@ class StateDB:
                 self.db.execute("PRAGMA synchronous=FULL")
                 self._create()
         except sqlite3.Error as exc:
-            raise StateError(f"state database {path}: {exc}") from exc
+            # SQLITE_CORRUPT, SQLITE_NOTADB: the file is damaged, and derived data.
+            damaged = getattr(exc, "sqlite_errorcode", None) in (11, 26) and not readonly
+            hint = (" (stop the collector and delete it: it is rebuilt from InfluxDB, "
+                    "docs/scale.md)") if damaged else ""
+            raise StateError(f"state database {path}: {exc}{hint}") from exc
         self._intervals: dict[tuple[str, str], float] = {}
         # Each PC's latest open run as this connection last wrote it (db._tick).
         self._runs: dict[tuple[str, str], tuple[int, int]] = {}
