@@ -86,8 +86,9 @@ def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
                  f"FROM {schema.ident(schema.BANDWIDTH)} WHERE time > {k['bandwidth']}ms "
                  f"AND time <= {hi}ms {by_series}")
     out += [rec.Test(r[schema.SITE], r[schema.NETWORK], r[schema.HOST], int(r["time"]),
-                     _num(r, "download_mbps"), _num(r, "upload_mbps"), _num(r, "latency_ms"),
-                     str(r.get("method") or ""), _text(r, "error")) for r in tests]
+                     rec.number(r, "download_mbps"), rec.number(r, "upload_mbps"),
+                     rec.number(r, "latency_ms"),
+                     str(r.get("method") or ""), rec.text(r, "error")) for r in tests]
     stored = heartbeats.stored_days(read, k["runs"])
     out += [rec.Day(site, day, d.start_ms, d.required_s, d.open_s)
             for site, days in stored.items() for day, d in days.items()]
@@ -137,8 +138,8 @@ def _status(r: Row) -> rec.Status:
     return rec.Status(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], r[schema.ROLE],
                       int(r["time"]), str(r["state"]), bool(r.get("will")),
                       None if interval is None else float(interval),
-                      _text(r, central.VERSION_FIELD), _text(r, central.ERROR_FIELD),
-                      _text(r, central.LOCAL_FIELD))
+                      rec.text(r, central.VERSION_FIELD), rec.text(r, central.ERROR_FIELD),
+                      rec.text(r, central.LOCAL_FIELD))
 
 
 def _probe(r: Row) -> rec.Probe:
@@ -149,15 +150,5 @@ def _probe(r: Row) -> rec.Probe:
 def _isolation(r: Row) -> rec.Isolation:
     checked = r.get("canaries_checked")
     return rec.Isolation(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], int(r["time"]),
-                         bool(r["violated"]), _text(r, "reasons"), _text(r, "reached"),
+                         bool(r["violated"]), rec.text(r, "reasons"), rec.text(r, "reached"),
                          None if checked is None else int(checked))
-
-
-def _text(r: Row, name: str) -> str | None:
-    v = r.get(name)
-    return None if v is None else str(v)
-
-
-def _num(r: Row, name: str) -> float | None:
-    v = r.get(name)
-    return None if v is None else float(v)

@@ -118,27 +118,29 @@ def record_of(msg: protocol.Message, stored_ms: int) -> Record | None:
         interval = f.get("interval_s")
         return Status(msg.site, msg.host, msg.network, msg.role, stored_ms, str(f["state"]),
                       bool(f.get("will")), None if interval is None else float(interval),
-                      _text(f, "settings_version"), _text(f, "settings_error"),
-                      _text(f, "settings_local"))
+                      text(f, "settings_version"), text(f, "settings_error"),
+                      text(f, "settings_local"))
     if kind == schema.PROBE:
         return Probe(msg.site, msg.host, msg.network, str(f["probe"]), stored_ms, bool(f["ok"]))
     if kind == schema.ISOLATION:
         checked = f.get("canaries_checked")
         return Isolation(msg.site, msg.host, msg.network, stored_ms, bool(f["violated"]),
-                         _text(f, "reasons"), _text(f, "reached"),
+                         text(f, "reasons"), text(f, "reached"),
                          None if checked is None else int(checked))
     if kind == schema.BANDWIDTH:
-        return Test(msg.site, msg.network, msg.host, stored_ms, _num(f, "download_mbps"),
-                    _num(f, "upload_mbps"), _num(f, "latency_ms"), str(f["method"]),
-                    _text(f, "error"))
+        return Test(msg.site, msg.network, msg.host, stored_ms, number(f, "download_mbps"),
+                    number(f, "upload_mbps"), number(f, "latency_ms"), str(f["method"]),
+                    text(f, "error"))
     return None
 
 
-def _text(fields: Mapping[str, Any], name: str) -> str | None:
+def text(fields: Mapping[str, Any], name: str) -> str | None:
+    """``fields[name]`` as text; None if absent."""
     v = fields.get(name)
     return None if v is None else str(v)
 
 
-def _num(fields: Mapping[str, Any], name: str) -> float | None:
+def number(fields: Mapping[str, Any], name: str) -> float | None:
+    """``fields[name]`` as a float; None if absent."""
     v = fields.get(name)
     return None if v is None else float(v)
