@@ -4,14 +4,17 @@ Method: start a real mosquitto and influxd on loopback; register the
 collector's persistent session; with the collector stopped, queue N agent
 messages in the broker; start the collector and time from its connection to
 the broker (its "connected to" log line: the broker starts sending the
-queued messages then) until InfluxDB holds all N. CPU is counted from the
+queued messages then) until InfluxDB holds all N (count(uptime_s), polled
+every 50 ms once influxd's own write counter says N points may be there:
+the count scans every point, and polling it throughout loaded influxd, the
+system under test, as the bare peer is not; --poll count does that). CPU is counted from the
 same moment, so interpreter start-up and imports are left out. Peer in the
 same run: a bare paho subscriber that only acks (the ceiling for any Python
 MQTT consumer on this machine), timed from its CONNACK. Repeats and reports
 medians and the ratio netroom / bare paho, to the peer speaking the
 collector's MQTT version and to the other one.
 Run: python3 bench/collector_throughput.py [--n 50000] [--repeat 3]
-     [--collector-protocol 3.1.1] [--size small] [--workers 2]
+     [--collector-protocol 3.1.1] [--size small] [--workers 2] [--poll count]
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
-from servers import Influxd, Mosquitto  # noqa: E402
+from servers import OPENER, Influxd, Mosquitto  # noqa: E402
 
 from collector.config import load  # noqa: E402
 
@@ -73,6 +76,17 @@ def influx_count(influxd: Influxd, db: str) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
+def points_written(influxd: Influxd, db: str) -> int:
+    """Points influxd took into ``db`` (its shards' writePointsOk, /debug/vars):
+    at least count(uptime_s), for 1 ms of influxd CPU where the count costs
+    9 ms at 20,000 points and grows with them."""
+    with OPENER.open(f"{influxd.url}/debug/vars", timeout=30) as r:
+        stats = json.loads(r.read())
+    return sum(int(v["values"].get("writePointsOk", 0)) for v in stats.values()
+               if isinstance(v, dict) and v.get("name") == "shard"
+               and v.get("tags", {}).get("database") == db)
+
+
 def cpu_s(proc: psutil.Process) -> float:
     """CPU seconds (user + system) of ``proc`` and its children, exited ones too."""
     c = proc.cpu_times()
@@ -88,11 +102,18 @@ def cpu_s(proc: psutil.Process) -> float:
 
 class Started:
     """Starts the collector with its log on a pipe; ``connected`` is set at
-    the ``workers``-th "connected to" line (the last worker's CONNACK)."""
+    the ``workers``-th "connected to" line (the last worker's CONNACK);
+    ``first`` is (perf_counter, its CPU s, ``other``'s CPU s) at the first
+    one: the clock starts there, as the first worker takes messages before
+    the others connect (their start-up counts in)."""
 
-    def __init__(self, argv: list[str], workers: int) -> None:
+    def __init__(self, argv: list[str], workers: int,
+                 other: psutil.Process | None = None) -> None:
         self.connected = threading.Event()
+        self.first = (0.0, 0.0, 0.0)
+        self._other = other
         self.p = subprocess.Popen(argv, cwd=REPO, stderr=subprocess.PIPE, text=True)
+        self.proc = psutil.Process(self.p.pid)
         self._workers = workers
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -103,6 +124,9 @@ class Started:
         for line in self.p.stderr:
             if "connected to" in line:
                 seen += 1
+                if seen == 1:
+                    self.first = (time.perf_counter(), cpu_s(self.proc),
+                                  cpu_s(self._other) if self._other else 0.0)
                 if seen >= self._workers:
                     self.connected.set()
             elif " WARNING " in line or " ERROR " in line or " CRITICAL " in line:
@@ -117,7 +141,7 @@ class Started:
 
 def run_collector(tmp: Path, mosq: Mosquitto, influxd: Influxd, db: str, n: int,
                   msgs: list[tuple[str, bytes]], protocol: str, workers: int,
-                  collector_protocol: str | None) -> dict[str, Any]:
+                  collector_protocol: str | None, cheap_poll: bool = True) -> dict[str, Any]:
     col: dict[str, Any] = {"spool_dir": str(tmp / f"spool-{db}"), "batch_size": 5000,
                            "flush_interval": 0.5, "client_id": f"bench-{db}",
                            "workers": workers}
@@ -142,21 +166,23 @@ def run_collector(tmp: Path, mosq: Mosquitto, influxd: Influxd, db: str, n: int,
     finally:
         s.stop()
     publish(mosq, msgs)
-    s = Started(argv, workers)
+    assert influxd.proc is not None
+    db_proc = psutil.Process(influxd.proc.pid)
+    s = Started(argv, workers, db_proc)
     try:
-        proc = psutil.Process(s.p.pid)
+        proc = s.proc
         if not s.connected.wait(60):
             raise SystemExit("the collector did not connect")
-        t0 = time.perf_counter()
-        cpu0 = cpu_s(proc)
-        assert influxd.proc is not None
-        db_proc = psutil.Process(influxd.proc.pid)
-        db_cpu0 = cpu_s(db_proc)
+        t0, cpu0, db_cpu0 = s.first
         deadline = t0 + 300
         cpu = cpu0
         while time.perf_counter() < deadline:
             cpu = cpu_s(proc)
-            if influx_count(influxd, db) >= n:
+            # The count, the stop condition, only once influxd's write counter
+            # allows it: counting all points every 50 ms cost influxd about
+            # a quarter of its CPU in the run (docs/benchmarks.md).
+            if (not cheap_poll or points_written(influxd, db) >= n) and \
+                    influx_count(influxd, db) >= n:
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - t0
@@ -234,6 +260,10 @@ def main() -> None:
                     help="collector.mqtt_protocol (default: not set, the collector's "
                     "default); ratio_to_bare is to the bare peer speaking the same")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--poll", choices=("writes", "count"), default="writes",
+                    help="count: the count query every 50 ms (the method before "
+                    "2026-12-03 evening); writes: only once influxd's write counter "
+                    "reaches N")
     args = ap.parse_args()
     # Stopped with SIGTERM, still stop the servers and the collector (finally blocks).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -248,7 +278,8 @@ def main() -> None:
                 db = f"bench{i}"
                 influxd.post(f'CREATE DATABASE "{db}"')
                 r = run_collector(tmp, mosq, influxd, db, args.n, msgs, args.protocol,
-                                  args.workers, args.collector_protocol)
+                                  args.workers, args.collector_protocol,
+                                  cheap_poll=args.poll == "writes")
                 results.append(r)
                 # Both peers, the collector's own protocol first.
                 for proto in sorted(bare, key=lambda p: p != r["protocol"]):
@@ -270,6 +301,7 @@ def main() -> None:
     print(json.dumps({
         "n": args.n, "size": args.size, "protocol": args.protocol,
         "collector_protocol": same, "repeat": args.repeat, "workers": args.workers,
+        "poll": args.poll,
         "collector_msg_per_s_median": round(med), "collector_cpu_ms_per_msg_median": round(cpu, 3),
         "influxd_cpu_ms_per_msg_median": round(statistics.median(
             r["influxd_cpu_ms_per_msg"] for r in results), 3),

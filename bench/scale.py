@@ -31,8 +31,11 @@ Method (docs/benchmarks.md, "Bureau scale: evaluation and report"):
          clock: minutes after the history's end): wall s and peak RSS.
 3. The curve: new-path pass CPU per PC at each of --curve site counts, the
    state filled the same way (state only) over --curve-hours of history.
+4. --series N: series per PC, SHOW SERIES EXACT CARDINALITY over the whole
+   database / PCs, on an N-site fleet (see series()).
 Run: python3 bench/scale.py [--sites 1000] [--pcs 40] [--hours 26] [--interval 300]
-     [--repeat 3] [--curve 100,500,1000,2000] [--curve-hours 2] [--json FILE]
+     [--repeat 3] [--curve 100,500,1000,2000] [--curve-hours 2] [--series 25] [--json FILE]
+     (--sites 0 --curve '' --series 25: the series count alone, ~2 minutes)
 """
 from __future__ import annotations
 
@@ -57,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
@@ -66,6 +70,7 @@ from collector.compliance import skew  # noqa: E402
 from collector.compliance.evaluate import evaluate_all  # noqa: E402
 from collector.compliance.model import Org  # noqa: E402
 from collector.compliance.orgconfig import read_org  # noqa: E402
+from collector.influx import retention  # noqa: E402
 from collector.influx.client import InfluxSink  # noqa: E402
 from collector.influx.line import LineEncoder  # noqa: E402
 from collector.influx.settings import InfluxConfig  # noqa: E402
@@ -80,7 +85,7 @@ from collector.store.state import rebuild  # noqa: E402
 from collector.store.state import records as rec  # noqa: E402
 from collector.store.state import snapshot as state_snapshot  # noqa: E402
 from collector.store.state.db import StateDB  # noqa: E402
-from netroom import protocol, schema  # noqa: E402
+from netroom import gcpause, protocol, schema  # noqa: E402
 
 FAIL = ("room_gov_share", "room_open_all_day", "portal_reachable")
 DB = "netroom"
@@ -272,7 +277,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     elif spec["what"] == "new":
         db = StateDB(spec["state"], readonly=True)
         c, w = time.process_time(), time.perf_counter()
-        ev = evaluate_all(org, state_snapshot.build(db, org, now))
+        with gcpause.paused():  # as the service runs a pass
+            ev = evaluate_all(org, state_snapshot.build(db, org, now))
         out.update(cpu_s=time.process_time() - c, wall_s=time.perf_counter() - w)
     else:  # cold: rebuild an empty state from InfluxDB, then a pass
         sink = InfluxSink(InfluxConfig(url=spec["url"], database=DB))
@@ -281,7 +287,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         c, w = time.process_time(), time.perf_counter()
         out["records"] = rebuild.rebuild(db, read, org, now)
         rc, rw = time.process_time() - c, time.perf_counter() - w
-        ev = evaluate_all(org, state_snapshot.build(db, org, now))
+        with gcpause.paused():
+            ev = evaluate_all(org, state_snapshot.build(db, org, now))
         out.update(cpu_s=time.process_time() - c, wall_s=time.perf_counter() - w,
                    rebuild_cpu_s=rc, rebuild_wall_s=rw, queries=n[0])
     out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -353,6 +360,7 @@ def main_run(a: argparse.Namespace) -> dict[str, Any]:
     now_ms = round(end * 1000)
     res: dict[str, Any] = {"sites": a.sites, "pcs_per_site": a.pcs, "pcs": a.sites * a.pcs,
                            "hours": a.hours, "interval_s": a.interval, "repeat": a.repeat,
+                           "old_repeat": a.old_repeat or a.repeat,
                            "timezone": tz, "now_local": dt.datetime.fromtimestamp(
                                end, __import__("zoneinfo").ZoneInfo(tz)).isoformat()}
     with tempfile.TemporaryDirectory(prefix="netroom-scale-") as tmpdir:
@@ -384,12 +392,14 @@ def main_run(a: argparse.Namespace) -> dict[str, Any]:
             base = {"config": str(cfg), "now_ms": now_ms, "url": influxd.url}
             pid = influxd.proc.pid if influxd.proc else None
             R = range(a.repeat)
+            old_r = range(a.old_repeat or a.repeat)
             # The old path before any availability point exists: the hour after midnight.
-            res["old_midnight"] = medians([run_child({**base, "what": "old"}, pid) for _ in R])
+            res["old_midnight"] = medians([run_child({**base, "what": "old"}, pid)
+                                           for _ in old_r])
             res["availability_points"] = write_back(db, org, now_ms, influxd.url)
             db.close()
             res["state_mb"] = os.path.getsize(state) / 2**20
-            res["old"] = medians([run_child({**base, "what": "old"}, pid) for _ in R])
+            res["old"] = medians([run_child({**base, "what": "old"}, pid) for _ in old_r])
             res["new"] = medians([run_child({**base, "what": "new", "state": state})
                                   for _ in R])
             res["new_midnight"] = medians([run_child({**base, "what": "new", "state": midnight})
@@ -399,7 +409,7 @@ def main_run(a: argparse.Namespace) -> dict[str, Any]:
                                              pid) for i in R])
             out = tmp / "report.json"
             res["report_state"] = medians([report(cfg, "state", out) for _ in R])
-            res["report_influxdb"] = medians([report(cfg, "influxdb", out) for _ in R])
+            res["report_influxdb"] = medians([report(cfg, "influxdb", out) for _ in old_r])
         finally:
             influxd.stop()
     return res
@@ -434,6 +444,74 @@ def curve(a: argparse.Namespace) -> list[dict[str, Any]]:
               f"(generated in {got['generate_s']:.0f} s)", flush=True)
         rows.append(row)
     return rows
+
+
+def series(a: argparse.Namespace) -> dict[str, Any]:
+    """Series per PC as the issue defines it: SHOW SERIES EXACT CARDINALITY over
+    the whole database (every retention policy, site-level series included) /
+    PCs, for PCs with one disk, one NIC and one probe (gov PCs also report
+    isolation), after --series-hours of history, one pass's write-back
+    (compliance and availability points) and the roll-ups backfilled. Sites
+    have 40 PCs as at full size, so the per-site series weigh as they would."""
+    now_s = time.time()
+    tz = a.timezone or local_one_am(now_s - 12 * 3600)  # now is 13:xx: every PC is on
+    now_local = dt.datetime.fromtimestamp(now_s, ZoneInfo(tz)).strftime("%H:%M")
+    with tempfile.TemporaryDirectory(prefix="netroom-series-") as tmpdir:
+        tmp = Path(tmpdir)
+        influxd = Influxd(tmp / "influxd")
+        influxd.start()
+        try:
+            influxd.post(f"CREATE DATABASE {DB}")
+            fl, tree = make_fleet(a.series, a.pcs, a.interval, tz)
+            org = read_org(tree, {})
+            db = StateDB(str(tmp / "spool" / "state.sqlite"))
+            generate(fl, tree, now_s - a.series_hours * 3600, now_s, db, influxd.url, a.workers)
+            now_ms = round(now_s * 1000)
+            settle(db, org, now_ms)
+            snaps = state_snapshot.build(db, org, now_ms)
+            ev = evaluate_all(org, snaps)
+            post(influxd.url, "\n".join(LineEncoder().lines(
+                [*writeback.compliance_points(ev, org),
+                 *writeback.availability_points(snaps, org)])).encode())
+            db.close()
+            influx = InfluxConfig(url=influxd.url, database=DB, timeout_s=600.0)
+            sink = InfluxSink(influx)
+            try:
+                levels = sorted({lv for s in org.sites for lv, _ in s.path})
+                retention.ensure(sink, influx, levels)
+                rolled = retention.backfill(
+                    sink, influx, round((now_s - a.series_hours * 3600) * 1000), now_ms, levels)
+            finally:
+                sink.close()
+            per = exact_series(influxd)
+            estimate = influxd.query("SHOW SERIES CARDINALITY", db=DB)
+        finally:
+            influxd.stop()
+    pcs = a.series * a.pcs
+    total = sum(per.values())
+    est = int(estimate["results"][0]["series"][0]["values"][0][0])
+    print(f"\nseries: {a.series} sites x {a.pcs} PCs, {a.series_hours:g} h up to {now_local}: "
+          f"{total:,} series (SHOW SERIES EXACT CARDINALITY, every retention policy) = "
+          f"{total / pcs:.2f} per PC; InfluxDB's estimate (SHOW SERIES CARDINALITY) {est:,}; "
+          f"roll-up points backfilled per CQ: {rolled}", flush=True)
+    for name, n in sorted(per.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<16} {n:>7,}  {n / pcs:.3f} per PC")
+    return {"sites": a.series, "pcs": pcs, "series": total, "per_pc": total / pcs,
+            "estimate": est, "by_measurement": per}
+
+
+def exact_series(influxd: Influxd) -> dict[str, int]:
+    """Series per measurement over every retention policy. SHOW SERIES EXACT
+    CARDINALITY alone counts the default policy's; a roll-up keeps its
+    source's series key (per-PC and daily tiers), so a measurement's series
+    are those of the policy that has most of them."""
+    per: dict[str, int] = {}
+    rps = influxd.query("SHOW RETENTION POLICIES", db=DB)["results"][0]["series"][0]["values"]
+    for rp in (r[0] for r in rps):
+        got = influxd.query(f'SHOW SERIES EXACT CARDINALITY FROM "{rp}"./.*/', db=DB)
+        for s in got["results"][0].get("series", []):
+            per[s["name"]] = max(per.get(s["name"], 0), int(s["values"][0][0]))
+    return per
 
 
 TARGET_CPU_S = 2.0
@@ -485,11 +563,17 @@ def main() -> int:
     ap.add_argument("--hours", type=float, default=26.0)
     ap.add_argument("--interval", type=float, default=300.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--old-repeat", type=int, default=0,
+                    help="runs of the InfluxDB path (default: --repeat; at 1,000 sites a "
+                    "pass after midnight takes minutes)")
     ap.add_argument("--curve", default="100,500,1000,2000", help="site counts ('' for none)")
     ap.add_argument("--curve-hours", type=float, default=2.0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                     help="generating processes")
     ap.add_argument("--timezone", help="the sites' time zone (default: one where now is 01:xx)")
+    ap.add_argument("--series", type=int, default=0,
+                    help="also count series per PC on a fleet of this many sites (e.g. 25)")
+    ap.add_argument("--series-hours", type=float, default=1.0)
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -504,6 +588,8 @@ def main() -> int:
         print(f"\ncurve: new-path pass CPU per PC ({a.pcs} PCs a site, {a.curve_hours:g} h "
               f"of history at {a.interval:g} s, state only)", flush=True)
         res["curve"] = curve(a)
+    if a.series:
+        res["series"] = series(a)
     res["command"] = " ".join(["python3", "bench/scale.py", *sys.argv[1:]])
     res["total_s"] = time.perf_counter() - t0
     if a.json:

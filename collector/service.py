@@ -31,7 +31,7 @@ from collector.store.state import records as state_records
 from collector.store.state import snapshot as state_snapshot
 from collector.store.state.db import StateDB, path_in
 from collector.watchdog import Notifier
-from netroom import protocol, schema
+from netroom import gcpause, protocol, schema
 from netroom.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,9 @@ class Collector:
         # with a non-zero exit so the service manager restarts it.
         self.failed = threading.Event()
         self.failure = ""
-        # The state the rules read (collector/store/state/): the writer thread
-        # applies each durable batch's records before acking it; the
+        # The state the rules read (collector/store/state/): the writer's ack
+        # stage (collector/ingest/stage.py) applies each durable batch's
+        # records before acking it; the
         # evaluation reads on its own connection, one pass at a time.
         self.state_path = path_in(cfg.state_dir or cfg.spool_dir)
         self.state = StateDB(self.state_path, self._missing_of())
@@ -273,8 +274,10 @@ class Collector:
                 raise SinkError("the state is being rebuilt once the spool has drained")
             now = int(time.time() * 1000)
             db.prune(rebuild.keep(org, now), now - skew.AHEAD_MS)
-            snaps = state_snapshot.build(db, org, now)
-        ev = compliance.evaluate_all(org, snaps)
+            with gcpause.paused():
+                snaps = state_snapshot.build(db, org, now)
+        with gcpause.paused():
+            ev = compliance.evaluate_all(org, snaps)
         points = writeback.availability_points(snaps, org)
         lines = LineEncoder().lines([*writeback.compliance_points(ev, org), *points])
         # The days written are read back from the state once they are durable.

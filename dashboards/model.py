@@ -38,12 +38,26 @@ def by_interval(*tags: str) -> str:
     return f"GROUP BY time($__interval), {schema.tags(*tags)}"
 
 
-SITE = var_filter(schema.SITE, "site")  # every site-scoped query filters by this
+LEVELS = tuple(key for key, _, _ in ORG_LEVELS)
+# Every unit-scoped query filters by the chosen detachment and battalion (All:
+# `.*`, which also matches series without the tag), every site-scoped one by
+# those and the chosen site (All: `.*` too, never a regex of every site: that
+# regex is what made panels slow with 1,000 sites).
+UNIT = " AND ".join(var_filter(key, key) for key in LEVELS)
+SITE = f'{UNIT} AND {var_filter(schema.SITE, "site")}'
+ALL = ".*"  # the All value of every multi-value variable
 # Where long ranges read (collector/influx/retention.py): the retention policy
-# a `$rp` / `$daily` variable picks for the dashboard's time range, and the
-# per-site 5-minute series every fleet-, unit- and site-level panel reads.
+# a `$rp` / `$daily` variable picks for the dashboard's time range, the
+# per-site 5-minute series (site-level panels of the one-site board) and the
+# per-unit ones (UNIT_METRICS, per lowest org level and network: fleet- and
+# unit-level panels).
 RP_VAR, DAILY_VAR = "rp", "daily"
 SITE_METRICS = f"{schema.ident(schema.RP_ROLLUP)}.{schema.ident(schema.SITE_METRICS)}"
+# collector/influx/retention.py UNIT_METRICS (dashboards may not import the
+# collector's influx layer; tests/test_dashboards.py checks the names agree).
+UNIT_METRICS_NAME = "unit_metrics"
+UNIT_METRICS = f"{schema.ident(schema.RP_ROLLUP)}.{schema.ident(UNIT_METRICS_NAME)}"
+UNIT_ALIAS = " ".join(f"$tag_{key}" for key in LEVELS)  # a unit's legend: its path
 
 
 def in_rp(var: str, measurement: str) -> str:
@@ -181,13 +195,22 @@ def table(title: str, targets: Sequence[Json], description: str = "", *,
                   transformations, "")
 
 
-def query_var(name: str, label: str, query: str, all_value: Optional[str] = None) -> Json:
-    """A multi-value variable from ``SHOW TAG VALUES``; All is every option
-    unless ``all_value`` (a regex) is given."""
+def query_var(name: str, label: str, query: str, all_value: Optional[str] = ALL) -> Json:
+    """A multi-value variable from ``SHOW TAG VALUES`` with All = ``all_value``
+    (a regex; None: every option, joined into one regex)."""
     return {"type": "query", "name": name, "label": label, "datasource": DATASOURCE,
             "query": query, "definition": query, "refresh": 1, "regex": "", "sort": 1,
             "includeAll": True, "multi": True, "allValue": all_value, "hide": 0,
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "options": [], "skipUrlSync": False}
+
+
+def single_var(name: str, label: str, query: str) -> Json:
+    """A single-value variable from ``SHOW TAG VALUES``: no All, no multi-select.
+    With no current value Grafana selects the first option (sorted: the first site)."""
+    return {"type": "query", "name": name, "label": label, "datasource": DATASOURCE,
+            "query": query, "definition": query, "refresh": 1, "regex": "", "sort": 1,
+            "includeAll": False, "multi": False, "hide": 0, "current": {},
             "options": [], "skipUrlSync": False}
 
 
@@ -219,24 +242,33 @@ def custom_var(name: str, label: str, values: Sequence[str], current: str) -> Js
             "options": [{"selected": v == current, "text": v, "value": v} for v in values]}
 
 
-def org_vars(t: Tr) -> List[Json]:
-    """detachment -> battalion -> site, each narrowing the next.
+def org_vars(t: Tr, one_site: bool = False) -> List[Json]:
+    """detachment -> battalion -> site, each narrowing the next one's options.
 
-    Levels take All as ``.*`` so that series without org tags still match;
-    the site's All is the list of sites found, so that a chosen detachment
-    narrows every panel through ``$site``.
+    Every level's All is ``.*`` (so series without org tags still match):
+    cheap to evaluate whatever the number of sites, and queries filter on
+    every level (``SITE``), so a chosen detachment still narrows the panels.
+    ``one_site``: the site is single-select, no All (the first site by
+    default): boards with per-PC panels, whose queries must cover one site.
     """
     out: List[Json] = []
     where: List[str] = []
     for key, zh, en in ORG_LEVELS:
         cond = f' WHERE {" AND ".join(where)}' if where else ""
         out.append(query_var(key, t(zh, en),
-                             f"SHOW TAG VALUES WITH KEY = {schema.ident(key)}{cond}", ".*"))
+                             f"SHOW TAG VALUES WITH KEY = {schema.ident(key)}{cond}"))
         where.append(var_filter(key, key))
-    out.append(query_var("site", t("中队", "Site"),
-                         f"SHOW TAG VALUES WITH KEY = {schema.ident(schema.SITE)} "
-                         f'WHERE {" AND ".join(where)}'))
+    site_query = (f"SHOW TAG VALUES WITH KEY = {schema.ident(schema.SITE)} "
+                  f'WHERE {" AND ".join(where)}')
+    out.append(single_var("site", t("中队", "Site"), site_query) if one_site
+               else query_var("site", t("中队", "Site"), site_query))
     return out
+
+
+def site_is_single(dash: Json) -> bool:
+    """Whether the dashboard's ``site`` variable selects exactly one site."""
+    site = next(v for v in dash["templating"]["list"] if v["name"] == "site")
+    return not site["multi"] and not site["includeAll"]
 
 
 def dashboard(uid: str, t: Tr, title: str, description: str, grid: Grid,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from operator import attrgetter
 from typing import Any, Iterable, Mapping, NamedTuple
 
 from netroom import protocol
@@ -327,4 +328,4 @@ def settings_states(expected: Mapping[str, str],
     return sorted((SettingsState(site, host, expected.get(site, ""), running or "",
                                  error or "", local or "", seen)
                    for site, host, running, error, local, seen in statuses),
-                  key=lambda s: (s.site, s.host))
+                  key=attrgetter("site", "host"))

@@ -84,9 +84,9 @@ def make_client(cfg: MqttConfig, client_id: str, persistent: bool = False,
                 manual_ack: bool = False, idle: bool = False) -> mqtt.Client:
     """A paho client set up from config (protocol, auth, TLS).
 
-    Run its network loop with loop_start() (the collector) or with an
-    IdleLoop (the agent). ``idle`` is accepted for older callers and ignored:
-    how often the loop wakes is the IdleLoop's business now.
+    Run its network loop with an IdleLoop (loop_start() works too). ``idle``
+    is accepted for older callers and ignored: how often the loop wakes is
+    the IdleLoop's business now.
     """
     del idle
     v5 = cfg.protocol == "5"
@@ -107,7 +107,8 @@ def make_client(cfg: MqttConfig, client_id: str, persistent: bool = False,
 
 
 class IdleLoop:
-    """paho's network loop for a mostly idle client (the agent), on one thread.
+    """paho's network loop on one thread: for a mostly idle client (the agent),
+    and for a busy one (the collector's ingest).
 
     Why not loop_start(): its thread waits in select() for at most 1 s, so an
     idle agent wakes every second. Measured on a small PC that costs about
@@ -125,7 +126,8 @@ class IdleLoop:
     on_socket_register_write is set, publish() from another thread never
     writes the socket itself: paho queues the packet and calls our
     register_write callback (paho 2.x Client._packet_queue), and this thread
-    writes it.
+    writes it. For the collector that means a PUBACK costs the writer thread
+    no wake-up of its own: the acks of a batch go out in one turn here.
 
     ``on_connect_fail(exc)`` is called for every failed connection attempt
     (refused, unreachable, timed out, TLS), as paho's on_connect_fail is.
@@ -133,6 +135,7 @@ class IdleLoop:
 
     MIN_DELAY_S = 1.0
     MAX_DELAY_S = 30.0
+    DRAIN_MAX = 1000  # packets read in one turn while bytes are pending
 
     def __init__(self, client: mqtt.Client,
                  on_connect_fail: Callable[[Exception], None] | None = None) -> None:
@@ -262,7 +265,8 @@ class IdleLoop:
         timeout = max(until - time.monotonic(), 0.0)
         if self._stopping.is_set():
             timeout = min(timeout, max(self._stop_deadline - time.monotonic(), 0.0))
-        pending = getattr(sock, "pending", None)  # TLS: bytes already decrypted
+        # TLS: bytes already decrypted.
+        pending = getattr(sock, "pending", None)
         if pending is not None and pending() > 0:
             timeout = 0.0
         for key, mask in self._sel.select(timeout):
@@ -274,8 +278,13 @@ class IdleLoop:
                 self.client.loop_read()
             if mask & selectors.EVENT_WRITE and self.client.socket() is key.fileobj:
                 self.client.loop_write()
-        if pending is not None and self.client.socket() is sock and pending() > 0:
+        # loop_read() takes one packet: take what is already read, up to
+        # DRAIN_MAX (then writes, e.g. PUBACKs, and loop_misc get their turn).
+        n = 0
+        while (pending is not None and n < self.DRAIN_MAX and self.client.socket() is sock
+               and pending() > 0):
             self.client.loop_read()
+            n += 1
 
 
 def connect_args(cfg: MqttConfig, persistent: bool, receive_max: int = 0) -> dict[str, Any]:

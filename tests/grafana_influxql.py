@@ -10,8 +10,9 @@ query, a multi-value selection as ``(a|b)`` of regex-escaped values, All as
 the custom all value or else every value; a custom variable -> its value;
 the global ``${__from}`` and ``${__to}`` -> the range's ends in epoch ms (also
 in variable queries: a variable refreshed "On time range change" is
-re-queried with the new range). A single-value variable takes its first
-option (Grafana's choice when the current value is not among them).
+re-queried with the new range). A single-value variable (no All, no
+multi-select) takes the value chosen, else its first option (Grafana's
+choice when there is no current value or it is not among the options).
 """
 from __future__ import annotations
 
@@ -64,7 +65,9 @@ class Grafana:
             self.options[v["name"]] = opts
             if not v.get("multi"):
                 assert opts, f"variable {v['name']} has no values"
-                self.values[v["name"]] = opts[0]
+                one = chosen.get(v["name"], [])
+                assert len(one) <= 1, f"variable {v['name']} is single-select"
+                self.values[v["name"]] = one[0] if one else opts[0]
                 continue
             picked = chosen.get(v["name"], ["$__all"])
             if picked == ["$__all"] and v["allValue"]:

@@ -6,9 +6,11 @@ has had no DST since 1991), not with the code under test.
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 from zoneinfo import ZoneInfo
 
+from collector.compliance import skew
 from collector.compliance.availability import (
     DayOpen,
     RoomNow,
@@ -171,3 +173,26 @@ def test_open_now_and_closed_since() -> None:
 
 def room_now_expected(is_open: bool, online: int, since: int | None, pcs: int = 2) -> RoomNow:
     return RoomNow(is_open, online, pcs, since)
+
+
+def test_room_now_of_last_ticks_only_equals_the_full_walk() -> None:
+    """room_now reads a timeline of one tick and nothing after it (most room
+    PCs in a pass) without the walk; a second copy of that tick makes it walk
+    the events: both must tell the same, around every edge (silent, ticking,
+    stamped a little or far ahead by a fast clock, a room of several)."""
+    rnd = random.Random(5)
+    now = at(12)
+    for _ in range(500):
+        hosts = {}
+        for h in range(rnd.randint(1, 4)):
+            tick = now + rnd.choice([-1, 1]) * rnd.randint(0, 3_000_000)
+            if rnd.random() < 0.1:
+                tick = now + rnd.randint(0, 2 * skew.AHEAD_MS)
+            hosts[f"h{h}"] = (tick, rnd.choice([30.0, 60.0, 300.0]))
+        missing = rnd.choice([1, 3, 5])
+        least = rnd.randint(1, 3)
+        fast = room_now({h: Timeline((t,), (), iv) for h, (t, iv) in hosts.items()},
+                        now, least, missing)
+        walked = room_now({h: Timeline((t, t), (), iv) for h, (t, iv) in hosts.items()},
+                          now, least, missing)
+        assert fast == walked, hosts

@@ -31,6 +31,8 @@ from grafana_influxql import VAR, Grafana
 from harness import REPO, Publisher, message, series, wait_count, write_config
 from servers import Influxd, Mosquitto
 
+from dashboards.model import site_is_single
+
 GENERATED = REPO / "dashboards" / "generated"
 PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"
 DS_UID = "netroom-influxdb"
@@ -67,7 +69,7 @@ def test_generated_files_are_what_build_py_writes(tmp_path: Path) -> None:
 def test_every_dashboard_follows_the_documented_json_model() -> None:
     dashes = dashboards()
     uids = {d["uid"] for d in dashes.values()}
-    assert len(dashes) == 8 and len(uids) == 8  # 4 dashboards x zh, en
+    assert len(dashes) == 10 and len(uids) == 10  # 5 dashboards x zh, en
     for name, d in dashes.items():
         lang = name.rsplit("-", 1)[1].removesuffix(".json")
         assert name == f"{d['uid']}.json" and d["uid"].endswith(f"-{lang}")
@@ -108,6 +110,58 @@ def test_every_dashboard_follows_the_documented_json_model() -> None:
             assert t["datasource"]["uid"] == DS_UID and t["rawQuery"] is True
             used = {a or b for a, b in VAR.findall(t["query"])}
             assert used <= defined, (name, t["query"])
+
+
+# Panels grouped by PC on boards whose site filter has All: each lists only
+# the PCs at fault (clocks) or one tester per site and network, never every PC.
+FAULT_LISTS = {"PCs with skewed clocks", "Messages re-stamped on arrival", "Latest speed test"}
+
+
+def outer_group_by(query: str) -> str:
+    """The outermost query's GROUP BY clause ('' when only a subquery groups)."""
+    tail = query[query.rfind("GROUP BY"):] if "GROUP BY" in query else ""
+    tail = re.sub(r"time\([^)]*\)", "", tail)
+    return "" if ")" in tail else tail
+
+
+def test_per_pc_panels_are_only_under_a_single_select_site() -> None:
+    """A query per PC over 40,000 PCs is never fast: panels with a series or
+    row per PC live on boards whose site is single-select (no All), and every
+    other board's site takes All as `.*`, not a regex of every site."""
+    per_pc_boards = set()
+    boards = dashboards()
+    for name, d in boards.items():
+        en = {p["id"]: p["title"] for p in boards[name.replace("-zh.", "-en.")]["panels"]}
+        site = next(v for v in d["templating"]["list"] if v["name"] == "site")
+        single = site_is_single(d)
+        if single:
+            per_pc_boards.add(d["uid"].rsplit("-", 1)[0])
+            assert site["current"] == {} and "allValue" not in site, name
+        else:
+            assert site["includeAll"] and site["allValue"] == ".*", name
+        for v in d["templating"]["list"]:
+            if v.get("multi"):
+                assert v["allValue"] == ".*", (name, v["name"])
+        for p, t in targets(d):
+            if '"host"' in outer_group_by(t["query"]) and en[p["id"]] not in FAULT_LISTS:
+                assert single, (name, p["title"], "per-PC panel on a board with All sites")
+                assert ("single-select" in p["description"] if name.endswith("-en.json")
+                        else "单选" in p["description"]), (name, p["title"])
+        if single:  # nothing on it reads the per-unit series (the site filter is lost)
+            assert all("unit_metrics" not in t["query"] for _, t in targets(d)), name
+        else:  # the host filter is only offered where one site bounds its options
+            assert "host" not in {v["name"] for v in d["templating"]["list"]}, name
+    assert per_pc_boards == {"netroom-pcs"}
+    for title in ("CPU per PC", "Memory per PC", "NIC traffic per PC", "NIC utilisation",
+                  "PCs", "Link speed", "Room PC status"):
+        assert panel("netroom-pcs-en", title)
+
+
+def test_unit_series_name_agrees_with_the_collector() -> None:
+    from collector.influx import retention
+    from dashboards import model
+
+    assert model.UNIT_METRICS_NAME == retention.UNIT_METRICS
 
 
 def test_provisioning_files_name_the_dashboards_data_source() -> None:
@@ -214,6 +268,7 @@ def seeded(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
         f"{ms - 2000}",
         f'status,{tags["c1-gov"]} state="online",clock_offset_s=-0.4,clock_error_s=0.2 '
         f"{ms - 2000}",
+        f'status,{tags["r2-inet"]} state="online" {ms - 2000}',
         f"metrics,{tags['r1-inet']} cpu_percent=20,mem_used_percent=50,uptime_s=900,"
         f"collect_ms=4,clock_skew_s=-3110400 {ms - 3000}",
         f"metrics,{tags['r3-gov']} cpu_percent=20,collect_ms=4 {FUTURE_MS}"]), DB)
@@ -257,10 +312,12 @@ def test_every_query_of_every_dashboard_returns_series_on_collector_written_data
                        for r in series(influxd.query(f'SHOW FIELD KEYS FROM "{rp}"./.*/', DB))}}
     names = set().union(*known.values())
     for name, dash in dashboards().items():
-        for chosen in ({}, {"detachment": ["zd-1"]}):
+        # One site for the per-PC board: sq-2 holds every kind of point it reads.
+        one = {"site": ["sq-2"]} if site_is_single(dash) else {}
+        for chosen in ({**one}, {"detachment": ["zd-1"], **one}):
             g = Grafana(influxd, DB, dash, chosen, *span)
             assert g.options["detachment"] == ["zd-1", "zd-2"]
-            assert g.options["site"] == (["sq-1", "sq-2"] if chosen
+            assert g.options["site"] == (["sq-1", "sq-2"] if "detachment" in chosen
                                          else ["sq-1", "sq-2", "sq-3", "sq-4"])
             for panel, t in targets(dash):
                 aliases = set(re.findall(r'AS "(\w+)"', t["query"]))
@@ -323,30 +380,44 @@ def test_panels_show_the_hand_computed_figures(influxd: Influxd,
               for r in rooms.panel(panel("netroom-rooms-en", "Latest day per site"))}
     assert latest == {"sq-1": ("D-1", pytest.approx(90)), "sq-2": ("D-1", pytest.approx(50))}
 
-    bw = Grafana(influxd, DB, boards["netroom-bandwidth-en.json"], {}, *span)
-    assert bw.values["rp"] == bw.values["daily"] == "autogen"  # 2 h: the raw points
+    pcs = Grafana(influxd, DB, boards["netroom-pcs-en.json"], {}, *span)
+    assert pcs.values["site"] == "sq-1"  # single-select: the first site by default
+    assert pcs.values["rp"] == "autogen"  # 2 h: the raw points
     # r1-gov: +60000 bytes per 60 s = 8000 bit/s received, twice that sent;
     # the reboot (61000 -> 500) is skipped rather than shown as a negative rate.
-    per_pc = bw.panel(panel("netroom-bandwidth-en", "NIC traffic per PC"))
+    per_pc = pcs.panel(panel("netroom-pcs-en", "NIC traffic per PC"))
     assert values([r for r in per_pc if r["host"] == "r1-gov"], "rx") == [8000, 8000]
-    sent = bw.panel(panel("netroom-bandwidth-en", "NIC traffic per PC"), "B")
+    sent = pcs.panel(panel("netroom-pcs-en", "NIC traffic per PC"), "B")
     assert values([r for r in sent if r["host"] == "r1-gov"], "tx") == [16000, 16000]
-    # Per site: the sum of the PCs' 5-minute rates (site_metrics): r2-inet's
-    # six buckets give five rates (the first has no bucket before it).
-    site_sum = bw.panel(panel("netroom-bandwidth-en", "NIC traffic per site and network"))
-    assert values([r for r in site_sum if r["site"] == "sq-2"], "rx") == [8000] * 5
-    site_tx = bw.panel(panel("netroom-bandwidth-en", "NIC traffic per site and network"), "B")
-    assert values([r for r in site_tx if r["site"] == "sq-2"], "tx") == [16000] * 5
-    util = bw.panel(panel("netroom-bandwidth-en", "NIC utilisation"))
+    util = pcs.panel(panel("netroom-pcs-en", "NIC utilisation"))
     assert values([r for r in util if r["host"] == "r1-gov"], "rx") == [
         pytest.approx(0.0008)] * 2  # of 1 Gbit/s
+    assert {r["site"] for r in per_pc} == {"sq-1"}  # one site only
+    # Per site: the sum of the PCs' 5-minute rates (site_metrics): r2-inet's
+    # six buckets give five rates (the first has no bucket before it).
+    sq2 = Grafana(influxd, DB, boards["netroom-pcs-en.json"], {"site": ["sq-2"]}, *span)
+    site_sum = sq2.panel(panel("netroom-pcs-en", "NIC traffic per network"))
+    assert values(site_sum, "rx")[:5] == [8000] * 5
+    site_tx = sq2.panel(panel("netroom-pcs-en", "NIC traffic per network"), "B")
+    assert values(site_tx, "tx")[:5] == [16000] * 5
+    # Per unit (unit_metrics): battalion dd-1's internet PCs are r2-inet's alone
+    # before t0 (sq-1's internet PCs sent no NIC counters).
+    bw = Grafana(influxd, DB, boards["netroom-bandwidth-en.json"], {}, *span)
+    assert bw.values["daily"] == "autogen"
+    unit_rx = bw.panel(panel("netroom-bandwidth-en", "NIC traffic per unit and network"))
+    assert values([r for r in unit_rx if (r["battalion"], r["network"]) == ("dd-1", "internet")],
+                  "rx")[:5] == [8000] * 5
     tests = {(r["site"], r["network"]): r
              for r in bw.panel(panel("netroom-bandwidth-en", "Latest speed test"))}
     assert tests[("sq-1", "gov")]["download_mbps"] == 95.5
     assert tests[("sq-2", "internet")]["failed"] == 1
 
     fleet = Grafana(influxd, DB, boards["netroom-fleet-en.json"], {}, *span)
-    assert values(fleet.panel(panel("netroom-fleet-en", "Agents online")), "online") == [3]
+    # site_metrics summed per 5 minutes (the stat shows the latest): the three
+    # PCs that reported 5 s ago (sq-3's room PC has been silent for 50 minutes).
+    reporting = {r["time"]: r["pcs"]
+                 for r in fleet.panel(panel("netroom-fleet-en", "PCs reporting"))}
+    assert reporting[int(now - 5) // 300 * 300 * 1000] == 3
     assert values(fleet.panel(panel("netroom-fleet-en", "PCs with inventory")), "pcs") == [6]
     assert values(fleet.panel(panel("netroom-fleet-en", "Spooled batches")),
                   "spool_batches") == [0]
@@ -357,13 +428,15 @@ def test_panels_show_the_hand_computed_figures(influxd: Influxd,
     restamped = fleet.panel(panel("netroom-fleet-en", "Messages re-stamped on arrival"))
     assert [(r["site"], r["host"], r["skew_s"], r["restamped"]) for r in restamped] == [
         ("sq-1", "r1-inet", -3110400, 1)]
-    cpu = fleet.panel(panel("netroom-fleet-en", "Mean CPU per site"))
-    # sq-2: r2-inet's six buckets of 30 %, then its message of 20 % just now.
-    assert values([r for r in cpu if r["site"] == "sq-2"], "mean") == [30] * 6 + [20]
-    disk = fleet.panel(panel("netroom-fleet-en", "Fullest disk per site"))
-    assert values([r for r in disk if r["site"] == "sq-2"], "max") == [70] * 6
-    pcs = fleet.panel(panel("netroom-fleet-en", "PCs reporting per site and network"))
-    assert values([r for r in pcs if r["site"] == "sq-2"], "mean") == [1] * 7
+    # Per unit: battalion dd-1 before t0 is r2-inet alone (sq-2): six buckets
+    # of 30 % CPU, 70 % disk, one PC reporting.
+    cpu = fleet.panel(panel("netroom-fleet-en", "Mean CPU per unit"))
+    assert values([r for r in cpu if r["battalion"] == "dd-1"], "mean")[:6] == [30] * 6
+    disk = fleet.panel(panel("netroom-fleet-en", "Fullest disk per unit"))
+    assert values([r for r in disk if r["battalion"] == "dd-1"], "max")[:6] == [70] * 6
+    pcs_unit = fleet.panel(panel("netroom-fleet-en", "PCs reporting per unit and network"))
+    assert values([r for r in pcs_unit if (r["battalion"], r["network"]) == (
+        "dd-1", "internet")], "mean")[:6] == [1] * 6
     units = {r["battalion"]: r for r in fleet.panel(panel("netroom-fleet-en", "PCs by unit"))}
     assert units["dd-1"]["disk_used_percent"] == 70
     zh = panel("netroom-fleet-zh", "时钟偏差的电脑")
@@ -383,8 +456,8 @@ def test_long_ranges_read_the_roll_ups(influxd: Influxd, seeded: tuple[float, fl
             g.panel(p, t["refId"])  # runs without an error (Grafana.run asserts)
     # Up to 10 minutes ago: without r2-inet's 20 % of just now, whatever
     # $__interval the range gives (a bucket holding both would mix them).
-    fleet = Grafana(influxd, DB, dashboards()["netroom-fleet-en.json"], {}, span[0],
-                    int((now - 600) * 1000))
     # r2-inet's 5-minute means of 30 % CPU, read from the roll-up.
-    cpu = fleet.panel(panel("netroom-fleet-en", "CPU per PC"))
+    pcs = Grafana(influxd, DB, dashboards()["netroom-pcs-en.json"], {"site": ["sq-2"]},
+                  span[0], int((now - 600) * 1000))
+    cpu = pcs.panel(panel("netroom-pcs-en", "CPU per PC"))
     assert values([r for r in cpu if r["host"] == "r2-inet"], "mean")[0] == 30

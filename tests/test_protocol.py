@@ -56,7 +56,7 @@ def _payload(**over: Any) -> dict[str, Any]:
     return p
 
 
-@pytest.mark.parametrize("topic,payload,code,reason", [
+INVALID = [
     ("netroom/v1/sq-1/pc-1/metrics", b"{not json", "json", "not JSON"),
     ("netroom/v1/sq-1/pc-1/metrics", b"[1, 2]", "json", "not a JSON object"),
     ("netroom/v1/sq-1/pc-1/metrics", json.dumps(_payload(site="sq-2")).encode(),
@@ -89,7 +89,10 @@ def _payload(**over: Any) -> dict[str, Any]:
     ("netroom/v1/sq-1/pc-1/inventory", json.dumps(_payload()).encode(),
      "field", "hostname: required"),
     ("netroom/v1/sq-1/pc-1/metrics", b" " * (protocol.MAX_PAYLOAD_BYTES + 1), "size", "limit"),
-])
+]
+
+
+@pytest.mark.parametrize("topic,payload,code,reason", INVALID)
 def test_invalid_messages_are_refused_with_a_reason(topic: str, payload: bytes, code: str,
                                                     reason: str) -> None:
     with pytest.raises(protocol.ProtocolError) as err:
@@ -232,7 +235,7 @@ def _raw(**over: Any) -> bytes:
     return json.dumps(_payload(**over)).encode()
 
 
-@pytest.mark.parametrize("payload,code,reason", [
+UNSTORABLE = [
     # A lone surrogate anywhere: a field, an unknown key, a section item, raw bytes.
     (_raw(errors="disk \ud800 failed"), "utf8", "lone surrogate"),
     (_raw(**{"future\udc80": 1}), "utf8", "lone surrogate"),
@@ -263,7 +266,10 @@ def _raw(**over: Any) -> bytes:
     (_raw(diskio=[{"name": "", "read_bytes": 1}]), "tag", "is empty"),
     (_raw(disks=[{"mount": "", "total_bytes": 1}]), "tag", "has no tag value"),
     (_raw(disks=[{"mount": "\\\\", "total_bytes": 1}]), "tag", "has no tag value"),
-], ids=[
+]
+
+
+@pytest.mark.parametrize("payload,code,reason", UNSTORABLE, ids=[
     "surrogate-field",
     "surrogate-unknown-key",
     "surrogate-nic-name",
@@ -331,3 +337,103 @@ def test_encode_sends_a_lone_surrogate_as_a_question_mark() -> None:
     # What Python makes of a file name's undecodable bytes (surrogateescape).
     payload = protocol.encode(_payload(errors=b"/mnt/caf\xe9".decode("utf-8", "surrogateescape")))
     assert protocol.decode(METRICS, payload).fields["errors"] == "/mnt/caf?"
+
+
+# --- the collector's decoder (collector/ingest/decode.py) is the reference's ---
+
+def _outcome(decode: Any, topic: str, payload: bytes) -> str:
+    """The message, or the error's (code, reason), as repr: 1 is not 1.0 here."""
+    try:
+        return repr(decode(topic, payload))
+    except protocol.ProtocolError as exc:
+        return repr((exc.code, str(exc)))
+
+
+_EDGES = [
+    _raw(users=3.0), _raw(cpu_percent=100), _raw(cpu_percent=100.0000001), _raw(load1=2**63 - 1),
+    _raw(load1=float(2**63)), _raw(load1=-1.0), _raw(ts=946684800), _raw(ts=4102444800.5),
+    _raw(load1=1e308), _raw(errors="😀"), b"\xef\xbb\xbf" + _raw(), _raw(errors="x" * 2049),
+    _raw(load1=9.3e18), _raw(collect_ms=None), _raw(disks=[{"mount": "C:\\", "total_bytes": 1}]),
+    _raw(disks=[{"mount": "/a\nb", "used_percent": 5}]), _raw(nics=[{"name": "eth0"}]),
+    _raw(nics=[{"name": "eth0", "is_up": 1}]), _raw(nics=[{"name": "lo", "speed_mbps": True}]),
+    _raw(nics=[{"name": f"e{i}"} for i in range(129)]), _raw(nics=["eth0"]), _raw(nics=None),
+    _raw(role="class", network="internet"), _raw(role=None), _raw(schema=10**30),
+    _raw(users=10**30), _raw(load1=-(10**30)), _raw(network=1), _raw(host=None),
+    b'{"schema":1,"ts":1764000000,"site":"sq-1","host":"pc-1","network":"gov","role":"room",'
+    b'"collect_ms":Infinity}',
+    b'{"schema":1,"ts":1764000000,"site":"sq-1","host":"pc-1","network":"gov","role":"room",'
+    b'"collect_ms":1e400}',
+    b'{"schema":1,"schema":1,"ts":1764000000,"site":"sq-1","host":"pc-1","network":"gov",'
+    b'"role":"room","collect_ms":1,"collect_ms":2}',
+]
+
+
+@pytest.mark.parametrize("topic,payload", [
+    *[(g["topic"], json.dumps(g["payload"], ensure_ascii=False).encode())
+      for g in map(golden, GOLDEN)],
+    *[(t, p) for t, p, _, _ in INVALID],
+    *[(METRICS, p) for p, _, _ in UNSTORABLE],
+    *[(METRICS, p) for p in _EDGES],
+    ("netroom/v1/sq-1/pc-1/probe", _raw(probe="portal\n", method="http", target="t", ok=True)),
+    ("netroom/v1/sq-1/pc-1/probe", _raw(probe="portal", method="http", target="t", ok=True)),
+    ("netroom/v1/sq-1/pc-1/status", _raw(state="offline", will=True)),
+])
+def test_the_ingest_decoder_gives_what_protocol_decode_gives(topic: str, payload: bytes) -> None:
+    from collector.ingest.decode import Decoder
+
+    decoder = Decoder()
+    want = _outcome(protocol.decode, topic, payload)
+    assert _outcome(decoder.decode, topic, payload) == want
+    assert _outcome(decoder.decode, topic, payload) == want  # topic now cached
+
+
+def _values() -> Any:
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=300),
+        st.sampled_from(["gov", "room", "online", "http", "C:\\", "", "\n", "\ud800"]))
+
+
+def _payloads() -> Any:
+    """Golden payloads with fields replaced, removed or added, items too."""
+    from hypothesis import strategies as st
+
+    def mutate(draw: Any, obj: dict[str, Any], depth: int) -> dict[str, Any]:
+        out = dict(obj)
+        for key in draw(st.lists(st.sampled_from([*sorted(out), "future"]), max_size=4)):
+            value = out.get(key)
+            if isinstance(value, list) and depth == 0 and draw(st.booleans()):
+                out[key] = [mutate(draw, i, 1) if isinstance(i, dict) else i for i in value]
+            elif draw(st.booleans()):
+                out.pop(key, None)
+            else:
+                out[key] = draw(_values())
+        return out
+
+    @st.composite
+    def build(draw: Any) -> tuple[str, bytes]:
+        g = golden(draw(st.sampled_from(GOLDEN)))
+        body = mutate(draw, g["payload"], 0)
+        raw = json.dumps(body, ensure_ascii=draw(st.booleans()), allow_nan=True)
+        return g["topic"], raw.encode("utf-8", "surrogatepass")
+
+    return build()
+
+
+def test_the_ingest_decoder_gives_what_protocol_decode_gives_for_any_payload() -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    from collector.ingest.decode import Decoder
+
+    decoder = Decoder()
+
+    @settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_payloads())
+    def check(case: tuple[str, bytes]) -> None:
+        topic, payload = case
+        assert _outcome(decoder.decode, topic, payload) == _outcome(protocol.decode, topic,
+                                                                    payload)
+
+    check()

@@ -65,11 +65,14 @@ def test_ensure_creates_then_is_a_no_op_then_applies_changes(influxd: Influxd,
     made = cqs(influxd, influx_db)
     assert sorted(n.rsplit("_", 1)[0] for n in made) == [
         "netroom_availability_1h", "netroom_bandwidth_1d", "netroom_compliance_1d",
-        "netroom_pc_5m", "netroom_room_5m", "netroom_site_5m"]
+        "netroom_pc_5m", "netroom_room_5m", "netroom_site_5m", "netroom_unit_5m"]
     pc = next(q for n, q in made.items() if n.startswith("netroom_pc_5m"))
     assert "RESAMPLE FOR 15m" in pc and "GROUP BY time(5m), *" in pc
     site = next(q for n, q in made.items() if n.startswith("netroom_site_5m"))
     assert site.endswith("GROUP BY time(5m), site, network, battalion, detachment END")
+    unit = next(q for n, q in made.items() if n.startswith("netroom_unit_5m"))
+    assert "INTO" in unit and "rollup.unit_metrics FROM" in unit, unit
+    assert unit.endswith("GROUP BY time(5m), network, battalion, detachment END")
     assert retention.ensure(sink, sink.cfg, LEVELS) == []  # idempotent
     assert cqs(influxd, influx_db) == made
 
@@ -80,8 +83,8 @@ def test_ensure_creates_then_is_a_no_op_then_applies_changes(influxd: Influxd,
     assert "altered retention policy rollup: 365d -> 730d" in done
     assert policies(influxd, influx_db)["rollup"] == ("17520h0m0s", "168h0m0s", False)
     now = cqs(influxd, influx_db)
-    # The three 5-minute CQs were replaced (drop + create), the daily ones kept.
-    assert len(now) == 6 and len(set(now) & set(made)) == 3
+    # The four 5-minute CQs were replaced (drop + create), the daily ones kept.
+    assert len(now) == 7 and len(set(now) & set(made)) == 3
     assert all("RESAMPLE FOR 2h" in q for n, q in now.items() if "_5m_" in n)
     assert retention.ensure(sink, changed, LEVELS) == []
     # Another org tree: the per-site CQs group by its levels.
@@ -137,13 +140,15 @@ def test_backfill_writes_the_expected_roll_ups_without_new_series(
     written = retention.backfill(sink, sink.cfg, b0 * 1000, (b0 + 1800) * 1000, LEVELS)
     assert written["netroom_pc_5m"] == 12  # 2 PCs x 6 buckets
     assert written["netroom_site_5m"] == written["netroom_room_5m"] == 6
+    assert written["netroom_unit_5m"] == 6  # 1 unit and network x 6 buckets
     # The roll-up of `metrics` keeps the measurement and tags: no new series
-    # key; site_metrics adds one per site and network (here 1). Per RP,
-    # SHOW SERIES EXACT CARDINALITY counts rollup's 2 `metrics` series too.
+    # key; site_metrics adds one per site and network, unit_metrics one per
+    # unit and network (here 1 each). Per RP, SHOW SERIES EXACT CARDINALITY
+    # counts rollup's 2 `metrics` series too.
     assert before == 2 + 4  # 2 PCs' metrics, rp_choice's 4 rows
-    assert debug_series(influxd, influx_db) == before + 1
+    assert debug_series(influxd, influx_db) == before + 2
     card = by_series(influxd, influx_db, 'SHOW SERIES EXACT CARDINALITY FROM "rollup"./.*/')
-    assert card == {"metrics": [[2]], "site_metrics": [[1]]}
+    assert card == {"metrics": [[2]], "site_metrics": [[1]], "unit_metrics": [[1]]}
 
     pc = {(r["host"], r["time"]): r for r in rows(
         influxd, influx_db, 'SELECT * FROM "rollup"."metrics" GROUP BY "host"')}
@@ -176,6 +181,50 @@ def test_backfill_writes_the_expected_roll_ups_without_new_series(
     assert again == written
     assert {r["time"]: r for r in rows(influxd, influx_db,
                                        'SELECT * FROM "rollup"."site_metrics"')} == site
+    sink.close()
+
+
+def test_unit_series_hold_the_sums_and_means_of_their_sites(influxd: Influxd,
+                                                            influx_db: str) -> None:
+    """The per-unit CQ over per-site points (as the site CQs write them): per
+    battalion and network, PCs summed, CPU the mean of the sites' means, the
+    fullest disk, rates summed; sites and rooms with PCs reporting counted."""
+    sink = InfluxSink(config(influxd, influx_db))
+    retention.ensure(sink, sink.cfg, LEVELS)
+    b0 = (int(time.time()) - 7200) // 300 * 300
+    # (site, battalion, network, pcs, room_pcs, cpu, disk, recv/s) per 5 minutes
+    sites = [("s1", "b1", "gov", 10, 2, 20.0, 50.0, 1000),
+             ("s2", "b1", "gov", 30, 0, 40.0, 90.0, 3000),
+             ("s3", "b1", "internet", 5, 1, 70.0, 10.0, 500),
+             ("s4", "b2", "gov", 8, 4, 10.0, 60.0, 100)]
+    lines = []
+    for k in range(3):
+        for site, bat, net, pcs, room, cpu, disk, recv in sites:
+            room_field = f"room_pcs={room}i," if room else ""  # no room PC: no field
+            lines.append(f"site_metrics,site={site},network={net},battalion={bat},detachment=d1 "
+                         f"pcs={pcs}i,{room_field}cpu_percent={cpu + k},mem_used_percent=50,"
+                         f"disk_used_percent={disk},net_bytes_recv_per_s={recv},"
+                         f"net_bytes_sent_per_s=0,net_speed_mbps=1000i {(b0 + 300 * k) * 1000}")
+    influxd._request("/write", {"db": influx_db, "rp": "rollup", "precision": "ms"},
+                     "\n".join(lines).encode())
+    written = retention.backfill(sink, sink.cfg, b0 * 1000, (b0 + 900) * 1000, LEVELS,
+                                 only=("netroom_unit_5m",))
+    assert written == {"netroom_unit_5m": 9}  # 3 units and networks x 3 buckets
+    got = {(r["battalion"], r["network"], r["time"]): r for r in rows(
+        influxd, influx_db, 'SELECT * FROM "rollup"."unit_metrics" GROUP BY *')}
+    assert len(got) == 9
+    t1 = (b0 + 300) * 1000
+    b1 = got[("b1", "gov", t1)]
+    assert (b1["detachment"], b1["pcs"], b1["room_pcs"], b1["sites"], b1["rooms"]) == (
+        "d1", 40, 2, 2, 1)
+    assert b1["cpu_percent"] == pytest.approx((21 + 41) / 2)  # the sites' means, averaged
+    assert b1["disk_used_percent"] == 90
+    assert b1["net_bytes_recv_per_s"] == 4000 and b1["net_speed_mbps"] == 2000
+    inet = got[("b1", "internet", t1)]
+    assert (inet["pcs"], inet["cpu_percent"], inet["sites"]) == (5, 71, 1)
+    b2 = got[("b2", "gov", (b0 + 600) * 1000)]
+    assert (b2["pcs"], b2["room_pcs"], b2["cpu_percent"], b2["disk_used_percent"]) == (
+        8, 4, 12, 60)
     sink.close()
 
 
@@ -228,7 +277,7 @@ def test_keep_waits_for_influxdb(influxd_factory: Callable[..., Influxd]) -> Non
     assert thread.is_alive()  # still retrying
     influxd.start()
     assert wait_until(lambda: not thread.is_alive(), 20)
-    assert len(cqs(influxd, "kept")) == 6
+    assert len(cqs(influxd, "kept")) == 7
     stop.set()
 
 

@@ -69,6 +69,21 @@ def history(now: float, seed: int = 7) -> list[tuple[str, bytes]]:
             out.append(message("isolation", {"violated": i % 3 == 0, "canaries_checked": 2,
                                              "reasons": "reached" if i % 3 == 0 else ""},
                                ts=now - 1800 + i, **kw))
+    # Identities the devices loader must untangle: two host ids under one
+    # placement (clones given one agent.host; the newest names it), and an
+    # agent upgraded from a bare machine id to <machine>.<hardware> in place.
+    dup: dict[str, Any] = {"site": "sq-short", "host": "dup", "network": "gov", "role": "cadre"}
+    up: dict[str, Any] = {"site": "sq-pass", "host": "up", "network": "internet",
+                          "role": "cadre"}
+    out += [message("inventory", {"hostname": "dup-a", "host_id": "h-dup1"}, ts=now - 5 * 3600,
+                    **dup),
+            message("inventory", {"hostname": "DUP-B.corp", "host_id": "h-dup2"},
+                    ts=now - 3600, **dup),
+            message("inventory", {"hostname": "dup-a", "host_id": "h-dup1"}, ts=now - 2 * 3600,
+                    **dup),
+            message("inventory", {"hostname": "up", "host_id": "m-up"}, ts=now - 6 * 3600, **up),
+            message("inventory", {"hostname": "up", "host_id": "m-up.0123456789abcdef"},
+                    ts=now - 3600, **up)]
     for j, site in enumerate(sorted({s for s, _, _ in ROOMS})):
         for k in range(0, 24, 6):
             for net in ("gov", "internet"):

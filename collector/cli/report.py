@@ -14,6 +14,7 @@ import sys
 import time
 
 from collector.compliance import evaluate as compliance
+from collector.compliance.evaluate import Evaluation
 from collector.compliance.facts import Snapshots
 from collector.compliance.model import Org
 from collector.compliance.orgconfig import read_org
@@ -21,10 +22,11 @@ from collector.influx.errors import SinkError
 from collector.influx.settings import InfluxConfig, read_influx
 from collector.ingest.spool import default_spool_dir
 from collector.report.i18n import LANGS
-from collector.report.output import FORMATS, render
+from collector.report.output import FORMATS, write
 from collector.store import snapshot
 from collector.store.state import snapshot as state_snapshot
 from collector.store.state.db import StateDB, StateError, path_in
+from netroom import gcpause
 from netroom.settings import ConfigError, load_yaml
 
 SOURCES = ("auto", "state", "influxdb")
@@ -58,6 +60,19 @@ def add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run_report(args: argparse.Namespace) -> int:
+    with gcpause.paused():  # a short process allocating much and nothing cyclic
+        ev, org = _evaluate(args)
+        if args.output:
+            # Spreadsheet programs need the BOM to read UTF-8 CSV as such.
+            enc = "utf-8-sig" if args.format == "csv" else "utf-8"
+            with open(args.output, "w", encoding=enc, newline="") as fh:
+                write(args.format, ev, org, args.lang, fh)
+        else:
+            write(args.format, ev, org, args.lang, sys.stdout)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> tuple[Evaluation, Org]:
     influx, org, state = read_config(args.config)
     if not org.sites:
         raise ConfigError("sites: no sites configured, nothing to report on")
@@ -67,15 +82,7 @@ def run_report(args: argparse.Namespace) -> int:
     snaps = _from_state(args, org, state) if args.source != "influxdb" else None
     if snaps is None:
         snaps = _from_influxdb(influx, org)
-    text = render(args.format, compliance.evaluate_all(org, snaps, wanted), org, args.lang)
-    if args.output:
-        # Spreadsheet programs need the BOM to read UTF-8 CSV as such.
-        enc = "utf-8-sig" if args.format == "csv" else "utf-8"
-        with open(args.output, "w", encoding=enc, newline="") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return compliance.evaluate_all(org, snaps, wanted), org
 
 
 def _from_state(args: argparse.Namespace, org: Org, path: str) -> Snapshots | None:

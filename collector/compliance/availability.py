@@ -166,19 +166,12 @@ def measure_s(spans: Iterable[Span]) -> float:
     return sum(e - s for s, e in spans) / 1000
 
 
-def parse_window(text: str) -> tuple[int, int]:
-    """"HH:MM-HH:MM" -> (start, end) minutes of the day (orgconfig validated it)."""
-    window = schema.parse_window(text)
-    if window is None:
-        raise ValueError(f"not a window: {text!r}")
-    return window
-
-
 def _at(day: dt.date, minutes: int, tz: dt.tzinfo) -> int:
     """Epoch ms of wall-clock ``minutes`` after local midnight (24:00 = next midnight)."""
     local = dt.datetime(day.year, day.month, day.day, tzinfo=tz) + dt.timedelta(minutes=minutes)
-    # Adding a timedelta keeps the wall clock; normalise for a DST change inside.
-    return round(local.astimezone(dt.timezone.utc).timestamp() * 1000)
+    # Adding a timedelta keeps the wall clock; timestamp() takes the offset in
+    # force at that wall time (a DST change inside the day is accounted for).
+    return round(local.timestamp() * 1000)
 
 
 def day_bounds(day: dt.date, tz: dt.tzinfo) -> Span:
@@ -190,17 +183,23 @@ def required_spans(room: Room, day: dt.date, tz: dt.tzinfo,
     """The day's required opening windows, empty on days off and holidays (ISO dates)."""
     if day.isoweekday() not in room.days or day.isoformat() in set(holidays):
         return []
-    spans = [(_at(day, s, tz), _at(day, e, tz)) for s, e in map(parse_window, room.open)]
-    return sorted(spans)
+    return sorted((_at(day, s, tz), _at(day, e, tz)) for s, e in room.windows)
 
 
 def day_open(room: Room, day: dt.date, tz: dt.tzinfo, open_spans: Sequence[Span],
              now_ms: int, holidays: Iterable[str] = ()) -> DayOpen:
     """Required and open seconds of ``day`` (only up to ``now_ms`` for today)."""
-    start, end = day_bounds(day, tz)
-    required = intersect(required_spans(room, day, tz, holidays), [(start, min(end, now_ms))])
-    return DayOpen(day.isoformat(), start, end, measure_s(required),
-                   measure_s(intersect(required, open_spans)))
+    return open_day(day, day_bounds(day, tz), required_spans(room, day, tz, holidays),
+                    open_spans, now_ms)
+
+
+def open_day(day: dt.date, bounds: Span, required: Sequence[Span], open_spans: Sequence[Span],
+             now_ms: int) -> DayOpen:
+    """day_open from the day's ``bounds`` and ``required`` spans (required_spans)."""
+    start, end = bounds
+    due = intersect(required, [(start, min(end, now_ms))])
+    return DayOpen(day.isoformat(), start, end, measure_s(due),
+                   measure_s(intersect(due, open_spans)))
 
 
 def complete_days(now_ms: int, tz: dt.tzinfo, n: int) -> list[dt.date]:
@@ -228,6 +227,15 @@ def room_now(timelines: Mapping[str, Timeline], now_ms: int, min_online: int = 1
     online = 0
     gone: list[int] = []  # when each offline host went offline
     for t in timelines.values():
+        if len(t.beats) == 1 and not t.offline and not t.runs:
+            # Only its last tick, nothing after it (most room PCs): _walk's
+            # answer without its events.
+            last = skew.clamp(t.beats[0], now_ms, ahead_ms)
+            if last is not None and now_ms - last <= missing_intervals * t.interval_s * 1000:
+                online += 1
+            elif last is not None:
+                gone.append(last)
+            continue
         spans, is_online = _walk(t, now_ms, missing_intervals, ahead_ms)
         if is_online:
             online += 1

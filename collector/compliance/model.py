@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any, Mapping
 
 from netroom.central import Settings
+from netroom.schema import parse_window
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,18 @@ class Room:
     timezone: str = "Asia/Shanghai"
     min_online: int = 1
     holidays: tuple[str, ...] = ()  # ISO dates (local) on which no opening is required
+
+    @cached_property
+    def windows(self) -> tuple[tuple[int, int], ...]:
+        """``open`` as (start, end) minutes of the day (parsed once: a pass over a
+        bureau's rooms asks for them tens of thousands of times)."""
+        out = []
+        for text in self.open:
+            window = parse_window(text)
+            if window is None:  # orgconfig refuses these; a Room built in code may not
+                raise ValueError(f"not a window: {text!r}")
+            out.append(window)
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,11 @@ class Org:
     def sites(self) -> list[Site]:
         """Every site, in tree order (computed once: the tree does not change)."""
         return [n.site for n in self.nodes.values() if n.site is not None]
+
+    @cached_property
+    def site_ids(self) -> frozenset[str]:
+        """Every site's id (computed once)."""
+        return frozenset(s.id for s in self.sites)
 
     def site(self, site_id: str) -> Site | None:
         node = self.nodes.get(site_id)

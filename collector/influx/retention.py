@@ -13,7 +13,12 @@ Three tiers, so that years of history stay small and dashboards stay fast
   key to the database; and ``site_metrics`` per site and network (PCs
   reporting, room PCs reporting, mean CPU and memory, the fullest disk, the
   sums of the PCs' traffic rates and link speeds): one series per site and
-  network.
+  network; and ``unit_metrics`` (UNIT_METRICS) from ``site_metrics`` per
+  lowest org unit (the org tree's level tags, e.g. battalion) and network:
+  PCs and room PCs reporting, sites and rooms reporting, the mean of the
+  sites' CPU and memory means, the fullest disk, summed rates and link
+  speeds. Fleet- and unit-level dashboard panels read it: one series per
+  unit and network, however many sites a unit has.
 - ``forever`` (no expiry): ``compliance`` and ``bandwidth`` per UTC day,
   ``availability`` as written (one point per room and day), and the small
   ``rp_choice`` table the dashboards pick their retention policy from.
@@ -64,6 +69,10 @@ _LAST = ("uptime_s", schema.DISK_TOTAL_BYTES, schema.DISK_USED_BYTES, schema.DIS
 _RATES = ((schema.NET_BYTES_RECV, schema.NET_RECV_PER_S),
           (schema.NET_BYTES_SENT, schema.NET_SENT_PER_S))
 HEARTBEAT = "collect_ms"  # every metrics message carries it (docs/protocol.md)
+# rollup measurement per org unit and network (dashboards/model.py names it too;
+# its home would be netroom/schema.py beside SITE_METRICS) and its own fields.
+UNIT_METRICS = "unit_metrics"
+SITES, ROOMS = "sites", "rooms"  # UNIT_METRICS: sites, and rooms, that had PCs reporting
 
 
 @dataclass(frozen=True)
@@ -131,7 +140,7 @@ def _q(*parts: str) -> str:
 
 def continuous_queries(database: str, raw_rp: str, cfg: RetentionConfig,
                        org_levels: Sequence[str] = ()) -> list[CQ]:
-    """Every CQ, in the order a backfill must run them (per-PC before per-site)."""
+    """Every CQ, in the order a backfill must run them (per-PC, per-site, per-unit)."""
     db = database
     pc = [*(f"mean({schema.ident(f)}) AS {schema.ident(f)}" for f in _MEAN),
           *(f"max({schema.ident(f)}) AS {schema.ident(f)}" for f in _MAX),
@@ -143,6 +152,17 @@ def continuous_queries(database: str, raw_rp: str, cfg: RetentionConfig,
     site_metrics = _q(db, schema.RP_ROLLUP, schema.SITE_METRICS)
     by_site = schema.tags(schema.SITE, schema.NETWORK, *sorted(set(org_levels)))
     site = [f"count({schema.ident(schema.REPORTS)}) AS {schema.ident(schema.PCS)}",
+            'mean("cpu_percent") AS "cpu_percent"',
+            'mean("mem_used_percent") AS "mem_used_percent"',
+            f"max({schema.ident(schema.DISK_USED_PERCENT)}) AS "
+            f"{schema.ident(schema.DISK_USED_PERCENT)}",
+            *(f"sum({schema.ident(f)}) AS {schema.ident(f)}"
+              for f in (schema.NET_RECV_PER_S, schema.NET_SENT_PER_S, schema.NET_SPEED_MBPS))]
+    units = schema.tags(schema.NETWORK, *sorted(set(org_levels)))
+    unit = [f"sum({schema.ident(schema.PCS)}) AS {schema.ident(schema.PCS)}",
+            f"sum({schema.ident(schema.ROOM_PCS)}) AS {schema.ident(schema.ROOM_PCS)}",
+            f"count({schema.ident(schema.PCS)}) AS {schema.ident(SITES)}",
+            f"count({schema.ident(schema.ROOM_PCS)}) AS {schema.ident(ROOMS)}",
             'mean("cpu_percent") AS "cpu_percent"',
             'mean("mem_used_percent") AS "mem_used_percent"',
             f"max({schema.ident(schema.DISK_USED_PERCENT)}) AS "
@@ -170,6 +190,11 @@ def continuous_queries(database: str, raw_rp: str, cfg: RetentionConfig,
            f"{schema.ident(schema.ROOM_PCS)} INTO {site_metrics} FROM {rollup_metrics} "
            f"WHERE {schema.tag_is(schema.ROLE, 'room')} GROUP BY time({BUCKET}), {by_site}",
            0, fine, BUCKET_MS),
+        # After both site CQs: it reads what they wrote (one run behind at worst,
+        # which RESAMPLE FOR recomputes).
+        CQ("netroom_unit_5m", f"SELECT {', '.join(unit)} INTO "  # noqa: S608
+           f"{_q(db, schema.RP_ROLLUP, UNIT_METRICS)} FROM {site_metrics} "
+           f"GROUP BY time({BUCKET}), {units}", 0, fine, BUCKET_MS),
         CQ("netroom_compliance_1d", daily(schema.COMPLIANCE, last(
             "status", "ok", "no_data", "waived", "required", "actual", "shortfall", "failed",
             "no_data_rules")), 0, DAILY_FOR_S, day_ms),
@@ -305,17 +330,21 @@ def _write(sink: InfluxSink, lines: list[str], rp: str) -> None:
 
 def backfill(sink: InfluxSink, influx: InfluxConfig, start_ms: int, end_ms: int,
              org_levels: Sequence[str] = (), chunk_ms: int = 6 * schema.HOUR_MS,
-             progress: Any = None) -> dict[str, int]:
+             progress: Any = None, only: Sequence[str] = ()) -> dict[str, int]:
     """Run every CQ's SELECT ... INTO over [start, end), oldest first, in chunks.
 
     What a CQ missed (points that arrived after its RESAMPLE FOR window)
     lands in the roll-ups; re-running is harmless (same points, same
-    values). Per-PC tiers before per-site ones. Returns points written per CQ.
+    values). Per-PC tiers before per-site ones, per-site before per-unit.
+    ``only``: run just the CQs of these names (``CQ.base``), e.g. the per-unit
+    one over per-site points written by other means. Returns points written per CQ.
     ``progress(name, chunk_start_ms, chunk_end_ms, written)`` is called per chunk.
     """
     raw_rp = default_rp(sink)
     written: dict[str, int] = {}
     for cq in continuous_queries(influx.database, raw_rp, influx.retention, org_levels):
+        if only and cq.base not in only:
+            continue
         step = cq.interval_ms
         lo = start_ms // step * step - (step if cq.derivative else 0)
         hi = -(-end_ms // step) * step

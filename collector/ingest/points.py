@@ -207,8 +207,9 @@ def to_points(msg: Message, extra_tags: Mapping[str, str] | None = None,
 # --- the fused path: validated message -> lines -------------------------------
 
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
-# How LineEncoder writes a value of each type, as a str.format field.
-_FORMATS = {int: "{}i", float: "{!r}", bool: "{}", str: '"{}"'}
+# How LineEncoder writes a value of each type, as a %-format field (a third
+# cheaper than str.format's here; %d of an int is its str, %r of a float its repr).
+_FORMATS = {int: "%di", float: "%r", bool: "%s", str: '"%s"'}
 SHAPES_MAX = 4096  # field sets remembered per measurement (a few per agent version)
 
 
@@ -244,8 +245,7 @@ class _Fields:
                 key = escape_name(n)  # ValueError like LineEncoder's
                 if n not in self.types or not key:
                     raise ValueError(f"field {n!r} is not in the protocol")
-                parts.append(key.replace("{", "{{").replace("}", "}}") + "="
-                             + _FORMATS[self.types[n]])
+                parts.append(key.replace("%", "%%") + "=" + _FORMATS[self.types[n]])
             strings = tuple(i for i, n in enumerate(names) if self.types[n] is str)
             shape = self._shapes[present] = _Shape(names, strings, ",".join(parts))
         return shape
@@ -256,7 +256,7 @@ class _Fields:
         vals = [values[n] for n in shape.names]
         for i in shape.strings:
             vals[i] = vals[i].translate(_STRING_ESCAPES)
-        return shape.template.format(*vals)
+        return shape.template % tuple(vals)
 
 
 class _KindPlan(NamedTuple):

@@ -1,5 +1,8 @@
 """MQTT in: subscribe, validate with netroom.protocol, hand on lines + ack handle.
 
+Validation is ``protocol.decode``'s, at less than half its cost
+(collector/ingest/decode.py: the same messages and the same refusals).
+
 Messages are acknowledged (PUBACK) only by the writer, once their points are
 durable; invalid or unencodable ones travel the same queue, marked to be set
 aside (dead-lettered), so that acks keep the order the broker sent them in.
@@ -26,10 +29,11 @@ from typing import Any, Callable, Mapping
 import paho.mqtt.client as mqtt
 
 from collector.influx.line import LineEncoder
+from collector.ingest.decode import Decoder
 from collector.ingest.entry import Counters, Entry, add
 from collector.ingest.points import MessageEncoder, to_points
 from netroom import protocol, schema
-from netroom.mqtt import QOS, MqttConfig, connect_args, make_client
+from netroom.mqtt import QOS, IdleLoop, MqttConfig, connect_args, make_client
 from netroom.ratelimit import RateLimitedLog
 from netroom.settings import ConfigError, Section
 
@@ -134,6 +138,7 @@ class Ingest:
         self.tags_for = tags_for
         self.on_valid = on_valid
         self.facts_of = facts_of
+        self.decoder = Decoder()
         self.encoder = MessageEncoder(cfg.item_series)
         self.subscribed = threading.Event()
         # Bumped on every disconnect: a packet id acked on a later connection
@@ -148,7 +153,10 @@ class Ingest:
         self._due = threading.Event()  # something is pending
         self._stopping = threading.Event()
         self._timer: threading.Thread | None = None
+        # IdleLoop, not loop_start(): the acks of a batch go out in one turn
+        # of its thread, without a wake-up per PUBACK (docs/benchmarks.md).
         self.client = make_client(cfg.mqtt, cfg.client_id, persistent=True, manual_ack=True)
+        self.loop = IdleLoop(self.client, on_connect_fail=self._on_connect_fail)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
@@ -160,15 +168,13 @@ class Ingest:
         self._timer.start()
         args = connect_args(self.cfg.mqtt, persistent=True,
                             receive_max=self.cfg.receive_maximum)
-        self.client.connect_async(**args)
-        self.client.loop_start()
+        self.loop.start(**args)
 
     def stop(self) -> None:
         """Disconnect. What was not handed on stays unacknowledged (sent again)."""
         self._stopping.set()
         self._due.set()
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.loop.stop()
         if self._timer is not None:
             self._timer.join(5)
 
@@ -184,6 +190,10 @@ class Ingest:
         log.info("connected to %s:%s (MQTT %s, session present: %s)", self.cfg.mqtt.host,
                  self.cfg.mqtt.port, self.cfg.mqtt.protocol, flags.session_present)
         client.subscribe(self.cfg.subscription, qos=QOS)
+
+    def _on_connect_fail(self, exc: Exception) -> None:
+        self._bad.log(logging.WARNING, "connect", "cannot reach the broker %s:%s: %s",
+                      self.cfg.mqtt.host, self.cfg.mqtt.port, exc)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int,
                       reasons: Any, props: Any) -> None:
@@ -263,7 +273,7 @@ class Ingest:
         with self.counters.lock:
             self.counters.received += 1
         try:
-            msg = protocol.decode(entry.topic, entry.payload)
+            msg = self.decoder.decode(entry.topic, entry.payload)
         except protocol.ProtocolError as exc:
             return self._set_aside(entry, "invalid", exc.code, str(exc))
         tags = self.tags_for(msg.site)  # the collector's own config: a bug here is fatal

@@ -5,6 +5,10 @@ spool, or (for a message set aside) it is in the dead-letter store. While the
 spool holds anything, new batches go to the spool too, so a slow or hung
 InfluxDB costs one timeout, not one per batch.
 
+A durable batch is applied to the collector's state (``on_durable``) and
+acknowledged on a thread of its own while the next batch is written: one
+batch there at a time, in order.
+
 When nothing can take a batch (InfluxDB down and the spool full or its disk
 full), the writer keeps the batch, says so once a minute, and retries: no
 ack goes out, the bounded queue fills, ``put`` blocks the MQTT thread, and
@@ -25,6 +29,7 @@ from collector.ingest.deadletter import DeadLetters, Letter, StoreError
 from collector.ingest.delivery import Delivery, Outcome
 from collector.ingest.entry import Counters, Entry, add
 from collector.ingest.spool import Spool, SpoolFull
+from collector.ingest.stage import Stage
 from netroom.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -65,12 +70,14 @@ class Writer:
                  ack: Callable[[Entry], None], counters: Counters,
                  batch_size: int, flush_interval_s: float, max_queue_bytes: int, *,
                  on_durable: Callable[[list[Entry]], None] | None = None) -> None:
-        """``on_durable(entries)``: called in the writer thread with each batch's
-        entries once they are durable (written to InfluxDB or spooled), before
-        any of them is acknowledged: every entry not set aside (dead letters,
-        lines InfluxDB refused, are not passed). If it raises, the writer thread
-        fails with it (the process ends) and the batch stays unacknowledged:
-        the broker sends it again, so it may see an entry twice."""
+        """``on_durable(entries)``: called with each batch's entries once they
+        are durable (written to InfluxDB or spooled), before any of them is
+        acknowledged: every entry not set aside (dead letters, lines InfluxDB
+        refused, are not passed). It and the acks run on a thread of their own
+        ("writer-ack", collector/ingest/stage.py), one batch at a time and in
+        order, while the writer writes the next batch. If it raises, the writer
+        thread fails with it (the process ends) and the batch stays
+        unacknowledged: the broker sends it again, so it may see an entry twice."""
         self.delivery = delivery
         self.spool = spool
         self.deadletters = deadletters
@@ -83,6 +90,8 @@ class Writer:
         self.stalled = ""  # why the current batch cannot be made durable; "" if fine
         self.beat = time.monotonic()  # last loop turn (the watchdog reads it)
         self._queue: collections.deque[Entry] = collections.deque()
+        # When the queue last went from empty to not: no queued entry is older.
+        self._since = time.monotonic()
         self._bytes = 0  # entries queued or in flight, until acked
         self._cond = threading.Condition()
         self._closed = False
@@ -116,6 +125,8 @@ class Writer:
                 if self._closed:
                     return False
                 before = len(self._queue)
+                if not before:
+                    self._since = time.monotonic()
                 while i < n and self._bytes < self.max_queue_bytes:
                     e = entries[i]
                     self._queue.append(e)
@@ -139,14 +150,22 @@ class Writer:
 
         At stop, a batch that cannot be made durable is left unacknowledged.
         """
-        while True:
-            self.beat = time.monotonic()
-            batch = self._collect(stop)
-            if batch:
-                if not self._flush_until_durable(_Pending(batch), stop):
+        # Applying to the state and acking one batch overlaps the next write.
+        finishing: Stage[_Pending] = Stage(self._finish, "writer-ack")
+        try:
+            while True:
+                self.beat = time.monotonic()
+                finishing.check()  # on_durable raised: the writer fails with it
+                batch = self._collect(stop)
+                if batch:
+                    p = _Pending(batch)
+                    if not self._flush_until_durable(p, stop):
+                        return
+                    finishing.put(p)
+                elif stop.is_set():
                     return
-            elif stop.is_set():
-                return
+        finally:
+            finishing.close()
 
     def _collect(self, stop: threading.Event) -> list[Entry]:
         """Up to batch_size entries, waiting at most flush_interval for more."""
@@ -158,7 +177,11 @@ class Writer:
                     return []
                 self._cond.wait(timeout)
             if not stop.is_set():
-                deadline = time.monotonic() + self.flush_interval_s
+                # flush_interval counts from the oldest entry's arrival (or
+                # earlier), not from now: what queued during a slow write goes
+                # at once, so under load batches grow by themselves and the
+                # writer never idles while entries wait.
+                deadline = self._since + self.flush_interval_s
                 while len(self._queue) < self.batch_size and self._bytes < self.max_queue_bytes:
                     timeout = deadline - time.monotonic()
                     if timeout <= 0:
@@ -186,6 +209,10 @@ class Writer:
                 log.warning("writing again after a stall: %s", self.stalled)
                 self.stalled = ""
             break
+        return True
+
+    def _finish(self, p: _Pending) -> None:
+        """A durable batch: on_durable, then its acks."""
         if self.on_durable is not None:
             refused = {id(r.entry) for r in p.outcome.refused} if p.outcome else set()
             self.on_durable([e for e in p.entries
@@ -195,7 +222,6 @@ class Writer:
             self._cond.notify_all()
         for e in p.entries:
             self.ack(e)
-        return True
 
     def _flush(self, p: _Pending) -> None:
         now_ms = int(time.time() * 1000)

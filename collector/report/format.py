@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from collector.compliance.evaluate import Evaluation, Verdict, checked, passing
 from collector.compliance.facts import Clone
@@ -178,18 +178,38 @@ def _json_char(ch: str) -> str:
 
 def json_rows(doc: Mapping[str, object]) -> str:
     """Like json_text, one line per top-level key and per item of a top-level
-    list: readable, and written by json's C encoder (a bureau's report has
-    tens of thousands of PCs; the indenting encoder is pure Python)."""
-    def item(v: object) -> str:
-        return json.dumps(v, ensure_ascii=False)
+    list (or iterator: each item is encoded as it comes, so a generator's
+    items need not all be held at once): readable, and written by json's C
+    encoder (a bureau's report has tens of thousands of PCs; the indenting
+    encoder is pure Python)."""
+    return "".join(json_chunks(doc))
 
-    parts = []
+
+def json_chunks(doc: Mapping[str, object]) -> Iterator[str]:
+    """json_rows' text in pieces, one per line, to be written as they come."""
+    yield "{"
+    sep = "\n"
     for k, v in doc.items():
-        if isinstance(v, list) and v:
-            parts.append(f"{item(k)}: [\n" + ",\n".join(map(item, v)) + "\n]")
-        else:
-            parts.append(f"{item(k)}: {item(v)}")
-    return _BEYOND_ASCII.sub(_json_escape, "{\n" + ",\n".join(parts) + "\n}")
+        yield f"{sep}{_json_line(k)}: "
+        sep = ",\n"
+        if not isinstance(v, (list, Iterator)):
+            yield _json_line(v)
+            continue
+        opened = False
+        for x in v:
+            yield ",\n" if opened else "[\n"
+            opened = True
+            yield _json_line(x)
+        yield "\n]" if opened else "[]"
+    yield "\n}"
+
+
+def _json_line(v: object) -> str:
+    text = json.dumps(v, ensure_ascii=False)
+    # One line of JSON has no raw control characters; most lines (Chinese
+    # text included) have nothing else to escape either: str.isprintable()
+    # tells in C, the regular expression only runs on the others.
+    return text if text.isprintable() else _BEYOND_ASCII.sub(_json_escape, text)
 
 
 def json_text(doc: object, indent: int | None = 1) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Callable
+from typing import Any, Callable, TextIO
 
 from collector.compliance.evaluate import Evaluation, Rollup, checked, passing, rollups
 from collector.compliance.model import Org
@@ -22,6 +22,7 @@ from collector.report.format import (
     columns,
     detail,
     grid,
+    json_chunks,
     json_rows,
     number,
     off_settings,
@@ -81,11 +82,17 @@ def to_json(ev: Evaluation, org: Org, lang: str) -> str:
     (``local``) and that status's time (``seen``); the table and HTML list
     only the PCs that are not ``current``.
     """
+    return json_rows(json_doc(ev, org, lang)) + "\n"
+
+
+def json_doc(ev: Evaluation, org: Org, lang: str) -> dict[str, Any]:
+    """to_json's document (its ``sites``: a generator, made as it is written)."""
     names = titles(lang)
     tz = zone(org)
-    doc = {
+    return {
         "generated_at": when(ev.now_ms, org, tz).isoformat(timespec="seconds"),
-        "sites": [{
+        # A generator: each site is encoded as it is made (40,000 PCs' rows).
+        "sites": ({
             "site": v.site.id, "name": v.site.name,
             "path": [{"level": lv, "id": i, "name": org.nodes[i].name} for lv, i in v.site.path],
             # ok: true only for pass (a waived rule is "waived", not ok).
@@ -104,14 +111,13 @@ def to_json(ev: Evaluation, org: Org, lang: str) -> str:
                           "expected": s.expected, "error": s.error, "local": s.local,
                           "seen": when(s.seen_ms, org, tz).isoformat(timespec="seconds")}
                          for s in v.settings],
-        } for v in ev.verdicts],
+        } for v in ev.verdicts),
         "rollups": [_rollup_json(u) for u in rollups(org, ev.verdicts)],
         "unregistered": [{
             "site": s.site, "host": s.host, "network": s.network, "role": s.role,
             "last_seen": when(s.last_seen_ms, org, tz).isoformat(timespec="seconds"),
         } for s in ev.unregistered],
     }
-    return json_rows(doc) + "\n"
 
 
 def to_csv(ev: Evaluation, org: Org, lang: str) -> str:
@@ -210,3 +216,13 @@ def render(fmt: str, ev: Evaluation, org: Org, lang: str) -> str:
     formats: dict[str, Callable[[Evaluation, Org, str], str]] = {
         "table": to_table, "json": to_json, "csv": to_csv, "html": to_html}
     return formats[fmt](ev, org, lang)
+
+
+def write(fmt: str, ev: Evaluation, org: Org, lang: str, out: TextIO) -> None:
+    """render() into ``out``; JSON line by line (a bureau's is ~10 MB: never
+    held whole, nor its rows)."""
+    if fmt != "json":
+        out.write(render(fmt, ev, org, lang))
+        return
+    out.writelines(json_chunks(json_doc(ev, org, lang)))
+    out.write("\n")

@@ -15,8 +15,9 @@ from collector.compliance import skew
 from collector.compliance.availability import (
     DayOpen,
     Timeline,
-    day_open,
+    day_bounds,
     online_spans,
+    open_day,
     required_spans,
     room_open_spans,
 )
@@ -107,7 +108,10 @@ def day_window(site: Site, date: dt.date, now_ms: int) -> tuple[int, int] | None
     room (its required windows, an hour around them, up to now); None if nothing
     was required (a day off) or it is all still ahead."""
     room = site.room
-    required = required_spans(room, date, ZoneInfo(room.timezone), room.holidays)
+    return _window(required_spans(room, date, ZoneInfo(room.timezone), room.holidays), now_ms)
+
+
+def _window(required: list[tuple[int, int]], now_ms: int) -> tuple[int, int] | None:
     if not required or required[0][0] >= now_ms:
         return None
     return required[0][0] - LOOK_MS, min(required[-1][1] + LOOK_MS, now_ms)
@@ -118,12 +122,11 @@ def day_of(site: Site, date: dt.date, now_ms: int, hosts: Mapping[tuple[str, str
     """Pure: one day of ``site``'s room from its room PCs' timelines over ``day_window``."""
     room = site.room
     tz = ZoneInfo(room.timezone)
-    span = day_window(site, date, now_ms)
-    if span is None:
-        return day_open(room, date, tz, [], now_ms, room.holidays)
-    spans = room_open_spans([online_spans(t, span[1], missing_intervals)
-                             for t in hosts.values()], room.min_online)
-    return day_open(room, date, tz, spans, now_ms, room.holidays)
+    required = required_spans(room, date, tz, room.holidays)
+    span = _window(required, now_ms)
+    spans = [] if span is None else room_open_spans(
+        [online_spans(t, span[1], missing_intervals) for t in hosts.values()], room.min_online)
+    return open_day(date, day_bounds(date, tz), required, spans, now_ms)
 
 
 def stored_days(read: Read, since_ms: int) -> dict[str, dict[str, DayOpen]]:

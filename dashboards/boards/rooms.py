@@ -6,18 +6,22 @@ broken clock's point is nobody's latest). `availability` holds one point per sit
 (at the day's start; fields day, required_s, open_s: seconds of the required
 opening hours, and of those the room was open; collector/heartbeats.py).
 Days with nothing required (days off) are left out. Room PCs online over
-time reads the per-site 5-minute series (`rollup`.`site_metrics`, room_pcs);
-the daily open share reads `$daily` (the `forever` retention policy over
-long ranges).
+time reads the per-unit 5-minute series (`rollup`.`unit_metrics`, room_pcs:
+one line per battalion and network, not per site); the daily open share
+reads `$daily` (the `forever` retention policy over long ranges). Each room
+PC's status is on the PC board (pcs.py), one site at a time.
 """
 from __future__ import annotations
 
 from collector.compliance.rules import RULES
 from dashboards.model import (
     DAILY_VAR,
+    LEVELS,
     NOT_AHEAD,
     SITE,
-    SITE_METRICS,
+    UNIT,
+    UNIT_ALIAS,
+    UNIT_METRICS,
     Grid,
     Json,
     Tr,
@@ -34,7 +38,6 @@ from dashboards.model import (
     target,
     thresholds,
     timeseries,
-    value_map,
 )
 from netroom import schema
 
@@ -50,7 +53,6 @@ DAYS = (f"FROM {schema.ident(schema.AVAILABILITY)} WHERE $timeFilter "
 DAILY_DAYS = (f"FROM {in_rp(DAILY_VAR, schema.AVAILABILITY)} WHERE $timeFilter "
               f'AND "required_s" > 0 AND {SITE}')
 SHARE = '"open_s" / "required_s" * 100'
-STATE = {"online": ("在线", "online", "green"), "offline": ("离线", "offline", "red")}
 
 
 def target_percent() -> float:
@@ -77,33 +79,11 @@ def build(t: Tr) -> Json:
         "percent", t("规定开放时段内有电脑在线的时间占比",
                      "Share of the required opening hours with PCs online"),
         steps=[("red", None), ("green", goal)], decimals=1))
-    site, host = t("中队", "Site"), t("电脑", "PC")
+    site = t("中队", "Site")
     g.add(12, 9, table(t("当前各中队在线网络室电脑", "Room PCs online now, per site"), [target(
         f'SELECT count("beat") AS "online" FROM ({ONLINE}) {BY_SITE}', table=True)],
         t("未列出的中队当前没有在线的网络室电脑", "Sites not listed have no room PC online"),
         transformations=[rename({"site": site, "online": t("在线台数", "Online")})]))
-    g.add(12, 9, table(t("网络室电脑状态", "Room PC status"), [target(
-        f'SELECT last("state") AS "state" FROM {schema.ident(schema.STATUS)} WHERE $timeFilter '
-        f"AND {ROOM} AND {SITE} {schema.BY_SITE_HOST}", table=True)],
-        t("代理程序的连接状态（离线为代理断开时由消息服务器发出）",
-          "Agent connection state (offline is sent by the broker when an agent vanishes)"),
-        transformations=[rename({"Time": t("连接时间", "Since"), "site": site, "host": host,
-                                 "state": t("状态", "State")}, hide=())],
-        overrides=[override(t("状态", "State"), mappings=value_map(t, STATE),
-                            custom__cellOptions={"type": "color-background"})]))
-    g.add(24, 8, timeseries(t("在线网络室电脑数", "Room PCs online over time"), [target(
-        f"SELECT mean({schema.ident(schema.ROOM_PCS)}) FROM {SITE_METRICS} WHERE $timeFilter "
-        f"AND {SITE} {by_interval(schema.SITE, schema.NETWORK)} fill(0)",
-        alias="$tag_site $tag_network")], "none",
-        t("每 5 分钟内有上报的网络室电脑（按网络）；0 表示该时段网络室关闭",
-          "Room PCs that reported within each 5 minutes, per network; 0 means the room "
-          "was closed"),
-        interval="5m", lo=0))
-    g.add(12, 9, timeseries(t("每日开放率", "Daily open share"), [target(
-        f'SELECT {SHARE} AS "open_share" {DAILY_DAYS} {BY_SITE}', alias="$tag_site")],
-        "percent", t("规定开放时段内有电脑在线的时间占比",
-                     "Share of the required opening hours with PCs online"),
-        interval="", bars=True, lo=0, hi=100))
     share = t("开放率", "Open share")
     g.add(12, 9, table(t("最近一日开放情况", "Latest day per site"), [target(
         'SELECT last("day") AS "day", last("open_s") / 3600 AS "open_h", '
@@ -121,6 +101,21 @@ def build(t: Tr) -> Json:
                             thresholds=thresholds(("red", None), ("green", goal))),
                    override(t("开放小时", "Open (h)"), decimals=1),
                    override(t("规定小时", "Required (h)"), decimals=1)]))
+    g.add(24, 8, timeseries(t("各单位在线网络室电脑数", "Room PCs online per unit"), [target(
+        f"SELECT mean({schema.ident(schema.ROOM_PCS)}) FROM {UNIT_METRICS} WHERE $timeFilter "
+        f"AND {UNIT} {by_interval(*LEVELS, schema.NETWORK)} fill(0)",
+        alias=f"{UNIT_ALIAS} $tag_network")], "none",
+        t("每 5 分钟内有上报的网络室电脑（按大队、网络合计）；0 表示该单位没有开放的网络室；"
+          "筛选支队、大队（单个中队见电脑明细）",
+          "Room PCs that reported within each 5 minutes, summed per battalion and network; "
+          "0 means none of the unit's rooms was open; filtered by detachment and battalion "
+          "(one site is on PC details)"),
+        interval="5m", lo=0))
+    g.add(24, 9, timeseries(t("每日开放率", "Daily open share"), [target(
+        f'SELECT {SHARE} AS "open_share" {DAILY_DAYS} {BY_SITE}', alias="$tag_site")],
+        "percent", t("规定开放时段内有电脑在线的时间占比",
+                     "Share of the required opening hours with PCs online"),
+        interval="", bars=True, lo=0, hi=100))
     window = custom_var("window", t("在线判定窗口", "Online window"),
                         ("2m", "5m", "10m", "30m"), "5m")
     return dashboard(UID, t, t("网络室开放", "Room opening"),

@@ -20,7 +20,9 @@ collector.compliance.skew.AHEAD_MS after now are not read.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple, Sequence
+from collections import Counter
+from operator import attrgetter
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from collector.compliance import skew
 from collector.compliance.facts import Clone, Device, Stray
@@ -102,17 +104,17 @@ def resolve(pcs: list[Pc], org: Org) -> Loaded:
     counted: list[Pc] = []
     strays: list[Stray] = []
     for p in _placed(_upgraded_away(pcs)):
-        if org.site(p.site) is None:
-            strays.append(Stray(p.site, p.host, p.network, p.role, p.seen))
-        else:
+        if p.site in org.site_ids:
             counted.append(p)
             devices.setdefault(p.site, []).append(
                 Device(p.host, p.network, p.role, p.seen, p.host_id))
+        else:
+            strays.append(Stray(p.site, p.host, p.network, p.role, p.seen))
     clones = clone_groups(counted)
-    facts: dict[str, dict[str, Any]] = {}
-    for site, ds in devices.items():
-        ds.sort(key=lambda d: (d.host, d.host_id))
-        facts[site] = {"devices": tuple(ds), "clones": clones.get(site, ())}
+    by_host = attrgetter("host", "host_id")
+    facts = {site: {"devices": tuple(sorted(ds, key=by_host)), "clones": clones.get(site, ())}
+             for site, ds in devices.items()}
+    strays.sort(key=attrgetter("site", "host", "network", "role"))
     return Loaded(facts, tuple(strays))
 
 
@@ -136,13 +138,15 @@ def _placed(pcs: list[Pc]) -> Iterable[Pc]:
     A PC is its host id, under any host name (renamed) if the id has a
     hardware part; a bare machine id is shared by clones: with its host name.
     """
-    by_pc: dict[tuple[str, str], list[Pc]] = {}
-    for p in pcs:
-        by_pc.setdefault(("" if p.hardware else p.host, p.host_id), []).append(p)
-    for placements in by_pc.values():
-        if len(placements) == 1:
-            yield placements[0]
-            continue
+    keys = [("" if p.hardware else p.host, p.host_id) for p in pcs]
+    seen = Counter(keys)
+    moved: dict[tuple[str, str], list[Pc]] = {}
+    for key, p in zip(keys, pcs):
+        if seen[key] == 1:  # the common case: one placement
+            yield p
+        else:
+            moved.setdefault(key, []).append(p)
+    for placements in moved.values():
         newest = max(placements, key=lambda p: p.seen)
         for p in placements:
             if p is newest or p.seen >= newest.began:
@@ -153,21 +157,29 @@ def clone_groups(pcs: list[Pc]) -> dict[str, tuple[Clone, ...]]:
     """Per site: its PCs sharing a hostname; PCs of the fleet sharing a machine
     id, listed at every site that has one of them."""
     out: dict[str, list[Clone]] = {}
-    by_name: dict[tuple[str, str], list[Pc]] = {}
-    by_machine: dict[str, list[Pc]] = {}
-    for p in pcs:
-        by_name.setdefault((p.site, p.hostname), []).append(p)
-        by_machine.setdefault(p.machine, []).append(p)
+    # Most names and machine ids are unique: count them before grouping any.
+    by_name = _shared(pcs, attrgetter("site", "hostname"))
+    by_machine = _shared(pcs, attrgetter("machine"))
     for (site, name), group in by_name.items():
-        if len(group) > 1:
-            out.setdefault(site, []).append(_clone("hostname", name, group, site))
+        out.setdefault(site, []).append(_clone("hostname", name, group, site))
     for machine, group in by_machine.items():
-        if len(group) > 1:
-            for site in sorted({p.site for p in group}):
-                out.setdefault(site, []).append(
-                    _clone("machine_id", machine[:_MACHINE_SHOWN], group, site))
+        for site in sorted({p.site for p in group}):
+            out.setdefault(site, []).append(
+                _clone("machine_id", machine[:_MACHINE_SHOWN], group, site))
     return {site: tuple(sorted(cs, key=lambda c: (c.shared, c.value, c.hosts)))
             for site, cs in out.items()}
+
+
+def _shared(pcs: list[Pc], key: Callable[[Pc], Any]) -> dict[Any, list[Pc]]:
+    """The PCs of each ``key`` value that more than one of them has."""
+    keys = list(map(key, pcs))
+    dup = {k for k, n in Counter(keys).items() if n > 1}
+    groups: dict[Any, list[Pc]] = {}
+    if dup:
+        for k, p in zip(keys, pcs):
+            if k in dup:
+                groups.setdefault(k, []).append(p)
+    return groups
 
 
 def _clone(shared: str, value: str, group: list[Pc], site: str) -> Clone:

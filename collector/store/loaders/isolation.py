@@ -11,6 +11,7 @@ sent after it (docs/compliance.md, "Clocks"). ``latest`` is also what
 """
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, Iterable
 
 from collector.compliance import skew
@@ -53,11 +54,11 @@ def assemble(reports: Iterable[tuple[str, str, Any, Any, Any, int]], org: Org) -
     per gov PC -> IsolationReports per site in ``org``."""
     by_site: dict[str, list[IsolationReport]] = {}
     for site, host, violated, reasons, checked, time_ms in reports:
-        if violated is None or org.site(site) is None:
+        if violated is None or site not in org.site_ids:
             continue
         # checked: how many canaries it has; absent: not said.
         by_site.setdefault(site, []).append(IsolationReport(
             host, bool(violated), str(reasons or ""), time_ms,
             None if checked is None else int(checked)))
-    return Loaded({s: {"isolation": tuple(sorted(rs, key=lambda x: x.host))}
+    return Loaded({s: {"isolation": tuple(sorted(rs, key=attrgetter("host")))}
                    for s, rs in by_site.items()})

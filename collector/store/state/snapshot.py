@@ -8,6 +8,7 @@ as the oracle). Nothing here loops over sites x PCs.
 """
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any, Callable
 
 from zoneinfo import ZoneInfo
@@ -28,26 +29,35 @@ def _since(org: Org, now_ms: int) -> int:
     return now_ms - round(org.freshness_days * schema.DAY_MS)
 
 
+_INVENTORY = ("SELECT site, host, network, role, host_id, hostname, first_ts, last_ts "
+              "FROM inventory WHERE last_ts > ? AND last_ts <= ?")
+# The placements seen under several host ids (clones given one agent.host, an
+# upgraded agent): few, and the only ones needing more than their own row.
+_SHARED = ("SELECT site, host, network, role FROM inventory WHERE last_ts > ? AND "
+           "last_ts <= ? GROUP BY site, host, network, role HAVING count(*) > 1")
+
+
 def load_devices(db: StateDB, org: Org, now_ms: int) -> Loaded:
     """Every (placement, host id) whose last inventory is in the window, with its
-    placement's newest inventory and the placement's first (a placement older
-    than the window is taken to begin at its start)."""
-    since, hi = _since(org, now_ms), skew.horizon(now_ms)
-    rows = db.db.execute("SELECT site, host, network, role, host_id, hostname, first_ts, "
-                         "last_ts FROM inventory WHERE last_ts > ? AND last_ts <= ?",
-                         (since, hi)).fetchall()
-    newest: dict[tuple[str, str, str, str], tuple[int, str, str]] = {}
-    began: dict[tuple[str, str, str, str], int] = {}
-    for site, host, network, role, host_id, hostname, first, last in rows:
-        key = (site, host, network, role)
-        if key not in newest or last > newest[key][0]:
-            newest[key] = (last, host_id, hostname)
-        began[key] = min(began.get(key, last), max(first, since + 1))
-    pcs = [devices.pc(site, host, network, role, host_id, newest[key][2], newest[key][0],
-                      began[key])
-           for site, host, network, role, host_id, _, _, _ in rows
-           for key in ((site, host, network, role),)]
-    pcs.sort(key=lambda p: (p.series, p.host_id))
+    placement's newest inventory (host name, time) and the placement's first
+    (one older than the window is taken to begin at its start)."""
+    since = _since(org, now_ms)
+    args = (since, skew.horizon(now_ms))
+    rows = db.db.execute(_INVENTORY, args).fetchall()
+    shared: dict[tuple[str, ...], list[tuple[Any, ...]]] = {
+        tuple(r): [] for r in db.db.execute(_SHARED, args)}
+    if shared:
+        for r in rows:
+            if r[:4] in shared:
+                shared[r[:4]].append(r)
+        # Each shared placement's rows take its newest row's host name and
+        # time, and its first time.
+        placed = {k: (newest[5], min(r[6] for r in rs), newest[7])
+                  for k, rs in shared.items() for newest in (max(rs, key=itemgetter(7)),)}
+        rows = [r[:5] + placed[r[:4]] if r[:4] in placed else r for r in rows]
+    began = since + 1
+    pcs = [devices.pc(site, host, network, role, host_id, hostname, last, max(first, began))
+           for site, host, network, role, host_id, hostname, first, last in rows]
     return devices.resolve(pcs, org)
 
 
