@@ -38,7 +38,7 @@ class _Refer(Exception):
 _INT, _FLOAT, _STR, _BOOL = range(4)
 _CODES = {int: _INT, float: _FLOAT, str: _STR, bool: _BOOL}
 # (name, type code, min, max, maxlen, choices, required)
-_Check = Tuple[str, int, Any, Any, int, Tuple[str, ...], bool]  # typing: Python 3.8
+_Check = Tuple[str, int, Any, Any, int, Tuple[str, ...], bool]
 
 
 def _checks(spec: Mapping[str, protocol.F]) -> tuple[_Check, ...]:
