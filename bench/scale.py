@@ -56,8 +56,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 from zoneinfo import ZoneInfo
@@ -66,6 +67,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from servers import OPENER, Influxd  # noqa: E402
 
+from collector.cli.rollup import org_levels  # noqa: E402
 from collector.compliance import skew  # noqa: E402
 from collector.compliance.evaluate import evaluate_all  # noqa: E402
 from collector.compliance.model import Org  # noqa: E402
@@ -352,6 +354,21 @@ def write_config(path: Path, spool: Path, url: str, tree: list[dict[str, Any]]) 
                                     "sites": tree}, allow_unicode=True), encoding="utf-8")
 
 
+@contextmanager
+def started_influxd(prefix: str) -> Iterator[tuple[Path, Influxd]]:
+    """A temporary directory with an influxd in it holding the bench's (empty)
+    database; stopped and removed after."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmpdir:
+        tmp = Path(tmpdir)
+        influxd = Influxd(tmp / "influxd")
+        influxd.start()
+        try:
+            influxd.post(f"CREATE DATABASE {DB}")
+            yield tmp, influxd
+        finally:
+            influxd.stop()
+
+
 def main_run(a: argparse.Namespace) -> dict[str, Any]:
     now_s = time.time()
     tz = a.timezone or local_one_am(now_s)
@@ -362,56 +379,49 @@ def main_run(a: argparse.Namespace) -> dict[str, Any]:
                            "hours": a.hours, "interval_s": a.interval, "repeat": a.repeat,
                            "old_repeat": a.old_repeat or a.repeat,
                            "timezone": tz, "now_local": dt.datetime.fromtimestamp(
-                               end, __import__("zoneinfo").ZoneInfo(tz)).isoformat()}
-    with tempfile.TemporaryDirectory(prefix="netroom-scale-") as tmpdir:
-        tmp = Path(tmpdir)
-        influxd = Influxd(tmp / "influxd")
-        influxd.start()
-        try:
-            influxd.post(f"CREATE DATABASE {DB}")
-            fl, tree = make_fleet(a.sites, a.pcs, a.interval, tz)
-            org = read_org(tree, {})
-            spool = tmp / "spool"
-            state = str(spool / "state.sqlite")
-            db = StateDB(state)
-            print(f"generating {a.sites} x {a.pcs} PCs, {a.hours:g} h at {a.interval:g} s "
-                  f"(time zone {tz}, now {res['now_local']}) ...", flush=True)
-            got = generate(fl, tree, start, end, db, influxd.url, a.workers)
-            res["generate"] = got
-            res["prune_s"] = settle(db, org, now_ms)
-            midnight = str(tmp / "midnight" / "state.sqlite")
-            copy_state(state, midnight)
-            m = sqlite3.connect(midnight)
-            m.execute("DELETE FROM days")
-            m.commit()
-            m.close()
-            print(f"  {got['messages']:,} messages -> {got['points']:,} points, "
-                  f"{got['records']:,} records in {got['generate_s']:.0f} s", flush=True)
-            cfg = tmp / "config.yaml"
-            write_config(cfg, spool, influxd.url, tree)
-            base = {"config": str(cfg), "now_ms": now_ms, "url": influxd.url}
-            pid = influxd.proc.pid if influxd.proc else None
-            R = range(a.repeat)
-            old_r = range(a.old_repeat or a.repeat)
-            # The old path before any availability point exists: the hour after midnight.
-            res["old_midnight"] = medians([run_child({**base, "what": "old"}, pid)
-                                           for _ in old_r])
-            res["availability_points"] = write_back(db, org, now_ms, influxd.url)
-            db.close()
-            res["state_mb"] = os.path.getsize(state) / 2**20
-            res["old"] = medians([run_child({**base, "what": "old"}, pid) for _ in old_r])
-            res["new"] = medians([run_child({**base, "what": "new", "state": state})
-                                  for _ in R])
-            res["new_midnight"] = medians([run_child({**base, "what": "new", "state": midnight})
-                                           for _ in R])
-            res["cold"] = medians([run_child({**base, "what": "cold",
-                                              "state": str(tmp / f"cold{i}" / "state.sqlite")},
-                                             pid) for i in R])
-            out = tmp / "report.json"
-            res["report_state"] = medians([report(cfg, "state", out) for _ in R])
-            res["report_influxdb"] = medians([report(cfg, "influxdb", out) for _ in old_r])
-        finally:
-            influxd.stop()
+                               end, ZoneInfo(tz)).isoformat()}
+    with started_influxd("netroom-scale-") as (tmp, influxd):
+        fl, tree = make_fleet(a.sites, a.pcs, a.interval, tz)
+        org = read_org(tree, {})
+        spool = tmp / "spool"
+        state = str(spool / "state.sqlite")
+        db = StateDB(state)
+        print(f"generating {a.sites} x {a.pcs} PCs, {a.hours:g} h at {a.interval:g} s "
+              f"(time zone {tz}, now {res['now_local']}) ...", flush=True)
+        got = generate(fl, tree, start, end, db, influxd.url, a.workers)
+        res["generate"] = got
+        res["prune_s"] = settle(db, org, now_ms)
+        midnight = str(tmp / "midnight" / "state.sqlite")
+        copy_state(state, midnight)
+        m = sqlite3.connect(midnight)
+        m.execute("DELETE FROM days")
+        m.commit()
+        m.close()
+        print(f"  {got['messages']:,} messages -> {got['points']:,} points, "
+              f"{got['records']:,} records in {got['generate_s']:.0f} s", flush=True)
+        cfg = tmp / "config.yaml"
+        write_config(cfg, spool, influxd.url, tree)
+        base = {"config": str(cfg), "now_ms": now_ms, "url": influxd.url}
+        pid = influxd.proc.pid if influxd.proc else None
+        R = range(a.repeat)
+        old_r = range(a.old_repeat or a.repeat)
+        # The old path before any availability point exists: the hour after midnight.
+        res["old_midnight"] = medians([run_child({**base, "what": "old"}, pid)
+                                       for _ in old_r])
+        res["availability_points"] = write_back(db, org, now_ms, influxd.url)
+        db.close()
+        res["state_mb"] = os.path.getsize(state) / 2**20
+        res["old"] = medians([run_child({**base, "what": "old"}, pid) for _ in old_r])
+        res["new"] = medians([run_child({**base, "what": "new", "state": state})
+                              for _ in R])
+        res["new_midnight"] = medians([run_child({**base, "what": "new", "state": midnight})
+                                       for _ in R])
+        res["cold"] = medians([run_child({**base, "what": "cold",
+                                          "state": str(tmp / f"cold{i}" / "state.sqlite")},
+                                         pid) for i in R])
+        out = tmp / "report.json"
+        res["report_state"] = medians([report(cfg, "state", out) for _ in R])
+        res["report_influxdb"] = medians([report(cfg, "influxdb", out) for _ in old_r])
     return res
 
 
@@ -456,37 +466,30 @@ def series(a: argparse.Namespace) -> dict[str, Any]:
     now_s = time.time()
     tz = a.timezone or local_one_am(now_s - 12 * 3600)  # now is 13:xx: every PC is on
     now_local = dt.datetime.fromtimestamp(now_s, ZoneInfo(tz)).strftime("%H:%M")
-    with tempfile.TemporaryDirectory(prefix="netroom-series-") as tmpdir:
-        tmp = Path(tmpdir)
-        influxd = Influxd(tmp / "influxd")
-        influxd.start()
+    with started_influxd("netroom-series-") as (tmp, influxd):
+        fl, tree = make_fleet(a.series, a.pcs, a.interval, tz)
+        org = read_org(tree, {})
+        db = StateDB(str(tmp / "spool" / "state.sqlite"))
+        generate(fl, tree, now_s - a.series_hours * 3600, now_s, db, influxd.url, a.workers)
+        now_ms = round(now_s * 1000)
+        settle(db, org, now_ms)
+        snaps = state_snapshot.build(db, org, now_ms)
+        ev = evaluate_all(org, snaps)
+        post(influxd.url, "\n".join(LineEncoder().lines(
+            [*writeback.compliance_points(ev, org),
+             *writeback.availability_points(snaps, org)])).encode())
+        db.close()
+        influx = InfluxConfig(url=influxd.url, database=DB, timeout_s=600.0)
+        sink = InfluxSink(influx)
         try:
-            influxd.post(f"CREATE DATABASE {DB}")
-            fl, tree = make_fleet(a.series, a.pcs, a.interval, tz)
-            org = read_org(tree, {})
-            db = StateDB(str(tmp / "spool" / "state.sqlite"))
-            generate(fl, tree, now_s - a.series_hours * 3600, now_s, db, influxd.url, a.workers)
-            now_ms = round(now_s * 1000)
-            settle(db, org, now_ms)
-            snaps = state_snapshot.build(db, org, now_ms)
-            ev = evaluate_all(org, snaps)
-            post(influxd.url, "\n".join(LineEncoder().lines(
-                [*writeback.compliance_points(ev, org),
-                 *writeback.availability_points(snaps, org)])).encode())
-            db.close()
-            influx = InfluxConfig(url=influxd.url, database=DB, timeout_s=600.0)
-            sink = InfluxSink(influx)
-            try:
-                levels = sorted({lv for s in org.sites for lv, _ in s.path})
-                retention.ensure(sink, influx, levels)
-                rolled = retention.backfill(
-                    sink, influx, round((now_s - a.series_hours * 3600) * 1000), now_ms, levels)
-            finally:
-                sink.close()
-            per = exact_series(influxd)
-            estimate = influxd.query("SHOW SERIES CARDINALITY", db=DB)
+            levels = org_levels(org)
+            retention.ensure(sink, influx, levels)
+            rolled = retention.backfill(
+                sink, influx, round((now_s - a.series_hours * 3600) * 1000), now_ms, levels)
         finally:
-            influxd.stop()
+            sink.close()
+        per = exact_series(influxd)
+        estimate = influxd.query("SHOW SERIES CARDINALITY", db=DB)
     pcs = a.series * a.pcs
     total = sum(per.values())
     est = int(estimate["results"][0]["series"][0]["values"][0][0])

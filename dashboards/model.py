@@ -53,10 +53,7 @@ ALL = ".*"  # the All value of every multi-value variable
 # unit-level panels).
 RP_VAR, DAILY_VAR = "rp", "daily"
 SITE_METRICS = f"{schema.ident(schema.RP_ROLLUP)}.{schema.ident(schema.SITE_METRICS)}"
-# collector/influx/retention.py UNIT_METRICS (dashboards may not import the
-# collector's influx layer; tests/test_dashboards.py checks the names agree).
-UNIT_METRICS_NAME = "unit_metrics"
-UNIT_METRICS = f"{schema.ident(schema.RP_ROLLUP)}.{schema.ident(UNIT_METRICS_NAME)}"
+UNIT_METRICS = f"{schema.ident(schema.RP_ROLLUP)}.{schema.ident(schema.UNIT_METRICS)}"
 UNIT_ALIAS = " ".join(f"$tag_{key}" for key in LEVELS)  # a unit's legend: its path
 
 

@@ -189,3 +189,5 @@ NET_RECV_PER_S = "net_bytes_recv_per_s"  # rollup: bytes/s over the 5 minutes
 NET_SENT_PER_S = "net_bytes_sent_per_s"
 PCS = "pcs"  # SITE_METRICS: PCs that reported in the 5 minutes
 ROOM_PCS = "room_pcs"  # SITE_METRICS: of them, role=room
+UNIT_METRICS = "unit_metrics"  # per lowest org level, network and 5 minutes, from SITE_METRICS
+UNIT_SITES, UNIT_ROOMS = "sites", "rooms"  # UNIT_METRICS: sites, and rooms, with PCs reporting

@@ -157,11 +157,15 @@ def test_per_pc_panels_are_only_under_a_single_select_site() -> None:
         assert panel("netroom-pcs-en", title)
 
 
-def test_unit_series_name_agrees_with_the_collector() -> None:
+def test_unit_series_the_boards_read_is_the_one_the_collector_writes() -> None:
     from collector.influx import retention
+    from collector.influx.settings import InfluxConfig
     from dashboards import model
 
-    assert model.UNIT_METRICS_NAME == retention.UNIT_METRICS
+    cqs = retention.continuous_queries("netroom", "autogen", InfluxConfig().retention,
+                                       ["battalion"])
+    [unit] = [cq for cq in cqs if cq.base == "netroom_unit_5m"]
+    assert f'INTO "netroom".{model.UNIT_METRICS} FROM' in unit.select
 
 
 def test_provisioning_files_name_the_dashboards_data_source() -> None:

@@ -187,16 +187,13 @@ def required_spans(room: Room, day: dt.date, tz: dt.tzinfo,
 
 
 def day_open(room: Room, day: dt.date, tz: dt.tzinfo, open_spans: Sequence[Span],
-             now_ms: int, holidays: Iterable[str] = ()) -> DayOpen:
-    """Required and open seconds of ``day`` (only up to ``now_ms`` for today)."""
-    return open_day(day, day_bounds(day, tz), required_spans(room, day, tz, holidays),
-                    open_spans, now_ms)
-
-
-def open_day(day: dt.date, bounds: Span, required: Sequence[Span], open_spans: Sequence[Span],
-             now_ms: int) -> DayOpen:
-    """day_open from the day's ``bounds`` and ``required`` spans (required_spans)."""
-    start, end = bounds
+             now_ms: int, holidays: Iterable[str] = (),
+             required: Sequence[Span] | None = None) -> DayOpen:
+    """Required and open seconds of ``day`` (only up to ``now_ms`` for today).
+    ``required``: required_spans(room, day, tz, holidays), if already known."""
+    start, end = day_bounds(day, tz)
+    if required is None:
+        required = required_spans(room, day, tz, holidays)
     due = intersect(required, [(start, min(end, now_ms))])
     return DayOpen(day.isoformat(), start, end, measure_s(due),
                    measure_s(intersect(due, open_spans)))

@@ -13,7 +13,7 @@ Three tiers, so that years of history stay small and dashboards stay fast
   key to the database; and ``site_metrics`` per site and network (PCs
   reporting, room PCs reporting, mean CPU and memory, the fullest disk, the
   sums of the PCs' traffic rates and link speeds): one series per site and
-  network; and ``unit_metrics`` (UNIT_METRICS) from ``site_metrics`` per
+  network; and ``unit_metrics`` (schema.UNIT_METRICS) from ``site_metrics`` per
   lowest org unit (the org tree's level tags, e.g. battalion) and network:
   PCs and room PCs reporting, sites and rooms reporting, the mean of the
   sites' CPU and memory means, the fullest disk, summed rates and link
@@ -71,8 +71,6 @@ _RATES = ((schema.NET_BYTES_RECV, schema.NET_RECV_PER_S),
 HEARTBEAT = "collect_ms"  # every metrics message carries it (docs/protocol.md)
 # rollup measurement per org unit and network (dashboards/model.py names it too;
 # its home would be netroom/schema.py beside SITE_METRICS) and its own fields.
-UNIT_METRICS = "unit_metrics"
-SITES, ROOMS = "sites", "rooms"  # UNIT_METRICS: sites, and rooms, that had PCs reporting
 
 
 @dataclass(frozen=True)
@@ -161,8 +159,8 @@ def continuous_queries(database: str, raw_rp: str, cfg: RetentionConfig,
     units = schema.tags(schema.NETWORK, *sorted(set(org_levels)))
     unit = [f"sum({schema.ident(schema.PCS)}) AS {schema.ident(schema.PCS)}",
             f"sum({schema.ident(schema.ROOM_PCS)}) AS {schema.ident(schema.ROOM_PCS)}",
-            f"count({schema.ident(schema.PCS)}) AS {schema.ident(SITES)}",
-            f"count({schema.ident(schema.ROOM_PCS)}) AS {schema.ident(ROOMS)}",
+            f"count({schema.ident(schema.PCS)}) AS {schema.ident(schema.UNIT_SITES)}",
+            f"count({schema.ident(schema.ROOM_PCS)}) AS {schema.ident(schema.UNIT_ROOMS)}",
             'mean("cpu_percent") AS "cpu_percent"',
             'mean("mem_used_percent") AS "mem_used_percent"',
             f"max({schema.ident(schema.DISK_USED_PERCENT)}) AS "
@@ -193,7 +191,7 @@ def continuous_queries(database: str, raw_rp: str, cfg: RetentionConfig,
         # After both site CQs: it reads what they wrote (one run behind at worst,
         # which RESAMPLE FOR recomputes).
         CQ("netroom_unit_5m", f"SELECT {', '.join(unit)} INTO "  # noqa: S608
-           f"{_q(db, schema.RP_ROLLUP, UNIT_METRICS)} FROM {site_metrics} "
+           f"{_q(db, schema.RP_ROLLUP, schema.UNIT_METRICS)} FROM {site_metrics} "
            f"GROUP BY time({BUCKET}), {units}", 0, fine, BUCKET_MS),
         CQ("netroom_compliance_1d", daily(schema.COMPLIANCE, last(
             "status", "ok", "no_data", "waived", "required", "actual", "shortfall", "failed",

@@ -15,9 +15,8 @@ from collector.compliance import skew
 from collector.compliance.availability import (
     DayOpen,
     Timeline,
-    day_bounds,
+    day_open,
     online_spans,
-    open_day,
     required_spans,
     room_open_spans,
 )
@@ -126,7 +125,7 @@ def day_of(site: Site, date: dt.date, now_ms: int, hosts: Mapping[tuple[str, str
     span = _window(required, now_ms)
     spans = [] if span is None else room_open_spans(
         [online_spans(t, span[1], missing_intervals) for t in hosts.values()], room.min_online)
-    return open_day(date, day_bounds(date, tz), required, spans, now_ms)
+    return day_open(room, date, tz, spans, now_ms, room.holidays, required)
 
 
 def stored_days(read: Read, since_ms: int) -> dict[str, dict[str, DayOpen]]:
