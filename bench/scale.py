@@ -67,6 +67,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from servers import OPENER, Influxd  # noqa: E402
 
+from collector import gcpause  # noqa: E402
 from collector.cli.rollup import org_levels  # noqa: E402
 from collector.compliance import skew  # noqa: E402
 from collector.compliance.evaluate import evaluate_all  # noqa: E402
@@ -87,7 +88,7 @@ from collector.store.state import rebuild  # noqa: E402
 from collector.store.state import records as rec  # noqa: E402
 from collector.store.state import snapshot as state_snapshot  # noqa: E402
 from collector.store.state.db import StateDB  # noqa: E402
-from netroom import gcpause, protocol, schema  # noqa: E402
+from netroom import protocol, schema  # noqa: E402
 
 FAIL = ("room_gov_share", "room_open_all_day", "portal_reachable")
 DB = "netroom"

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from collector import gcpause  # noqa: E402
 from collector.compliance.availability import complete_days  # noqa: E402
 from collector.compliance.evaluate import evaluate_all  # noqa: E402
 from collector.compliance.orgconfig import read_org  # noqa: E402
@@ -40,7 +41,6 @@ from collector.simulate import fleet as simfleet  # noqa: E402
 from collector.store.state import records as rec  # noqa: E402
 from collector.store.state import snapshot  # noqa: E402
 from collector.store.state.db import StateDB  # noqa: E402
-from netroom import gcpause  # noqa: E402
 
 DAY = 86_400_000
 
@@ -85,7 +85,7 @@ def fill(db: StateDB, fl: simfleet.Fleet, now_ms: int, stored: bool) -> int:
 
 def one_pass(db: StateDB, org: object, now_ms: int) -> float:
     t = time.process_time()
-    with gcpause.paused():  # as the service runs a pass (netroom/gcpause.py)
+    with gcpause.paused():  # as the service runs a pass (collector/gcpause.py)
         evaluate_all(org, snapshot.build(db, org, now_ms))  # type: ignore[arg-type]
     return time.process_time() - t
 

@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any, Callable, Mapping
 
+from collector import gcpause
 from collector.compliance import evaluate as compliance
 from collector.compliance import skew
 from collector.compliance.rules import room_open_all_day
@@ -31,7 +32,7 @@ from collector.store.state import records as state_records
 from collector.store.state import snapshot as state_snapshot
 from collector.store.state.db import StateDB, path_in
 from collector.watchdog import Notifier
-from netroom import gcpause, protocol, schema
+from netroom import protocol, schema
 from netroom.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)

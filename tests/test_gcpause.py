@@ -1,11 +1,11 @@
-"""netroom.gcpause: cyclic collection off inside the block, as it was after it."""
+"""collector.gcpause: cyclic collection off inside the block, as it was after it."""
 from __future__ import annotations
 
 import gc
 
 import pytest
 
-from netroom import gcpause
+from collector import gcpause
 
 
 def test_paused_inside_and_restored_after_even_on_error() -> None:

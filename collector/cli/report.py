@@ -13,6 +13,7 @@ import re
 import sys
 import time
 
+from collector import gcpause
 from collector.compliance import evaluate as compliance
 from collector.compliance.evaluate import Evaluation
 from collector.compliance.facts import Snapshots
@@ -26,7 +27,6 @@ from collector.report.output import FORMATS, write
 from collector.store import snapshot
 from collector.store.state import snapshot as state_snapshot
 from collector.store.state.db import StateDB, StateError, path_in
-from netroom import gcpause
 from netroom.settings import ConfigError, load_yaml
 
 SOURCES = ("auto", "state", "influxdb")
