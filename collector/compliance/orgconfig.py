@@ -43,15 +43,16 @@ def read_org(sites: Any, rules: Any) -> Org:
     if not isinstance(sites, list):
         raise ConfigError("sites: must be a list of nodes (id, name, children or headcounts)")
     nodes: dict[str, Node] = {}
+    seen: set[str] = set()  # agent settings found good (central.check)
     roots = tuple(_read_node(item, f"sites[{i}]", "sites", (), known, nodes, reserved_tags(),
-                             {})
+                             {}, seen)
                   for i, item in enumerate(sites))
     return Org(roots, nodes, defaults, freshness, interval)
 
 
 def _read_node(data: Any, where: str, parent: str, ancestors: tuple[tuple[str, str], ...],
                known: Mapping[str, ModuleType], nodes: dict[str, Node],
-               reserved: frozenset[str], inherited: Mapping[str, Any]) -> Node:
+               reserved: frozenset[str], inherited: Mapping[str, Any], seen: set[str]) -> Node:
     """``where``: the node's key until its id is known; then keys are ``parent.id``.
     ``inherited``: the agent settings of the node's units, merged (nearest wins)."""
     s = Section(data, where)
@@ -70,7 +71,7 @@ def _read_node(data: Any, where: str, parent: str, ancestors: tuple[tuple[str, s
     if children is None:  # a leaf: a site
         level = s.text("level", "squadron")
         agents = central.Settings(node_id, effective, testers, hosts)
-        central.check_site(agents, f"{key}.agents")
+        central.check_site(agents, f"{key}.agents", seen)
         site = Site(
             id=node_id, name=name, path=ancestors,
             cadres=_headcount(s, "cadres"),
@@ -96,11 +97,11 @@ def _read_node(data: Any, where: str, parent: str, ancestors: tuple[tuple[str, s
             raise ConfigError(f"{key}.{head}: only sites (nodes without children) have {head}")
     s.done()
     for network in protocol.NETWORKS:  # a unit's errors name the unit, not each site
-        central.check(effective, f"{key}.agents", network)
+        central.check(effective, f"{key}.agents", network, seen)
     nodes[node_id] = Node(node_id, name, level)  # claim the id and tree order first
     path = (*ancestors, (level, node_id))
     kids = tuple(_read_node(c, f"{key}.children[{i}]", key, path, known, nodes, reserved,
-                            effective)
+                            effective, seen)
                  for i, c in enumerate(children))
     nodes[node_id] = Node(node_id, name, level, kids, agents=block)
     return nodes[node_id]
