@@ -12,8 +12,10 @@ runs only with NETROOM_TEST_BUNDLE=1:
 """
 from __future__ import annotations
 
+import ensurepip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -350,3 +352,77 @@ def test_bundle_build_install_publish_upgrade_uninstall(tmp_path: Path,
     assert gone.returncode == 0, gone.stderr
     assert not (root / "prefix").exists() and not (root / "conf_dir").exists()
     assert not initd.exists()
+
+
+def offline_bundle(tmp_path: Path) -> Path:
+    """A bundle holding only netroom's wheel and pip's, made without the index
+    (which tests must not contact): netroom's wheel built from a copy of the
+    tree with the installed setuptools, pip's the one ensurepip carries. The
+    other files are build-bundle.sh's list."""
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "demo-data"))
+    bundle = tmp_path / "bundle"
+    wheels = bundle / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--no-index", "-w", str(wheels), str(src)],
+                   check=True, capture_output=True, timeout=300)
+    (pip_wheel,) = (Path(ensurepip.__file__).parent / "_bundled").glob("pip-*.whl")
+    shutil.copy(pip_wheel, wheels)
+    for f in (LINUX / "install.sh", LINUX / "netroom-agent.init", TEMPLATE,
+              REPO / "deploy" / "systemd" / "netroom-agent.service",
+              REPO / "docs" / "operations.md"):
+        shutil.copy(f, bundle)
+    shutil.copy(REPO / "config.yaml", bundle / "config.example.yaml")
+    (bundle / "VERSION").write_text(
+        subprocess.run([sys.executable, "-c", "import netroom; print(netroom.__version__)"],
+                       cwd=src, capture_output=True, text=True, check=True).stdout)
+    return bundle
+
+
+def test_system_packages_install_uses_the_distributions_psutil_and_yaml(
+        tmp_path: Path) -> None:
+    """LoongArch and MIPS PCs have no psutil or PyYAML wheels: --system-packages
+    builds the venv on the system's packages and takes only what they lack from
+    the bundle. Here the test's own Python stands for the distribution's (it
+    has psutil, PyYAML, paho-mqtt and speedtest-cli; the bundle has none)."""
+    bundle = offline_bundle(tmp_path)
+    root = tmp_path / "root"
+    quiet = ["--init", "none", "--no-start", "--python", sys.executable]
+    # Without the option, pip finds no psutil wheel and says what would do.
+    plain = install(bundle / "install.sh", root, *GOOD, "--host", "pc-01", *quiet)
+    assert plain.returncode == 1
+    assert "--system-packages" in plain.stderr and "python3-psutil" in plain.stderr
+    first = install(bundle / "install.sh", root, *GOOD, "--host", "pc-01", *quiet,
+                    "--system-packages")
+    assert first.returncode == 0, first.stderr
+    venv = root / "prefix" / "venv"
+    where = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import psutil, yaml; print(psutil.__file__); print(yaml.__file__)"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert all(not p.startswith(str(root)) for p in where), where  # the system's own
+    printed = subprocess.run([str(venv / "bin" / "netroom-agent"), "--config",
+                              str(root / "conf_dir" / "config.yaml"), "--once", "--print"],
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert printed.returncode == 0, printed.stderr
+    assert {"inventory", "metrics"} <= {json.loads(line)["topic"].rsplit("/", 1)[1]
+                                        for line in printed.stdout.splitlines()}
+    # An upgrade without options keeps the mode (it would fail without it).
+    again = install(bundle / "install.sh", root, *quiet)
+    assert again.returncode == 0, again.stderr
+    assert "system's psutil" in again.stdout
+
+
+def test_system_packages_install_names_the_missing_package(tmp_path: Path) -> None:
+    """A Python without psutil or PyYAML: one line naming the packages to install,
+    before anything is installed."""
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    bundle = offline_bundle(tmp_path)
+    root = tmp_path / "root"
+    p = install(bundle / "install.sh", root, *GOOD, "--host", "pc-01", "--init", "none",
+                "--no-start", "--python", str(bare / "bin" / "python"), "--system-packages")
+    assert p.returncode == 1
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and "python3-psutil python3-yaml" in lines[0], p.stderr
+    assert not (root / "prefix" / "venv").exists()

@@ -10,7 +10,7 @@
 #   deploy/linux/build-bundle.sh --find-links ~/loongarch-wheels   # add wheels built elsewhere
 #
 # Default targets: manylinux2014 (glibc >= 2.17) on x86_64 and aarch64
-# (Phytium, Kunpeng), CPython 3.8 to 3.12: Kylin V10 (3.8), UOS 20 (3.7 is
+# (Phytium, Kunpeng), CPython 3.8 to 3.13: Kylin V10 (3.8), UOS 20 (3.7 is
 # too old: see docs/operations.md), openKylin, Debian/Ubuntu. LoongArch and
 # MIPS have no wheels on PyPI: build psutil and PyYAML on one such PC
 # (`pip wheel psutil PyYAML -w DIR`, needs gcc and python3-dev) and pass DIR
@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ ${#PLATFORMS[@]} -gt 0 ] || PLATFORMS=(manylinux2014_x86_64 manylinux2014_aarch64)
-[ ${#VERSIONS[@]} -gt 0 ] || VERSIONS=(3.8 3.9 3.10 3.11 3.12)
+[ ${#VERSIONS[@]} -gt 0 ] || VERSIONS=(3.8 3.9 3.10 3.11 3.12 3.13)
 INDEX=()
 if [ "$NOINDEX" -eq 1 ]; then INDEX=(--no-index); fi
 

@@ -33,7 +33,7 @@ USER_RE='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$'
 
 SITE="" NETWORK="" ROLE="" BROKER="" PORT="" HOST="" CA="" USERNAME="" PASSWORD_FILE=""
 CREDENTIALS="" PASSWORD="" HAVE_PASSWORD=0
-PY="python3" INIT="auto" START=1 UNINSTALL=0 PURGE=0
+PY="python3" INIT="auto" START=1 UNINSTALL=0 PURGE=0 SYSTEM_PACKAGES=0
 
 usage() {
     sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
@@ -55,6 +55,10 @@ Options:
                      Never give a password on the command line or in the
                      environment: both show in the process list.
   --python PY        Python >= 3.8 to build the venv with (default python3)
+  --system-packages  use the distribution's psutil and PyYAML (python3-psutil,
+                     python3-yaml) for a machine the bundle has no wheels for
+                     (LoongArch, MIPS): the venv sees the system's packages
+                     and takes only what they lack from the bundle
   --init KIND        systemd | sysv | none (default: what this system runs)
   --no-start         install and enable, but do not start the agent
   --uninstall        stop and remove the agent; --purge also removes the
@@ -78,6 +82,7 @@ while [ $# -gt 0 ]; do
             esac
             shift 2 ;;
         --no-start) START=0; shift ;;
+        --system-packages) SYSTEM_PACKAGES=1; shift ;;
         --uninstall) UNINSTALL=1; shift ;;
         --purge) PURGE=1; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -224,17 +229,35 @@ for w in $(ls -1 "$HERE"/wheels/pip-*.whl 2>/dev/null | sort -rV); do
     if "$PY" "$w/pip" --version >/dev/null 2>&1; then PIP_WHEEL=$w; break; fi
 done
 [ -n "$PIP_WHEEL" ] || die "no pip wheel in $HERE/wheels works with $("$PY" -V 2>&1)"
+VENV_OPTS=(--without-pip)
+if [ "$SYSTEM_PACKAGES" -eq 0 ] && grep -qs '^include-system-site-packages = true' "$PREFIX/venv/pyvenv.cfg"; then
+    SYSTEM_PACKAGES=1  # an upgrade keeps the way the installed agent was set up
+    say "the installed agent uses the system's psutil and PyYAML: so will this one"
+fi
+if [ "$SYSTEM_PACKAGES" -eq 1 ]; then
+    # psutil and PyYAML compile C; where the bundle has no wheels for this
+    # machine the distribution's own builds serve (pure-Python paho-mqtt and
+    # speedtest-cli come from the bundle whatever the machine).
+    missing=$("$PY" -c 'import importlib.util as u; print(" ".join(p for m, p in (("psutil", "python3-psutil"), ("yaml", "python3-yaml")) if u.find_spec(m) is None))')
+    [ -z "$missing" ] || die "--system-packages: $("$PY" -V 2>&1) has no $missing; install the distribution's package (apt-get install $missing, or yum/dnf) or use a bundle with wheels for this machine"
+    VENV_OPTS+=(--system-site-packages)
+fi
 
 mkdir -p "$PREFIX"
 NEW="$PREFIX/venv-$VERSION-$(date +%Y%m%d%H%M%S)"
 say "creating $NEW with $("$PY" -V 2>&1)"
-"$PY" -m venv --without-pip "$NEW" || die "python3 -m venv failed (is the venv module installed?)"
-# PIP_CONFIG_FILE=/dev/null: a site pip.conf must not add an index or proxy.
-if ! PIP_CONFIG_FILE=/dev/null "$NEW/bin/python" "$PIP_WHEEL/pip" install --no-index \
-        --find-links "$HERE/wheels" --disable-pip-version-check --no-cache-dir --quiet \
-        pip netroom; then
+"$PY" -m venv "${VENV_OPTS[@]}" "$NEW" || die "python3 -m venv failed (is the venv module installed?)"
+bundled() {  # pip install from the bundle only; PIP_CONFIG_FILE=/dev/null: a
+    # site pip.conf must not add an index or proxy.
+    PIP_CONFIG_FILE=/dev/null "$NEW/bin/python" "$PIP_WHEEL/pip" install --no-index \
+        --find-links "$HERE/wheels" --disable-pip-version-check --no-cache-dir --quiet "$@"
+}
+# Over the system's packages, this bundle's netroom and pip go into the venv
+# even if the system has some (an older netroom must not stand in for it).
+if ! { [ "$SYSTEM_PACKAGES" -eq 0 ] || bundled --ignore-installed --no-deps pip netroom; } ||
+        ! bundled pip netroom; then
     rm -rf "$NEW"
-    die "pip could not install from $HERE/wheels: no wheel for this machine ($(uname -m), $("$PY" -V 2>&1))? See docs/operations.md"
+    die "pip could not install from $HERE/wheels: no wheel for this machine ($(uname -m), $("$PY" -V 2>&1))? With the distribution's python3-psutil and python3-yaml installed, --system-packages needs none (docs/operations.md)"
 fi
 "$NEW/bin/netroom-agent" --version >/dev/null || { rm -rf "$NEW"; die "the new venv does not run"; }
 

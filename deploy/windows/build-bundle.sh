@@ -11,7 +11,7 @@
 #                         package"), unpacked into the bundle as python\; its
 #                         version decides the wheels' Python version
 # --python-version X.Y    without --python-embed: versions to include (repeatable;
-#                         default 3.8 to 3.12)
+#                         default 3.8 to 3.13)
 # --constraint FILE       pip constraints, e.g. deploy/windows/constraints-win7.txt
 # --out DIR (default dist/), --python PY (runs pip; default python3)
 set -euo pipefail
@@ -40,7 +40,7 @@ if [ -n "$EMBED" ]; then
     [ -n "$ver" ] || { echo "build-bundle.sh: error: --python-embed: expected python-X.Y.Z-embed-$ARCH.zip" >&2; exit 2; }
     VERSIONS=("$ver")
 fi
-[ ${#VERSIONS[@]} -gt 0 ] || VERSIONS=(3.8 3.9 3.10 3.11 3.12)
+[ ${#VERSIONS[@]} -gt 0 ] || VERSIONS=(3.8 3.9 3.10 3.11 3.12 3.13)
 
 VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$REPO/netroom/__init__.py")
 NAME="netroom-agent-$VERSION-windows-$ARCH"
