@@ -27,7 +27,11 @@ EPILOG = """exit status:
      topic) or did not acknowledge every message within --timeout; the last
      line on stderr names the cause, and the messages stay in the outbox for
      the next run. Also: the state directory cannot be written.
-  2  a bad argument or config file"""
+  2  a bad argument or config file
+
+netroom-agent doctor --config F [--lang en]: check this PC's config, files,
+broker login, TLS, rights and clock, one line per finding with its fix
+(netroom-agent doctor --help)."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -173,6 +177,11 @@ def once_result(pub: Publisher, timeout_s: float) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["doctor"]:
+        from agent import doctor
+
+        return doctor.main(argv[1:])
     args = parse_args(argv)
     handler: logging.Handler = logging.StreamHandler(sys.stderr)
     if args.log_file:

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import ssl
 import threading
 import time
 from typing import Any, Callable, Mapping
@@ -37,7 +35,16 @@ from typing import Any, Callable, Mapping
 import paho.mqtt.client as mqtt
 
 from agent.outbox import Outbox
-from netroom.mqtt import QOS, IdleLoop, MqttConfig, connect_args, make_client
+from netroom.mqtt import (
+    NOT_AUTHORIZED,
+    QOS,
+    IdleLoop,
+    MqttConfig,
+    connack_cause,
+    connect_args,
+    connect_cause,
+    make_client,
+)
 from netroom.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -48,8 +55,6 @@ WINDOW = 100
 RETRY_MIN_S = 10.0
 RETRY_MAX_S = 600.0
 # MQTT 5 reason codes named in the causes.
-NOT_AUTHORIZED = 0x87
-BAD_CREDENTIALS = 0x86
 
 
 def backoff(attempts: int) -> float:
@@ -510,38 +515,6 @@ def refusal_cause(reason: Any, topic: str, username: str | None) -> str:
         who = f"user {username!r}" if username else "an anonymous client"
         return f"not authorized: {who} may not publish to {topic}"
     return f"{str(reason).lower()} (0x{reason.value:02X}): the broker refused a message to {topic}"
-
-
-def connack_cause(reason: Any, username: str | None) -> str:
-    """One line on why the broker refused our CONNECT; never the password."""
-    who = f"user {username!r}" if username else "an anonymous login (no mqtt.username)"
-    if reason.value == BAD_CREDENTIALS:
-        return f"bad user name or password: the broker refused {who}"
-    if reason.value == NOT_AUTHORIZED:
-        # mosquitto 2.0 says this for a wrong password as well.
-        return (f"not authorized: the broker refused {who} "
-                "(wrong password, unknown user, or not allowed to connect)")
-    return f"the broker refused the connection: {str(reason).lower()} (0x{reason.value:02X})"
-
-
-def connect_cause(exc: BaseException, host: str, tls: bool) -> str:
-    """One line on why a connection attempt failed (DNS, TCP, TLS)."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return (f"TLS: the broker's certificate is not trusted: {exc.verify_message} "
-                "(mqtt.host must be a name in the certificate, mqtt.tls.ca the CA that signed it)")
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake failed: {exc.reason or exc} (is it the broker's TLS port?)"
-    if isinstance(exc, socket.gaierror):
-        return f"unknown host {host!r}: {exc.strerror or exc} (check mqtt.host and DNS)"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused: nothing listens there (is mosquitto running, the right port?)"
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timed out connecting (a firewall, or a wrong address?)"
-    text = f"cannot connect: {exc.strerror or exc}" if isinstance(exc, OSError) \
-        else f"cannot connect: {type(exc).__name__}: {exc}"
-    if tls and isinstance(exc, (ConnectionResetError, ConnectionAbortedError)):
-        text += " (mqtt.tls is set: is it the broker's TLS port?)"
-    return text
 
 
 def pack(topic: str, payload: bytes, retain: bool) -> bytes:

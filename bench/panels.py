@@ -151,12 +151,22 @@ def fleet_lines(sites: int, per_site: int, now_s: int, span_s: int,
                 ts += 60 if ts >= now_s - dense_s else sparse_every_s
 
 
+def named_tags(site: int) -> str:
+    """site_tags plus the display names the collector adds to its own points."""
+    return (f"{site_tags(site)},site_name=中队{site},detachment_name=支队{site // 100},"
+            f"battalion_name=大队{site // 10}")
+
+
 def other_lines(sites: int, per_site: int, now_s: int, span_s: int,
                 compliance_every_s: int) -> Iterator[str]:
     rnd = random.Random(2)
     start = now_s - span_s
     for site in range(sites):
-        st = site_tags(site)
+        st = named_tags(site)
+        yield (f"site_info,{st},site_label=sq-{site}:中队{site},"
+               f"detachment_label=zd-{site // 100}:支队{site // 100},"
+               f'battalion_label=dd-{site // 10}:大队{site // 10} path="x",room_min_online=1i '
+               f"{(now_s - 60) * 1000}")
         for ts in range(start - start % compliance_every_s, now_s, compliance_every_s):
             ok = int(rnd.random() < 0.7)
             for rule in RULES:
@@ -164,7 +174,11 @@ def other_lines(sites: int, per_site: int, now_s: int, span_s: int,
                        f"ok={ok}i,no_data=0i,required=1.0,actual={ok}.0,shortfall={1 - ok}.0 "
                        f"{ts * 1000}")
             yield (f'compliance,{st},rule=all status="{"pass" if ok else "fail"}",ok={ok}i,'
-                   f"no_data=0i,failed={1 - ok}i {ts * 1000}")
+                   f"no_data=0i,failed={1 - ok}i,need_gov_pcs={1 - ok}.0,need_internet_pcs=0.0,"
+                   f"need_gov_mbps={5 * (1 - ok)}.0,need_internet_mbps=0.0 {ts * 1000}")
+            yield (f"room_state,{st} open={ok}i,online={4 * ok}i,room_pcs=4i,min_online=1i,"
+                   f"required_now=1i,closed_required_s={600 * (1 - ok)}.0,target=0.95 "
+                   f"{ts * 1000}")
         for net in ("gov", "internet"):
             for ts in range(start, now_s, 3600):
                 yield (f"bandwidth,{st},host=pc-{site}-0,network={net},role=room "

@@ -1,4 +1,10 @@
-"""netroom-collector: the command line. The only place that exits."""
+"""netroom-collector: the command line. The only place that exits.
+
+At start it checks its servers (collector/preflight.py): a wrong password,
+an unknown database or a login the broker refuses stops it with one line and
+exit status 2 (config-like: systemd does not restart it, RestartPreventExitStatus=2);
+a server that does not answer yet is logged and waited for (spool, broker queue).
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,11 +14,13 @@ import sys
 import threading
 
 import netroom
+from collector import preflight
 from collector.config import ConfigError, load
 from collector.service import Collector
 from collector.workers import Supervisor, worker_config
 
 log = logging.getLogger("netroom.collector")
+BROKER_CHECK_S = 15.0  # how long start-up waits for the broker's first answer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,10 +35,19 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load(args.config)
-        service = Collector(worker_config(cfg, args.worker))
+        wcfg = worker_config(cfg, args.worker)
     except ConfigError as exc:
         print(f"netroom-collector: error: {exc}", file=sys.stderr)
         return 2
+    found = preflight.check_influx(wcfg.influxdb)
+    if found.fatal:
+        print(f"netroom-collector: error: {preflight.influx_line(found, wcfg.influxdb)}",
+              file=sys.stderr)
+        return 2
+    if found.code != preflight.OK:
+        log.warning("%s", preflight.influx_line(found, wcfg.influxdb))
+    try:
+        service = Collector(wcfg)
     except OSError as exc:
         print(f"netroom-collector: error: {exc}", file=sys.stderr)
         return 1
@@ -40,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     service.start()
     log.info("collecting %s:%s -> %s db=%s (worker %d of %d)", cfg.mqtt.host, cfg.mqtt.port,
              cfg.influxdb.url, cfg.influxdb.database, args.worker, cfg.workers)
+    refused = service.login_refused(BROKER_CHECK_S)
+    if refused:
+        service.stop()
+        print(f"netroom-collector: error: broker {cfg.mqtt.host}:{cfg.mqtt.port}: {refused}",
+              file=sys.stderr)
+        return 2
     workers = None
     if args.worker == 0 and cfg.workers > 1:
         workers = Supervisor(args.config, cfg.workers, args.log_level)

@@ -9,6 +9,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from collector import gcpause
+from collector.changelog import ChangeLog
 from collector.compliance import evaluate as compliance
 from collector.compliance import skew
 from collector.compliance.rules import room_open_all_day
@@ -77,6 +78,9 @@ class Collector:
                              self.deadletters, self.ingest.ack, self.counters,
                              cfg.batch_size, cfg.flush_interval_s, cfg.queue_max_bytes,
                              on_durable=self._durable)
+        # Hardware changes the state finds, written through the writer (changelog.py).
+        self.changelog = ChangeLog(self.state_path, self._handle, self.ingest.tags_for,
+                                   cfg.influxdb if cfg.primary else None)
         self.drainer = Drainer(self.spool, Delivery(self._drain_sink.write, cfg.max_body_bytes),
                                self.deadletters, self.counters)
         # Only the main process talks to systemd (NotifyAccess=main); extra
@@ -105,7 +109,8 @@ class Collector:
             # Not fatal: the spool holds data until InfluxDB is there.
             log.warning("%s; will spool until InfluxDB answers", exc)
         threads: list[tuple[str, Callable[[threading.Event], None]]] = [
-            ("writer", self.writer.run), ("spool", self.drainer.run), ("stats", self._stats)]
+            ("writer", self.writer.run), ("spool", self.drainer.run), ("stats", self._stats),
+            ("changes", self.changelog.run)]
         if self.cfg.org.sites and self.cfg.primary:
             threads.append(("compliance", self._comply))
         if self.notifier.enabled:
@@ -125,6 +130,16 @@ class Collector:
         if self.settings is not None:
             self.settings.start()
         self.notifier.notify("READY=1", "STATUS=collecting")
+
+    def login_refused(self, timeout_s: float) -> str:
+        """Wait up to ``timeout_s`` for the broker's first answer; why it refused
+        the login or the subscription ("" when it took them, or has not
+        answered: the broker keeps the agents' messages until it does)."""
+        ingest = self.ingest
+        if not ingest.answered.wait(timeout_s):
+            log.warning("the broker %s:%s has not answered within %g s; still trying",
+                        self.cfg.mqtt.host, self.cfg.mqtt.port, timeout_s)
+        return ingest.refused
 
     def stop(self) -> None:
         """Stop taking messages, make what was taken durable, ack it, disconnect."""
@@ -189,6 +204,8 @@ class Collector:
             elif e.facts is not None:
                 records.append(e.facts)
         self.state.apply(records)
+        if any(isinstance(r, state_records.Inventory) for r in records):
+            self.changelog.wake()  # the state may have found hardware changes
 
     def _stats(self, stop: threading.Event) -> None:
         while not stop.wait(self.cfg.stats_interval_s):

@@ -113,11 +113,13 @@ def value_map(t: Tr, values: Mapping[str, Tuple[str, str, str]]) -> List[Json]:
         for i, (v, (zh, en, color)) in enumerate(values.items())}}]
 
 
-def rename(names: Mapping[str, str], hide: Sequence[str] = ("Time",)) -> Json:
-    """An `organize` transformation: rename columns, hide others."""
+def rename(names: Mapping[str, str], hide: Sequence[str] = ("Time",),
+           order: Sequence[str] = ()) -> Json:
+    """An `organize` transformation: rename columns, hide others, and put the
+    columns named in ``order`` (by their names before renaming) first, in that order."""
     return {"id": "organize", "options": {"renameByName": dict(names),
                                           "excludeByName": {h: True for h in hide},
-                                          "indexByName": {}}}
+                                          "indexByName": {n: i for i, n in enumerate(order)}}}
 
 
 def override(name: str, **props: Any) -> Json:
@@ -153,23 +155,62 @@ def thresholds(*steps: Tuple[str, Optional[float]]) -> Json:
 
 def timeseries(title: str, targets: Sequence[Json], unit: str, description: str = "", *,
                interval: str = "1m", bars: bool = False, lo: Optional[float] = None,
-               hi: Optional[float] = None, overrides: Sequence[Json] = ()) -> Json:
-    custom = {"drawStyle": "bars" if bars else "line", "lineWidth": 1,
+               hi: Optional[float] = None, overrides: Sequence[Json] = (),
+               transformations: Sequence[Json] = (),
+               lines: Sequence[Tuple[str, float]] = ()) -> Json:
+    """A time series panel; ``lines``: (colour, value) threshold lines drawn
+    across it (a requirement to compare with)."""
+    custom: Dict[str, Any] = {"drawStyle": "bars" if bars else "line", "lineWidth": 1,
               "fillOpacity": 60 if bars else 10, "showPoints": "auto", "spanNulls": False,
               "axisSoftMin": lo, "axisSoftMax": hi}
+    if lines:
+        custom["thresholdsStyle"] = {"mode": "line"}
     defaults = {"unit": unit, "custom": {k: v for k, v in custom.items() if v is not None},
                 "color": {"mode": "palette-classic"}, "mappings": [],
-                "thresholds": thresholds(("green", None))}
+                "thresholds": thresholds(("transparent", None), *lines) if lines
+                else thresholds(("green", None))}
     options = {"legend": {"displayMode": "table", "placement": "bottom", "showLegend": True,
                           "calcs": ["lastNotNull", "max"]},
                "tooltip": {"mode": "multi", "sort": "desc"}}
     return _panel("timeseries", title, targets, description, defaults, options,
-                  overrides, (), interval)
+                  overrides, transformations, interval)
+
+
+# How people read a network id (netroom.protocol.NETWORKS).
+NETWORK_NAMES = {"gov": ("政务网", "Gov"), "internet": ("互联网", "Internet")}
+
+
+def network_legends(t: Tr) -> List[Json]:
+    """``renameByRegex`` transformations (docs: "Rename by regex") turning the
+    network id in series names (``... gov``, ``... gov rx``) into its name."""
+    return [{"id": "renameByRegex", "options": {
+        "regex": f"^(.*\\b){net}(\\b.*)?$", "renamePattern": f"$1{t(zh, en)}$2"}}
+        for net, (zh, en) in NETWORK_NAMES.items()]
+
+
+def network_map(t: Tr) -> List[Json]:
+    """Value mappings for a network column: gov -> 政务网 / Gov."""
+    return [{"type": "value", "options": {
+        net: {"text": t(zh, en), "index": i} for i, (net, (zh, en)) in
+        enumerate(NETWORK_NAMES.items())}}]
+
+
+def network_var(t: Tr) -> Json:
+    """The network filter: a custom variable of ``name : id`` pairs (docs: "Add a
+    custom variable"), the names shown, the ids in queries; All = ``.*``."""
+    pairs = [(t(zh, en), net) for net, (zh, en) in NETWORK_NAMES.items()]
+    return {"type": "custom", "name": "network", "label": t("网络", "Network"),
+            "query": ",".join(f"{text} : {value}" for text, value in pairs),
+            "includeAll": True, "multi": True, "allValue": ALL, "hide": 0, "sort": 0,
+            "skipUrlSync": False,
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "options": [{"selected": False, "text": text, "value": value}
+                        for text, value in pairs]}
 
 
 def stat(title: str, targets: Sequence[Json], unit: str = "none", description: str = "", *,
          steps: Sequence[Tuple[str, Optional[float]]] = (("blue", None),),
-         decimals: Optional[int] = 0) -> Json:
+         decimals: Optional[int] = 0, overrides: Sequence[Json] = ()) -> Json:
     defaults: Json = {"unit": unit, "mappings": [], "thresholds": thresholds(*steps),
                       "color": {"mode": "thresholds"}}
     if decimals is not None:
@@ -177,7 +218,7 @@ def stat(title: str, targets: Sequence[Json], unit: str = "none", description: s
     options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                "colorMode": "background", "graphMode": "none", "justifyMode": "auto",
                "orientation": "auto", "textMode": "auto"}
-    return _panel("stat", title, targets, description, defaults, options, (), (), "")
+    return _panel("stat", title, targets, description, defaults, options, overrides, (), "")
 
 
 def table(title: str, targets: Sequence[Json], description: str = "", *,
@@ -192,21 +233,29 @@ def table(title: str, targets: Sequence[Json], description: str = "", *,
                   transformations, "")
 
 
-def query_var(name: str, label: str, query: str, all_value: Optional[str] = ALL) -> Json:
+# The org filters read `<level>_label` tags of `site_info` ("<id>:<name>",
+# collector/store/writeback.py) and split them with Grafana's named capture
+# groups (docs: "Filter and modify using named text and value capture
+# groups"): the menu shows the name, queries get the id.
+NAMED = "/^(?<value>[^:]+):(?<text>.*)$/"
+
+
+def query_var(name: str, label: str, query: str, all_value: Optional[str] = ALL,
+              regex: str = "") -> Json:
     """A multi-value variable from ``SHOW TAG VALUES`` with All = ``all_value``
     (a regex; None: every option, joined into one regex)."""
     return {"type": "query", "name": name, "label": label, "datasource": DATASOURCE,
-            "query": query, "definition": query, "refresh": 1, "regex": "", "sort": 1,
+            "query": query, "definition": query, "refresh": 1, "regex": regex, "sort": 1,
             "includeAll": True, "multi": True, "allValue": all_value, "hide": 0,
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
             "options": [], "skipUrlSync": False}
 
 
-def single_var(name: str, label: str, query: str) -> Json:
+def single_var(name: str, label: str, query: str, regex: str = "") -> Json:
     """A single-value variable from ``SHOW TAG VALUES``: no All, no multi-select.
     With no current value Grafana selects the first option (sorted: the first site)."""
     return {"type": "query", "name": name, "label": label, "datasource": DATASOURCE,
-            "query": query, "definition": query, "refresh": 1, "regex": "", "sort": 1,
+            "query": query, "definition": query, "refresh": 1, "regex": regex, "sort": 1,
             "includeAll": False, "multi": False, "hide": 0, "current": {},
             "options": [], "skipUrlSync": False}
 
@@ -240,7 +289,8 @@ def custom_var(name: str, label: str, values: Sequence[str], current: str) -> Js
 
 
 def org_vars(t: Tr, one_site: bool = False) -> List[Json]:
-    """detachment -> battalion -> site, each narrowing the next one's options.
+    """detachment -> battalion -> site, each narrowing the next one's options,
+    showing names and filtering by id (``site_info``'s labels, NAMED).
 
     Every level's All is ``.*`` (so series without org tags still match):
     cheap to evaluate whatever the number of sites, and queries filter on
@@ -250,15 +300,17 @@ def org_vars(t: Tr, one_site: bool = False) -> List[Json]:
     """
     out: List[Json] = []
     where: List[str] = []
+    info = f"SHOW TAG VALUES FROM {schema.ident(schema.SITE_INFO)} WITH KEY ="
     for key, zh, en in ORG_LEVELS:
         cond = f' WHERE {" AND ".join(where)}' if where else ""
         out.append(query_var(key, t(zh, en),
-                             f"SHOW TAG VALUES WITH KEY = {schema.ident(key)}{cond}"))
+                             f"{info} {schema.ident(schema.label_tag(key))}{cond}",
+                             regex=NAMED))
         where.append(var_filter(key, key))
-    site_query = (f"SHOW TAG VALUES WITH KEY = {schema.ident(schema.SITE)} "
+    site_query = (f"{info} {schema.ident(schema.label_tag(schema.SITE))} "
                   f'WHERE {" AND ".join(where)}')
-    out.append(single_var("site", t("中队", "Site"), site_query) if one_site
-               else query_var("site", t("中队", "Site"), site_query))
+    out.append(single_var("site", t("中队", "Site"), site_query, NAMED) if one_site
+               else query_var("site", t("中队", "Site"), site_query, regex=NAMED))
     return out
 
 

@@ -9,6 +9,7 @@ import logging
 import os
 import selectors
 import socket
+import ssl
 import threading
 import time
 from contextlib import suppress
@@ -27,6 +28,8 @@ QOS = 1
 # MQTT versions a client may speak (mqtt.protocol; the collector's own
 # collector.mqtt_protocol, docs/benchmarks.md).
 PROTOCOLS = ("5", "3.1.1")
+NOT_AUTHORIZED = 0x87  # MQTT 5 reason code (CONNACK, PUBACK, SUBACK)
+BAD_CREDENTIALS = 0x86  # MQTT 5 CONNACK: bad user name or password
 
 
 class TlsConfig(NamedTuple):
@@ -301,3 +304,68 @@ def connect_args(cfg: MqttConfig, persistent: bool, receive_max: int = 0) -> dic
     return args
 
 
+
+
+# Why a connection failed, as codes (netroom.doctor words them in zh and en)
+# and as one English line for logs. Never the password.
+UNREACHABLE = ("refused", "unknown_host", "timeout", "cannot_connect")  # nothing answered
+
+
+def connect_failure(exc: BaseException) -> tuple[str, str]:
+    """(code, detail) of a failed connection attempt (DNS, TCP, TLS); codes:
+    tls_untrusted, tls_handshake, unknown_host, refused, timeout, cannot_connect."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "tls_untrusted", str(exc.verify_message)
+    if isinstance(exc, ssl.SSLError):
+        return "tls_handshake", str(exc.reason or exc)
+    if isinstance(exc, socket.gaierror):
+        return "unknown_host", str(exc.strerror or exc)
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused", ""
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timeout", ""
+    if isinstance(exc, OSError):
+        return "cannot_connect", str(exc.strerror or exc)
+    return "cannot_connect", f"{type(exc).__name__}: {exc}"
+
+
+def connect_cause(exc: BaseException, host: str, tls: bool) -> str:
+    """One line on why a connection attempt failed (DNS, TCP, TLS)."""
+    code, detail = connect_failure(exc)
+    if code == "tls_untrusted":
+        return (f"TLS: the broker's certificate is not trusted: {detail} "
+                "(mqtt.host must be a name in the certificate, mqtt.tls.ca the CA that signed it)")
+    if code == "tls_handshake":
+        return f"TLS handshake failed: {detail} (is it the broker's TLS port?)"
+    if code == "unknown_host":
+        return f"unknown host {host!r}: {detail} (check mqtt.host and DNS)"
+    if code == "refused":
+        return "connection refused: nothing listens there (is mosquitto running, the right port?)"
+    if code == "timeout":
+        return "timed out connecting (a firewall, or a wrong address?)"
+    text = f"cannot connect: {detail}"
+    if tls and isinstance(exc, (ConnectionResetError, ConnectionAbortedError)):
+        text += " (mqtt.tls is set: is it the broker's TLS port?)"
+    return text
+
+
+def connack_failure(reason: Any) -> str:
+    """The code of a refused CONNECT: bad_login, not_authorized or connack."""
+    if reason.value == BAD_CREDENTIALS:
+        return "bad_login"
+    if reason.value == NOT_AUTHORIZED:
+        return "not_authorized"
+    return "connack"  # paho words MQTT 3.1.1's return codes as MQTT 5 reason codes
+
+
+def connack_cause(reason: Any, username: str | None) -> str:
+    """One line on why the broker refused our CONNECT; never the password."""
+    who = f"user {username!r}" if username else "an anonymous login (no mqtt.username)"
+    code = connack_failure(reason)
+    if code == "bad_login":
+        return f"bad user name or password: the broker refused {who}"
+    if code == "not_authorized":
+        # mosquitto 2.0 says this for a wrong password as well.
+        return (f"not authorized: the broker refused {who} "
+                "(wrong password, unknown user, or not allowed to connect)")
+    return f"the broker refused the connection: {str(reason).lower()} (0x{reason.value:02X})"

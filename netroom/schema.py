@@ -40,6 +40,10 @@ COMPLIANCE = "compliance"  # one point per site and rule per evaluation
 AVAILABILITY = "availability"  # one point per room and complete day
 ROOM_STATE = "room_state"  # one point per room per evaluation: open now or not
 SELF = "collector"  # the collector's own counters (ingest, writes, spool)
+SITE_INFO = "site_info"  # one point per registered site per evaluation: names, path
+# One point per hardware change of a PC (docs/inventory.md), at the time of the
+# inventory that showed it; tagged like the inventory plus CHANGE and ITEM.
+INVENTORY_CHANGE = "inventory_change"
 
 # --- tags ---
 SITE = "site"
@@ -51,6 +55,15 @@ RULE_ALL = "all"
 SELF_TAG = "collector"  # SELF: the collector's client id
 PROBE_TAG = "probe"  # PROBE: the probe's name (protocol.KINDS["probe"].tags)
 MESSAGE_TAGS = (SITE, HOST, NETWORK, ROLE)  # on every point of a message
+# Display names on the collector's own points (compliance, availability,
+# room_state, site_info): <level>_name for "site" and each org level; and on
+# site_info, <level>_label = "<id>:<name>" for the dashboards' filters.
+NAME_SUFFIX, LABEL_SUFFIX = "_name", "_label"
+
+# INVENTORY_CHANGE: what changed (memory, disk, nic, cpu, serial, os, hostname,
+# site) and, for a disk or a NIC, which one (the mount's path_tag, the NIC's name).
+CHANGE_TAG = "change"
+ITEM_TAG = "item"
 
 # --- fields the collector adds ---
 # On every point of a message whose ts was out of the collector's clock bounds
@@ -106,7 +119,7 @@ def section_tag(kind: str, section: str) -> str:
 
 def reserved_tags() -> frozenset[str]:
     """Tag keys points already carry: an org level must not shadow one."""
-    tags = {*MESSAGE_TAGS, RULE, SELF_TAG}
+    tags = {*MESSAGE_TAGS, RULE, SELF_TAG, CHANGE_TAG, ITEM_TAG}
     for kind, spec in protocol.KINDS.items():
         tags.update(spec.tags)
         tags.update(section_tag(kind, sec) for sec in spec.sections)
@@ -134,6 +147,16 @@ def group_by(*names: str) -> str:
 def tag_is(name: str, value: str) -> str:
     """``"role" = 'room'``: only for validated ids and constants."""
     return f"{ident(name)} = '{value}'"
+
+
+def name_tag(level: str) -> str:
+    """``site_name``, ``battalion_name``: the tag holding a site's or unit's name."""
+    return f"{level}{NAME_SUFFIX}"
+
+
+def label_tag(level: str) -> str:
+    """``site_label``: ``<id>:<name>`` on site_info (a filter's value and text)."""
+    return f"{level}{LABEL_SUFFIX}"
 
 
 BY_SITE_HOST = group_by(SITE, HOST)  # the latest per PC, heartbeats per PC

@@ -27,8 +27,8 @@ from servers import Mosquitto, free_port, password_file, wait_until
 from agent import transport
 from agent.collectors.base import Job
 from agent.runner import Runner
-from agent.transport import Publisher, connect_cause
-from netroom.mqtt import MqttConfig
+from agent.transport import Publisher
+from netroom.mqtt import MqttConfig, connect_cause
 
 PASSWORDS = {"agent1": "s3cret-agent", "reader": "s3cret-reader"}
 ACL_PC1 = """user agent1

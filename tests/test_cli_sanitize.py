@@ -18,6 +18,7 @@ from harness import Publisher, message, run_cli, wait_count, write_config
 from servers import Influxd, Mosquitto
 
 from collector.report.format import json_text, safe_text
+from collector.report.i18n import agent_text
 
 # Clear screen and home, then "canary reached" overwritten by CR and
 # backspaces, a right-to-left override, 8-bit CSI, an OSC window title with
@@ -35,9 +36,9 @@ def controls(text: str) -> set[str]:
             and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")}
 
 
-def netroom(cfg: Path, *args: str) -> str:
+def netroom(cfg: Path, *args: str, code: int = 0) -> str:
     r = run_cli("collector.cli.main", *args, "--config", str(cfg))
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == code, r.stderr
     assert controls(r.stderr) == set()
     return r.stdout
 
@@ -71,22 +72,24 @@ def test_hostile_isolation_report_is_shown_not_obeyed(
         pub.close()
     assert wait_count(influxd, influx_db, "isolation", "violated", 2) == 2
 
-    zh = netroom(cfg, "isolation")
+    zh = netroom(cfg, "isolation", code=1)  # a violation: exit 1
     assert controls(zh) == set()
-    [row] = [line for line in zh.splitlines() if line.startswith("sq-1")]
-    assert row.split()[:3] == ["sq-1", "pc-g1", "违规"]
-    assert safe_text(HOSTILE) in row  # the attempt is visible, as escapes
+    [row] = [line for line in zh.splitlines() if line.startswith("一中队")]
+    assert row.split()[:4] == ["一中队", "—", "pc-g1", "违规"]
+    # The attempt is visible, as escapes (its "canary ... reached" worded in Chinese).
+    assert safe_text(agent_text(HOSTILE, "zh")) in row and "可连通外网探测目标 inet-tcp" in row
     assert "\\x1b[2J" in row and "\\r" in row and "\\x08" in row and "\\u202e" in row
     assert "零\\u200b宽" in row and "正常 ok" in row  # Chinese text kept as it is
     assert "1 台政务网电脑违规（共 2 台上报）" in zh
 
-    en = netroom(cfg, "isolation", "--lang", "en", "--all")
+    en = netroom(cfg, "isolation", "--lang", "en", "--all", code=1)
     assert controls(en) == set()
-    rows = [line for line in en.splitlines() if line.startswith("sq-1")]
-    assert [r.split()[1:3] for r in rows] == [["pc-g1", "VIOLATION"], ["pc-g2", "ok"]]
-    assert rows[1].split()[3] == "\\r\\x1b[1A违规"
+    rows = [line for line in en.splitlines() if line.startswith("一中队")]
+    assert [r.split()[2:4] for r in rows] == [["pc-g1", "VIOLATION"], ["pc-g2", "ok"]]
+    assert safe_text(HOSTILE) in rows[0]  # English: the agent's text as sent, as escapes
+    assert rows[1].split()[4] == "\\r\\x1b[1A违规"
 
-    out = netroom(cfg, "isolation", "--all", "--format", "json")
+    out = netroom(cfg, "isolation", "--all", "--format", "json", code=1)
     assert controls(out) == set()
     shown = {r["host"]: r for r in json.loads(out)}  # the exact data, once parsed
     assert (shown["pc-g1"]["reasons"], shown["pc-g1"]["reached"]) == (HOSTILE, REACHED)
@@ -96,6 +99,6 @@ def test_hostile_isolation_report_is_shown_not_obeyed(
     out = netroom(cfg, "report", "--format", "json")
     assert controls(out) == set()
     [rule] = [r for r in json.loads(out)["sites"][0]["rules"] if r["rule"] == "gov_isolation"]
-    assert rule["ok"] is False and HOSTILE in rule["detail"]
+    assert rule["ok"] is False and agent_text(HOSTILE, "zh") in rule["detail"]
     for fmt in ("table", "csv", "html"):
         assert controls(netroom(cfg, "report", "--format", fmt)) == set(), fmt

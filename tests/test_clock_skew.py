@@ -115,16 +115,16 @@ def test_an_isolation_pass_stamped_2099_hides_no_later_violation(
 
     r = run_cli("collector.cli.main", "isolation", "--config", str(base), "--all",
                 "--format", "json")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr  # violations: exit 1
     assert [(x["host"], x["violated"]) for x in json.loads(r.stdout)] == [
         ("pc-g1", True), ("pc-g2", True), ("pc-g3", True), ("pc-g4", False)]
     r = run_cli("collector.cli.main", "isolation", "--config", str(base))
-    assert "pc-g1" in r.stdout and "usb interface usb0 is up" in r.stdout
+    assert "pc-g1" in r.stdout and "USB 共享网卡 usb0 已启用" in r.stdout
     assert "3 台政务网电脑违规（共 4 台上报）" in r.stdout
 
     verdict = rule(base, "gov_isolation")
     assert (verdict["ok"], verdict["actual"]) == (False, 3)
-    assert "pc-g1: usb interface usb0 is up" in verdict["detail"]
+    assert "pc-g1: USB 共享网卡 usb0 已启用" in verdict["detail"]
     row = evaluated(base, svc, influxd, influx_db, "gov_isolation")
     assert (row["ok"], row["actual"]) == (0, 3)
 

@@ -68,6 +68,19 @@ def test_report_json_verdicts_and_shortfalls_equal_the_hand_computed_ones(
             (n, passing, n - passing, 0), uid
         assert {k: (v["passing"], v["checked"]) for k, v in u["rules"].items()} == per_rule, uid
     assert doc["generated_at"].endswith("+08:00")  # the sites' Asia/Shanghai
+    # What to buy where: the sites of fleets.NEEDS, each unit's subtotal after its
+    # sites (d1-b2: 1 + 5 gov, 3 internet), the bureau's total last.
+    assert [(x["kind"], x["id"], x["needs"]) for x in doc["procurement"]] == [
+        ("site", "sq-nocadre", {"gov_pcs": 1}), ("unit", "d1-b1", {"gov_pcs": 1}),
+        ("site", "sq-empty", {"gov_pcs": 1}),
+        ("site", "sq-short", {"gov_pcs": 5, "internet_pcs": 3}),
+        ("unit", "d1-b2", {"gov_pcs": 6, "internet_pcs": 3}),
+        ("unit", "d1", {"gov_pcs": 7, "internet_pcs": 3}),
+        ("site", "sq-from", {"gov_pcs": 1}), ("site", "sq-waiver", {"gov_pcs": 1}),
+        ("unit", "d2-b1", {"gov_pcs": 2}), ("unit", "d2", {"gov_pcs": 2}),
+        ("total", None, {"gov_pcs": 9, "internet_pcs": 3})]
+    assert [x["sites"] for x in doc["procurement"] if x["kind"] != "site"] == [1, 2, 3, 2, 2, 5]
+    assert [x["name"] for x in doc["procurement"][4]["path"]] == ["北京局", "一支队"]
 
 
 def test_report_site_filter_table_csv_and_output_file(seeded: tuple[Path, float],
@@ -82,17 +95,22 @@ def test_report_site_filter_table_csv_and_output_file(seeded: tuple[Path, float]
     lines = table.splitlines()
     short = next(line for line in lines if line.startswith("sq-short"))
     # Chinese: site result, then per rule "verdict actual/required (why)".
-    assert cells(short)[3:] == ["未达标", "未达标 1/3（缺 2 台政务网电脑）",
-                                "未达标 0/3（缺 3 台互联网电脑）",
-                                "未达标 2/5（缺 3 台政务网电脑）",
+    # Each figure carries its unit: PCs (台), % or Mbit/s.
+    assert cells(short)[3:] == ["未达标", "未达标 1/3 台（缺 2 台政务网电脑）",
+                                "未达标 0/3 台（缺 3 台互联网电脑）",
+                                "未达标 2/5 台（缺 3 台政务网电脑）",
                                 "未达标 33.3%/50%（网络室需增 2 台政务网电脑）"]
-    assert any(line.split()[:4] == ["sq-short", "缺口中队", "5", "3"] for line in lines)
+    buy = table.split("采购缺口清单")[1].split("\n\n")[0].strip().splitlines()
+    assert [cells(line) for line in buy] == [
+        ["所属单位", "站点", "需增政务网电脑(台)", "需增互联网电脑(台)"],
+        ["一支队/二大队", "空机房中队", "1", "0"], ["一支队/二大队", "缺口中队", "5", "3"],
+        ["一支队/二大队", "小计", "6", "3"], ["一支队", "小计", "6", "3"], ["合计", "6", "3"]]
     assert "sq-pass" not in table
 
     english = report(cfg, "--lang", "en", "--site", "sq-empty")
     row = next(line for line in english.splitlines() if line.startswith("sq-empty"))
-    assert cells(row)[3:] == ["FAIL", "pass 1/1", "pass 1/1", "FAIL 0/1 (1 gov PCs short)",
-                              "FAIL 0%/50% (no PC in the room)"]
+    assert cells(row)[3:] == ["FAIL", "pass 1/1 PCs", "pass 1/1 PCs",
+                              "FAIL 0/1 PCs (1 gov PCs short)", "FAIL 0%/50% (no PC in the room)"]
 
     out = tmp_path / "r.csv"
     assert report(cfg, "--format", "csv", "--output", str(out)) == ""
@@ -102,8 +120,15 @@ def test_report_site_filter_table_csv_and_output_file(seeded: tuple[Path, float]
     assert len(rows) == 7 * 4
     room_rule = "网络室政务网电脑占比"
     short_room = next(r for r in rows if r["站点"] == "sq-short" and r["标准"] == room_rule)
-    assert (short_room["实际"], short_room["要求"], short_room["需增政务网电脑"],
-            short_room["原因"]) == ("33.3%", "50%", "2", "网络室需增 2 台政务网电脑")
+    # Numbers, the unit in the header: a spreadsheet sums and sorts them.
+    assert (short_room["实际(%)"], short_room["要求(%)"], short_room["实际(台)"],
+            short_room["需增政务网电脑(台)"], short_room["所属单位"], short_room["原因"]) == \
+        ("33.33", "50", "", "2", "一支队/二大队", "网络室需增 2 台政务网电脑")
+    short_cadre = next(r for r in rows if r["站点"] == "sq-short" and r["标准"] == "干部政务网电脑")
+    assert (short_cadre["实际(台)"], short_cadre["要求(台)"], short_cadre["实际(%)"]) == \
+        ("1", "3", "")
+    numeric = [k for k in rows[0] if k.startswith(("实际", "要求", "需增"))]
+    assert all(r[k] == "" or float(r[k]) >= 0 for r in rows for k in numeric)
     waived = next(r for r in rows if r["站点"] == "sq-waiver" and r["标准"] == room_rule)
     assert (waived["结论"], waived["豁免原因"]) == ("豁免", "机房改造中")
 
@@ -277,7 +302,9 @@ def test_sites_without_evidence_say_no_data_and_why(
     assert "无数据（1 台电脑未配置隔离检测：g1）" in row["sq-nocanary"]
     assert "无数据（政务网 24 小时内无测速）" in row["sq-notester"]
     buy = zh.split("采购缺口清单")[1].split("未登记主机")[0]
-    assert "sq-short" in buy and "sq-silent" not in buy  # only evidence buys
+    assert "缺口中队" in buy and "静默中队" not in buy  # only evidence buys
+    assert [cells(line) for line in buy.strip().splitlines()[1:]] == [
+        ["一支队", "缺口中队", "2", "1"], ["一支队", "小计", "2", "1"], ["合计", "2", "1"]]
     en = report(cfg, "--lang", "en")
     assert "Sites 4  All pass 0  Failing 1  no data 3" in en
     row = {cells(line)[0]: cells(line) for line in en.splitlines() if line.startswith("sq-")}

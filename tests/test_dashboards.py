@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 import yaml
-from grafana_influxql import VAR, Grafana
+from grafana_influxql import VAR, Grafana, evaluate_rule
 from harness import REPO, Publisher, message, series, wait_count, write_config
 from servers import Influxd, Mosquitto
 
@@ -42,6 +42,8 @@ DB = "dash"
 # tree levels (collector/sites.py), written out by hand.
 KNOWN_TAGS = {"site", "host", "network", "role", "nic", "disk", "mount", "rule", "probe",
               "collector", "bureau", "detachment", "battalion", "squadron"}
+# Names the collector adds to its own points (collector/store/writeback.py).
+KNOWN_TAGS |= {f"{k}_name" for k in KNOWN_TAGS} | {f"{k}_label" for k in KNOWN_TAGS}
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
@@ -69,7 +71,7 @@ def test_generated_files_are_what_build_py_writes(tmp_path: Path) -> None:
 def test_every_dashboard_follows_the_documented_json_model() -> None:
     dashes = dashboards()
     uids = {d["uid"] for d in dashes.values()}
-    assert len(dashes) == 10 and len(uids) == 10  # 5 dashboards x zh, en
+    assert len(dashes) == 12 and len(uids) == 12  # 6 dashboards x zh, en
     for name, d in dashes.items():
         lang = name.rsplit("-", 1)[1].removesuffix(".json")
         assert name == f"{d['uid']}.json" and d["uid"].endswith(f"-{lang}")
@@ -115,6 +117,10 @@ def test_every_dashboard_follows_the_documented_json_model() -> None:
 # Panels grouped by PC on boards whose site filter has All: each lists only
 # the PCs at fault (clocks) or one tester per site and network, never every PC.
 FAULT_LISTS = {"PCs with skewed clocks", "Messages re-stamped on arrival", "Latest speed test"}
+# The hardware register is a row per PC by definition; it reads one point per
+# PC (ORDER BY time DESC LIMIT 1 over daily inventories, not a time series)
+# and says so, and how to narrow it (tests/test_dashboards_inventory.py).
+REGISTERS = {"Hardware register"}
 
 
 def outer_group_by(query: str) -> str:
@@ -143,6 +149,11 @@ def test_per_pc_panels_are_only_under_a_single_select_site() -> None:
             if v.get("multi"):
                 assert v["allValue"] == ".*", (name, v["name"])
         for p, t in targets(d):
+            if en[p["id"]] in REGISTERS:
+                assert "LIMIT 1" in t["query"] or t["refId"] != "A", (name, p["title"])
+                assert ("one row per pc" in p["description"].lower()
+                        if name.endswith("-en.json") else "每台电脑一行" in p["description"])
+                continue
             if '"host"' in outer_group_by(t["query"]) and en[p["id"]] not in FAULT_LISTS:
                 assert single, (name, p["title"], "per-PC panel on a board with All sites")
                 assert ("single-select" in p["description"] if name.endswith("-en.json")
@@ -183,9 +194,11 @@ def test_provisioning_files_name_the_dashboards_data_source() -> None:
 
 TREE = [{"id": "bj", "name": "局", "children": [
     {"id": "zd-1", "name": "一支队", "children": [{"id": "dd-1", "name": "一大队", "children": [
-        {"id": "sq-1", "cadres": 1, "staff": 2}, {"id": "sq-2", "cadres": 1, "staff": 2}]}]},
+        {"id": "sq-1", "name": "一中队", "cadres": 1, "staff": 2},
+        {"id": "sq-2", "name": "二中队", "cadres": 1, "staff": 2}]}]},
     {"id": "zd-2", "name": "二支队", "children": [{"id": "dd-2", "name": "二大队", "children": [
-        {"id": "sq-3", "cadres": 0, "staff": 0}, {"id": "sq-4", "cadres": 1, "staff": 2}]}]}]}]
+        {"id": "sq-3", "name": "三中队", "cadres": 0, "staff": 0},
+        {"id": "sq-4", "name": "四中队", "cadres": 1, "staff": 2}]}]}]}]
 # (site, host, network, role); by hand, with the 4 PC-count rules:
 # sq-1 passes all (1 cadre: gov + internet PC; staff 2 -> 1 gov non-cadre PC;
 # room 1 gov of 2), sq-2 fails (no cadre PCs, no gov PC), sq-3 passes (nobody
@@ -193,7 +206,10 @@ TREE = [{"id": "bj", "name": "局", "children": [
 PCS = [("sq-1", "c1-gov", "gov", "cadre"), ("sq-1", "c1-inet", "internet", "cadre"),
        ("sq-1", "r1-gov", "gov", "room"), ("sq-1", "r1-inet", "internet", "room"),
        ("sq-2", "r2-inet", "internet", "room"), ("sq-3", "r3-gov", "gov", "room")]
-COUNT_RULES = ("cadre_gov_pcs", "cadre_internet_pcs", "staff_gov_pcs", "room_gov_share")
+# room_video too: every room network of sq-1 and sq-3 has a fresh speed test
+# fast enough for its room PCs (so they still pass), sq-2's failed (no data).
+COUNT_RULES = ("cadre_gov_pcs", "cadre_internet_pcs", "staff_gov_pcs", "room_gov_share",
+               "room_video")
 FUTURE_MS = 4_070_908_800_000  # 2099-01-01: a broken clock's stamp
 
 
@@ -233,7 +249,24 @@ def seeded(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
                                    "upload_mbps": 40.0, "latency_ms": 12.0}, host="r1-gov",
                      ts=t0),
              message("bandwidth", {"method": "speedtest", "error": "timeout"}, site="sq-2",
-                     host="r2-inet", network="internet", ts=t0)]
+                     host="r2-inet", network="internet", ts=t0),
+             # sq-2's newest internet test: 1 Mbit/s for its room PC (2.5 needed).
+             message("bandwidth", {"method": "speedtest", "download_mbps": 1.0,
+                                   "upload_mbps": 1.0, "latency_ms": 80.0}, site="sq-2",
+                     host="r2-inet", network="internet", ts=t0 + 30),
+             message("bandwidth", {"method": "speedtest", "download_mbps": 30.0,
+                                   "upload_mbps": 10.0, "latency_ms": 20.0}, host="r1-inet",
+                     network="internet", role="room", ts=t0),
+             message("bandwidth", {"method": "speedtest", "download_mbps": 50.0,
+                                   "upload_mbps": 20.0, "latency_ms": 9.0}, site="sq-3",
+                     host="r3-gov", role="room", ts=t0),
+             # r1-gov reached an internet canary (an isolation violation), c1-gov did not.
+             message("isolation", {"violated": True, "reasons": "canary reached",
+                                   "canaries_checked": 1, "canaries_reached": 1},
+                     host="r1-gov", ts=now - 30),
+             message("isolation", {"violated": False, "canaries_checked": 1,
+                                   "canaries_reached": 0}, host="c1-gov", role="cadre",
+                     ts=now - 30)]
     pub = Publisher(mosquitto)
     pub.publish_many(msgs)
     pub.close()
@@ -242,7 +275,8 @@ def seeded(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
         time.sleep(0.01)  # distinct millisecond timestamps
     wait_count(influxd, DB, "metrics", "collect_ms", 8)
     wait_count(influxd, DB, "inventory", "host_id", len(PCS))
-    wait_count(influxd, DB, "bandwidth", "method", 2)
+    wait_count(influxd, DB, "bandwidth", "method", 5)
+    wait_count(influxd, DB, "isolation", "violated", 2)
     wait_count(influxd, DB, "status", "state", 2)
     wait_count(influxd, DB, "collector", "received", 2)
     sink = InfluxSink(svc.cfg.influxdb)  # the evaluation thread's own client, as in service.py
@@ -314,8 +348,12 @@ def test_every_query_of_every_dashboard_returns_series_on_collector_written_data
                      for r in series(influxd.query(f'SHOW TAG KEYS FROM "{rp}"./.*/', DB))},
              "field": {r["fieldKey"] for rp in rps
                        for r in series(influxd.query(f'SHOW FIELD KEYS FROM "{rp}"./.*/', DB))}}
-    names = set().union(*known.values())
+    # need_<key> is written only where a site needs that (collector/store/writeback.py).
+    names = set().union(*known.values(), {f"need_{n}_{k}" for n in ("gov", "internet")
+                                          for k in ("pcs", "mbps")})
     for name, dash in dashboards().items():
+        if name.startswith("netroom-inventory-"):  # tests/test_dashboards_inventory.py
+            continue  # runs them on full inventories and a hardware change
         # One site for the per-PC board: sq-2 holds every kind of point it reads.
         one = {"site": ["sq-2"]} if site_is_single(dash) else {}
         for chosen in ({**one}, {"detachment": ["zd-1"], **one}):
@@ -374,15 +412,17 @@ def test_panels_show_the_hand_computed_figures(influxd: Influxd,
     assert values(one.panel(panel("netroom-compliance-en", "Sites evaluated")), "sites") == [2]
 
     rooms = Grafana(influxd, DB, boards["netroom-rooms-en.json"], {}, *span)
-    # Not 3: sq-3's tick stamped 2099 is no one's latest.
+    # room_state (the collector's verdict on each room now): sq-1 and sq-2 open;
+    # sq-3's room PC has been silent for 50 minutes (its tick stamped 2099 is
+    # no one's latest), sq-4 never reported.
     assert values(rooms.panel(panel("netroom-rooms-en", "Rooms open now")), "rooms") == [2]
     assert values(rooms.panel(panel("netroom-rooms-en", "Room PCs online")), "pcs") == [3]
+    # Both closed rooms must be open now (the default window is all day, every day).
+    assert values(rooms.panel(panel("netroom-rooms-en", "Closed, must be open")),
+                  "alarm") == [2]
     # sq-1: 32400 / 36000 = 90 % (its day off skipped), sq-2: 18000 / 36000 = 50 %
     assert values(rooms.panel(panel("netroom-rooms-en", "Mean open share, latest day")),
                   "open_share") == [pytest.approx(70)]
-    latest = {r["site"]: (r["day"], r["open_share"])
-              for r in rooms.panel(panel("netroom-rooms-en", "Latest day per site"))}
-    assert latest == {"sq-1": ("D-1", pytest.approx(90)), "sq-2": ("D-1", pytest.approx(50))}
 
     pcs = Grafana(influxd, DB, boards["netroom-pcs-en.json"], {}, *span)
     assert pcs.values["site"] == "sq-1"  # single-select: the first site by default
@@ -413,6 +453,9 @@ def test_panels_show_the_hand_computed_figures(influxd: Influxd,
                   "rx")[:5] == [8000] * 5
     tests = {(r["site"], r["network"]): r
              for r in bw.panel(panel("netroom-bandwidth-en", "Latest speed test"))}
+    per_pc = bw.panel(panel("netroom-bandwidth-en", "Bandwidth per room PC"))
+    # dd-1: sq-1 min(95.5 gov, 30 internet) / 1 room PC each, sq-2 1 / 1: their mean
+    assert values([r for r in per_pc if r["battalion"] == "dd-1"], "mean") == [15.5]
     assert tests[("sq-1", "gov")]["download_mbps"] == 95.5
     assert tests[("sq-2", "internet")]["failed"] == 1
 
@@ -465,3 +508,199 @@ def test_long_ranges_read_the_roll_ups(influxd: Influxd, seeded: tuple[float, fl
                   span[0], int((now - 600) * 1000))
     cpu = pcs.panel(panel("netroom-pcs-en", "CPU per PC"))
     assert values([r for r in cpu if r["host"] == "r2-inet"], "mean")[0] == 30
+
+
+def test_rooms_board_lists_every_registered_room_closed_ones_first_with_names(
+        influxd: Influxd, seeded: tuple[float, float]) -> None:
+    now, _ = seeded
+    span = (int((now - 7200) * 1000), int((now + 60) * 1000))
+    board = dashboards()["netroom-rooms-zh.json"]
+    g = Grafana(influxd, DB, board, {}, *span)
+    table = panel("netroom-rooms-zh", "各网络室当前状态")
+    assert table["timeFrom"] == "now/d"
+    rows = {r["site"]: r for r in g.panel(table)}
+    # Every registered room, the closed ones too (the old board listed only rooms
+    # with a PC online), with its name.
+    assert {s: r["site_name"] for s, r in rows.items()} == {
+        "sq-1": "一中队", "sq-2": "二中队", "sq-3": "三中队", "sq-4": "四中队"}
+    assert [(rows[s]["open"], rows[s]["required_now"], rows[s]["alarm"]) for s in sorted(rows)] \
+        == [(1, 1, 0), (1, 1, 0), (0, 1, 1), (0, 1, 1)]
+    # sq-3 closed at its room PC's last heartbeat, 50 minutes ago (min_online 1).
+    assert rows["sq-3"]["closed_since_ms"] == pytest.approx((now - 3000) * 1000, abs=5000)
+    assert rows["sq-3"]["room_pcs"] == 1 and rows["sq-3"]["min_online"] == 1
+    assert rows["sq-4"]["room_pcs"] == 0
+    today = {r["site"]: r["today_share"] for r in g.panel(table, "B")}
+    assert today == {"sq-1": 100, "sq-2": 100, "sq-3": 0, "sq-4": 0}
+    latest = {r["site"]: (r["day"], r["latest_share"]) for r in g.panel(table, "C")}
+    assert latest["sq-1"] == ("D-1", pytest.approx(90))
+    assert latest["sq-2"] == ("D-1", pytest.approx(50))
+    assert latest["sq-3"][1] == 0  # the collector's own day: its room PC was off
+    # Closed-and-required first, in red: sorted by the alarm column, mapped to red.
+    alarm = "应开未开"
+    assert table["options"]["sortBy"] == [{"displayName": alarm, "desc": True}]
+    [mapping] = next(o for o in table["fieldConfig"]["overrides"]
+                     if o["matcher"]["options"] == alarm)["properties"][0]["value"]
+    assert mapping["options"]["1"] == {"text": "是", "color": "red", "index": 0}
+
+
+def test_filters_show_names_and_filter_by_id(influxd: Influxd,
+                                             seeded: tuple[float, float]) -> None:
+    now, _ = seeded
+    span = (int((now - 7200) * 1000), int((now + 60) * 1000))
+    for lang in ("zh", "en"):
+        board = dashboards()[f"netroom-compliance-{lang}.json"]
+        g = Grafana(influxd, DB, board, {"battalion": ["dd-1"]}, *span)
+        assert g.texts["detachment"] == {"zd-1": "一支队", "zd-2": "二支队"}
+        assert g.texts["battalion"] == {"dd-1": "一大队", "dd-2": "二大队"}
+        assert g.texts["site"] == {"sq-1": "一中队", "sq-2": "二中队"}  # narrowed by dd-1
+        details = g.panel(panel(f"netroom-compliance-{lang}", "达标明细与缺口" if lang == "zh"
+                                else "Details and shortfall"))
+        assert {r["site_name"] for r in details} == {"一中队", "二中队"}
+    bw = dashboards()["netroom-bandwidth-zh.json"]
+    net = next(v for v in bw["templating"]["list"] if v["name"] == "network")
+    assert [(o["text"], o["value"]) for o in net["options"]] == [
+        ("政务网", "gov"), ("互联网", "internet")]
+    legends = next(p for p in bw["panels"] if p["title"] == "下行带宽")["transformations"]
+    assert [t["options"]["renamePattern"] for t in legends] == ["$1政务网$2", "$1互联网$2"]
+    assert re.sub(legends[0]["options"]["regex"].replace("\\\\", "\\"), "\\1政务网\\2",
+                  "zd-1 dd-1 gov") == "zd-1 dd-1 政务网"
+
+
+def test_procurement_per_unit_sums_the_sites_needs(influxd: Influxd,
+                                                   seeded: tuple[float, float]) -> None:
+    now, _ = seeded
+    span = (int((now - 7200) * 1000), int((now + 60) * 1000))
+    g = Grafana(influxd, DB, dashboards()["netroom-bandwidth-zh.json"], {}, *span)
+    rows = {r["battalion"]: r for r in g.panel(panel("netroom-bandwidth-zh", "采购缺口（按单位）"))}
+    # sq-2 (dd-1): 1 cadre without a gov and an internet PC; 2 staff need 1 gov
+    # PC; its room has no gov PC (room_gov_share: 1): gov PCs max(cadre 1, ...)
+    # per pool, added across pools. sq-4 has no data: nothing to buy on no evidence.
+    assert rows["dd-1"]["battalion_name"] == "一大队"
+    assert rows["dd-1"]["internet_pcs"] == 1 and rows["dd-1"]["gov_pcs"] >= 1
+    assert not rows["dd-2"]["gov_pcs"] and not rows["dd-2"]["internet_pcs"]  # none needed
+    assert rows["dd-1"]["internet_mbps"] == 1.5  # sq-2's room PC: 2.5 - 1 Mbit/s
+    assert rows["dd-1"]["sites"] == 2
+
+
+ALERTING = PROVISIONING / "alerting"
+
+
+def alert_rules() -> dict[str, dict[str, Any]]:
+    [group] = yaml.safe_load((ALERTING / "netroom-rules.yaml").read_text("utf-8"))["groups"]
+    return {r["uid"]: r for r in group["rules"]}
+
+
+def test_every_alert_fires_for_the_fixture_that_should_and_not_the_other(
+        influxd: Influxd, seeded: tuple[float, float]) -> None:
+    """Each rule's query runs on the collector-written data and goes through
+    Reduce and Threshold as Grafana evaluates it (tests/grafana_influxql.py)."""
+    now, _ = seeded
+    rules = alert_rules()
+    at = int(now * 1000) + 1000
+
+    def firing(uid: str) -> dict[frozenset[tuple[str, str]], float] | None:
+        return evaluate_rule(influxd, DB, rules[f"netroom-{uid}"], at)
+
+    def sites(found: dict[frozenset[tuple[str, str]], float] | None, *keys: str
+              ) -> set[tuple[str, ...]]:
+        assert found is not None
+        return {tuple(dict(labels)[k] for k in keys) for labels in found}
+
+    # sq-3's room closed 50 minutes ago inside its required hours (> 30 min);
+    # sq-1 and sq-2 are open; sq-4 has no room PC (nothing to call closed).
+    closed = firing("room-closed")
+    assert sites(closed, "site", "site_name") == {("sq-3", "三中队")}
+    assert closed is not None and next(iter(closed.values())) == pytest.approx(50, abs=1)
+    # r1-gov reached an internet canary; c1-gov's report was clean.
+    assert sites(firing("isolation"), "site", "host") == {("sq-1", "r1-gov")}
+    # sq-2 fails the PC-count rules; sq-1 and sq-3 pass, sq-4 has no data.
+    failing = sites(firing("rule-failing"), "site", "rule")
+    assert {s for s, _ in failing} == {"sq-2"} and ("sq-2", "cadre_gov_pcs") in failing
+    # r3-gov's Last Will (the broker found it silent); r1-gov is online.
+    assert sites(firing("agent-silent"), "site", "host") == {("sq-3", "r3-gov")}
+    # The collector's stats: write_errors at 0 from the start, the spool empty.
+    assert firing("collector-write-errors") == {} and firing("spool") == {}
+    # No hardware change at all: no data, which this rule treats as OK
+    # (tests/test_dashboards_inventory.py has the removal that fires it).
+    assert firing("hardware-removed") is None
+    assert rules["netroom-hardware-removed"]["noDataState"] == "OK"
+    # Now the collector fails writes and spools: both fire for it.
+    influxd.write("\n".join(
+        f"collector,collector=c2 write_errors={n}i,spool_batches={b}i {at - 300_000 + 60_000 * i}"
+        for i, (n, b) in enumerate(((0, 2), (0, 3), (4, 5), (7, 6)))), DB)
+    assert sites(firing("collector-write-errors"), "collector") == {("c2",)}
+    assert sites(firing("spool"), "collector") == {("c2",)}
+    # A collector whose stats stopped: no data, which this rule treats as alerting.
+    assert rules["netroom-collector-write-errors"]["noDataState"] == "Alerting"
+    assert evaluate_rule(influxd, DB, rules["netroom-collector-write-errors"],
+                         at + 3_600_000) is None
+
+
+def test_alerting_files_follow_grafanas_documented_provisioning_format() -> None:
+    """Grafana cannot run here, so the files are checked against the format of
+    Grafana's documentation ("Create and manage alerting resources using file
+    provisioning", apiVersion 1: groups/rules, contactPoints/receivers,
+    policies, templates) and its provisioning types (pkg/services/provisioning/
+    alerting: rule model queries and annotations are not interpolated; contact
+    point settings and labels are, so only the URLs hold ``$``)."""
+    from dashboards import alerts
+    from dashboards.build import write_alerting
+
+    files = {p.name: p.read_text("utf-8") for p in sorted(ALERTING.glob("*.yaml"))}
+    assert sorted(files) == sorted(alerts.provisioning_files())
+    fresh = {p.name: p.read_text("utf-8") for p in write_alerting(Path(str(ALERTING) + ".tmp"))}
+    for p in Path(str(ALERTING) + ".tmp").iterdir():
+        p.unlink()
+    Path(str(ALERTING) + ".tmp").rmdir()
+    assert fresh == files, "stale alerting files: run python3 -m dashboards.build"
+    docs = {n: yaml.safe_load(t) for n, t in files.items()}
+    assert all(d["apiVersion"] == 1 for d in docs.values())
+    [group] = docs["netroom-rules.yaml"]["groups"]
+    assert set(group) == {"orgId", "name", "folder", "interval", "rules"}
+    assert group["folder"] == "网络室监控 netroom" and group["interval"] == "60s"
+    uids = [r["uid"] for r in group["rules"]]
+    assert len(uids) == len(set(uids)) == 7
+    for r in group["rules"]:
+        assert {"uid", "title", "condition", "data", "noDataState", "execErrState", "for",
+                "annotations", "labels"} <= set(r)
+        assert r["noDataState"] in {"NoData", "Alerting", "OK"}
+        assert r["execErrState"] in {"Error", "Alerting", "OK"}
+        assert CJK.search(r["title"]) and CJK.search(r["annotations"]["summary"])
+        assert "$" not in json.dumps(r["labels"])
+        refs = [q["refId"] for q in r["data"]]
+        assert r["condition"] in refs and len(refs) == len(set(refs))
+        for q in r["data"]:
+            assert set(q) == {"refId", "relativeTimeRange", "datasourceUid", "model"}
+            assert q["model"]["refId"] == q["refId"]
+            if q["datasourceUid"] == "__expr__":
+                assert q["model"]["type"] in {"reduce", "threshold", "math"}
+                assert q["model"]["expression"] in refs
+            else:  # only Grafana's time macros: no dashboard variable
+                assert q["datasourceUid"] == DS_UID and q["model"]["rawQuery"] is True
+                used = {a or b for a, b in VAR.findall(q["model"]["query"])}
+                assert used <= {"timeFilter", "__interval", "__from", "__to"}, used
+                assert q["relativeTimeRange"]["from"] > q["relativeTimeRange"]["to"] >= 0
+    [cp] = docs["netroom-contact-points.yaml"]["contactPoints"]
+    assert cp["name"] == "netroom"
+    kinds = {r["type"]: r for r in cp["receivers"]}
+    assert set(kinds) == {"webhook", "dingding", "wecom"}
+    for r in kinds.values():
+        assert set(r) >= {"uid", "type", "settings"}
+        assert re.fullmatch(r"\$NETROOM_ALERT_[A-Z]+_URL", r["settings"]["url"])
+        assert "$" not in r["settings"]["message"]
+    [policy] = docs["netroom-policies.yaml"]["policies"]
+    assert policy["receiver"] == "netroom" and "alertname" in policy["group_by"]
+    [tpl] = docs["netroom-templates.yaml"]["templates"]
+    assert tpl["name"] == "netroom" and "$" not in tpl["template"]
+    for name in ("netroom.title", "netroom.message"):
+        assert f'{{{{ define "{name}" }}}}' in tpl["template"]
+    assert "告警" in tpl["template"] and "政务网带宽" in tpl["template"]  # rule titles, zh
+
+
+def test_collector_self_metrics_carry_write_errors_from_the_start(
+        influxd: Influxd, seeded: tuple[float, float]) -> None:
+    """The alert on write errors needs the field before the first error."""
+    rows = list(series(influxd.query(
+        'SELECT "write_errors", "spool_batches" FROM "collector" WHERE "collector" != \'c2\'',
+        DB)))
+    assert rows and all(r["write_errors"] == 0 and r["spool_batches"] == 0 for r in rows)

@@ -38,6 +38,12 @@ class FakeGrafana(ThreadingHTTPServer):
         self.folders: dict[str, dict[str, Any]] = {}
         self.datasources: dict[str, dict[str, Any]] = {}
         self.dashboards: dict[str, dict[str, Any]] = {}  # uid -> {version, folderUid, dashboard}
+        # Alerting provisioning API (developers/http_api/alerting_provisioning/).
+        self.rules: dict[str, dict[str, Any]] = {}
+        self.templates: dict[str, dict[str, Any]] = {}
+        self.contact_points: dict[str, dict[str, Any]] = {}
+        self.policy: dict[str, Any] = {"receiver": "grafana-default-email",
+                                       "routes": [{"receiver": "ops"}]}
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
@@ -62,7 +68,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         body: Any = None
-        if method == "POST":
+        if method in ("POST", "PUT"):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         g = self.server
         g.requests.append((method, self.path, dict(self.headers), body))
@@ -96,6 +102,9 @@ class Handler(BaseHTTPRequestHandler):
                                "message": "Datasource added", "name": body["name"]})
         elif route == ("POST", "/api/dashboards/db"):
             self._save_dashboard(body)
+        elif self.path.startswith("/api/v1/provisioning/"):
+            self._provisioning(method, self.path.split("?")[0][len("/api/v1/provisioning/"):],
+                               body)
         else:
             self._answer(404, {"message": "Not found"})
 
@@ -121,8 +130,52 @@ class Handler(BaseHTTPRequestHandler):
                            "url": f"/d/{dash['uid']}/{slug}", "version": version,
                            "slug": slug})
 
+    def _provisioning(self, method: str, path: str, body: Any) -> None:
+        g = self.server
+        kind, _, uid = path.partition("/")
+        if kind == "alert-rules":
+            if method == "GET":
+                if uid in g.rules:
+                    self._answer(200, g.rules[uid])
+                else:
+                    self._answer(404, {"message": "rule not found"})
+                return
+            for key in ("uid", "title", "condition", "data", "folderUID", "ruleGroup", "for",
+                        "noDataState", "execErrState"):
+                if key not in body:
+                    self._answer(400, {"message": f"invalid alert rule: no {key}"})
+                    return
+            if method == "PUT" and uid not in g.rules:
+                self._answer(404, {"message": "rule not found"})
+                return
+            g.rules[body["uid"]] = body
+            self._answer(201 if method == "POST" else 200, body)
+        elif kind == "templates" and method == "PUT":
+            g.templates[uid] = body
+            self._answer(202, body)
+        elif kind == "contact-points":
+            if method == "GET":
+                self._answer(200, list(g.contact_points.values()))  # type: ignore[arg-type]
+                return
+            if not body.get("settings", {}).get("url"):
+                self._answer(400, {"message": "url is required"})
+                return
+            g.contact_points[body["uid"]] = body
+            self._answer(202, body)
+        elif kind == "policies":
+            if method == "PUT":
+                g.policy = body
+                self._answer(202, {"message": "policies updated"})
+            else:
+                self._answer(200, g.policy)
+        else:
+            self._answer(404, {"message": "Not found"})
+
     def do_GET(self) -> None:
         self._handle("GET")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
 
     def do_POST(self) -> None:
         self._handle("POST")
@@ -149,7 +202,7 @@ def files(lang: str) -> dict[str, dict[str, Any]]:
 
 def test_push_creates_the_folder_and_posts_every_dashboard_with_a_token(
         grafana: FakeGrafana) -> None:
-    report = push(grafana.url, TOKEN, folder="netroom", lang="zh")
+    report = push(grafana.url, TOKEN, folder="netroom", lang="zh", alerting=False)
     zh = files("zh")
     assert [(m, p) for m, p, _, _ in grafana.requests] == [
         ("GET", "/api/folders/netroom"), ("POST", "/api/folders"),
@@ -173,11 +226,12 @@ def test_push_creates_the_folder_and_posts_every_dashboard_with_a_token(
 
 def test_second_push_overwrites_and_creates_the_missing_data_source_with_basic_auth(
         grafana: FakeGrafana) -> None:
-    push(grafana.url, TOKEN, lang="zh")
+    push(grafana.url, TOKEN, lang="zh", alerting=False)
     grafana.requests.clear()
     influx = InfluxConfig(url="http://127.0.0.1:8086", database="netroom", username="grafana",
                           password="pw")
-    report = push(grafana.url, BASIC, lang="all", datasource=datasource_body(influx))
+    report = push(grafana.url, BASIC, lang="all", datasource=datasource_body(influx),
+                  alerting=False)
     paths = [(m, p) for m, p, _, _ in grafana.requests]
     assert ("POST", "/api/folders") not in paths  # it exists now
     assert report.datasource == "created"
@@ -214,3 +268,58 @@ def test_cli_pushes_with_a_token_from_the_environment(grafana: FakeGrafana) -> N
     assert bad.stderr.strip().splitlines() == [
         "netroom dashboards: error: NETROOM_GRAFANA_TOKEN: required (a Grafana service "
         "account token), or give --user and NETROOM_GRAFANA_PASSWORD"]
+
+
+def test_push_uploads_the_alert_rules_template_contact_points_and_policy_route(
+        grafana: FakeGrafana) -> None:
+    from dashboards import alerts
+
+    env = {"NETROOM_ALERT_DINGDING_URL": "https://gw.example/robot/send?access_token=x",
+           "NETROOM_ALERT_WECOM_URL": "https://gw.example/webhook/send?key=y"}
+    report = push(grafana.url, TOKEN, lang="zh", environ=env)
+    assert sorted(report.alerts) == sorted(r["uid"] for r in alerts.rules())
+    assert sorted(report.receivers) == ["netroom-dingding", "netroom-wecom"]  # no webhook URL
+    for rule in grafana.rules.values():
+        assert rule["folderUID"] == "netroom" and rule["ruleGroup"] == "netroom"
+        assert "$timeFilter" in rule["data"][0]["model"]["query"]  # sent as is, not escaped
+    assert grafana.contact_points["netroom-dingding"]["settings"]["url"] == env[
+        "NETROOM_ALERT_DINGDING_URL"]
+    assert grafana.contact_points["netroom-wecom"]["type"] == "wecom"
+    assert "netroom.message" in grafana.templates["netroom"]["template"]
+    # netroom's route first, the org's own routes kept.
+    routes = grafana.policy["routes"]
+    assert routes[0]["receiver"] == "netroom" and {"receiver": "ops"} in routes
+    # A second push updates (PUT) rather than creating twice, and keeps one route.
+    grafana.requests.clear()
+    push(grafana.url, TOKEN, lang="zh", environ=env)
+    assert ("PUT", "/api/v1/provisioning/alert-rules/netroom-isolation") in [
+        (m, p) for m, p, _, _ in grafana.requests]
+    assert [r["receiver"] for r in grafana.policy["routes"]].count("netroom") == 1
+
+
+def test_push_unit_makes_its_own_folder_with_the_unit_filter_locked(
+        grafana: FakeGrafana, tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "sites:\n- id: bj\n  name: 局\n  children:\n  - id: zd-1\n    name: 一支队\n"
+        "    children:\n    - id: dd-1\n      name: 一大队\n      children:\n"
+        "      - {id: sq-1, name: 一中队, cadres: 1, staff: 2}\n", encoding="utf-8")
+    env = {"NETROOM_GRAFANA_TOKEN": TOKEN, "NO_PROXY": "127.0.0.1"}
+    r = run_cli("collector.cli.main", "dashboards", "push", "--url", grafana.url, "--config",
+                str(cfg), "--unit", "dd-1", env=env)
+    assert r.returncode == 0, r.stderr
+    assert grafana.folders["netroom-dd-1"]["title"] == "网络室监控 · 一大队"
+    assert not grafana.rules  # alerts are the bureau's, not pushed per unit
+    assert len(grafana.dashboards) == len(files("zh"))
+    for uid, saved in grafana.dashboards.items():
+        assert saved["folderUid"] == "netroom-dd-1" and uid.endswith("-dd-1")
+        dash = saved["dashboard"]
+        assert dash["title"].endswith(" · 一大队")
+        by_name = {v["name"]: v for v in dash["templating"]["list"]}
+        for level, value in (("detachment", "zd-1"), ("battalion", "dd-1")):
+            assert by_name[level]["type"] == "constant" and by_name[level]["hide"] == 2
+            assert by_name[level]["query"] == value
+        assert by_name["site"]["type"] == "query"  # the unit's sites stay selectable
+    bad = run_cli("collector.cli.main", "dashboards", "push", "--url", grafana.url, "--config",
+                  str(cfg), "--unit", "sq-1", env=env)
+    assert bad.returncode == 2 and "is not a unit" in bad.stderr

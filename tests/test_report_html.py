@@ -7,6 +7,7 @@ must be a full A4-proportioned page.
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import struct
@@ -91,21 +92,32 @@ def test_rendered_page_shows_the_hand_computed_figures(html_report: Path, tmp_pa
     sites = {row[0].split()[-1]: row for row in page.tables["sites"][1:]}
     # Each cell: verdict, actual/required, and why it is not a pass.
     assert sites["sq-short"] == ["缺口中队 sq-short", "一支队 / 二大队", "未达标",
-                                 "未达标 1/3 缺 2 台政务网电脑", "未达标 0/3 缺 3 台互联网电脑",
-                                 "未达标 2/5 缺 3 台政务网电脑",
+                                 "未达标 1/3 台 缺 2 台政务网电脑",
+                                 "未达标 0/3 台 缺 3 台互联网电脑",
+                                 "未达标 2/5 台 缺 3 台政务网电脑",
                                  "未达标 33.3%/50% 网络室需增 2 台政务网电脑"]
-    assert sites["sq-pass"][2:] == ["达标", "达标 2/2", "达标 2/2", "达标 2/2", "达标 66.7%/50%"]
+    assert sites["sq-pass"][2:] == ["达标", "达标 2/2 台", "达标 2/2 台", "达标 2/2 台",
+                                    "达标 66.7%/50%"]
     assert sites["sq-waiver"][6] == "豁免 0%/50% 机房改造中"
-    assert sites["sq-empty"][5:] == ["未达标 0/1 缺 1 台政务网电脑", "未达标 0%/50% 网络室无电脑"]
+    assert sites["sq-empty"][5:] == ["未达标 0/1 台 缺 1 台政务网电脑",
+                                     "未达标 0%/50% 网络室无电脑"]
+    # Grouped by unit (names), each unit's subtotal after its sites, then the total.
     assert page.tables["procurement"] == [
-        ["站点", "名称", "需增政务网电脑", "需增互联网电脑"],
-        ["sq-nocadre", "无干部中队", "1", "0"],
-        ["sq-empty", "空机房中队", "1", "0"],
-        ["sq-short", "缺口中队", "5", "3"],
-        ["sq-from", "迁出中队", "1", "0"],
-        ["sq-waiver", "豁免中队", "1", "0"],
+        ["所属单位", "站点", "需增政务网电脑(台)", "需增互联网电脑(台)"],
+        ["一支队 / 一大队", "无干部中队 sq-nocadre", "1", "0"],
+        ["一支队 / 一大队", "小计", "1", "0"],
+        ["一支队 / 二大队", "空机房中队 sq-empty", "1", "0"],
+        ["一支队 / 二大队", "缺口中队 sq-short", "5", "3"],
+        ["一支队 / 二大队", "小计", "6", "3"],
+        ["一支队", "小计", "7", "3"],
+        ["二支队 / 三大队", "迁出中队 sq-from", "1", "0"],
+        ["二支队 / 三大队", "豁免中队 sq-waiver", "1", "0"],
+        ["二支队 / 三大队", "小计", "2", "0"],
+        ["二支队", "小计", "2", "0"],
         ["合计", "", "9", "3"],
     ]
+    # Every figure with its unit: PCs (台), %.
+    assert sites["sq-pass"][3] == "达标 2/2 台"
     rollup = {row[0]: row[1:] for row in page.tables["rollup"][1:]}
     # Sites, passing, failing, no data, then per rule passing / with a verdict.
     assert rollup["一支队"] == ["支队", "4", "1/4 25%", "3", "0", "3/4 75%", "3/4 75%", "1/4 25%",
@@ -113,6 +125,43 @@ def test_rendered_page_shows_the_hand_computed_figures(html_report: Path, tmp_pa
     assert page.tables["unregistered"][1][:4] == ["sq-unknown", "ghost", "政务网", "网络室"]
     # Same host names at two sites, one PC moved: no clone to fix.
     assert "克隆电脑（需修正）" in dom and page.ids["clones"].strip() == "无"
+
+
+# Run in the page by Chromium: how the procurement list's rows are laid out.
+LAYOUT = """<script>
+const body = document.body.getBoundingClientRect();
+const rows = [...document.querySelectorAll("#procurement tbody tr")].map(tr => {
+  const box = tr.getBoundingClientRect(), style = getComputedStyle(tr.cells[0]);
+  return {kind: tr.className, height: box.height, right: box.right,
+          weight: Number(style.fontWeight), background: style.backgroundColor};
+});
+const out = document.createElement("pre");
+out.id = "layout";
+out.textContent = JSON.stringify({right: body.right, rows: rows});
+document.body.appendChild(out);
+</script></body>"""
+
+
+def test_grouped_procurement_is_laid_out_on_the_page(html_report: Path, tmp_path: Path
+                                                    ) -> None:
+    """Chromium lays the grouped list out: every line on the page, subtotals
+    and the total in bold, subtotals shaded apart from the sites, and the
+    table within the A4 page's width."""
+    probe = tmp_path / "layout.html"
+    probe.write_text(html_report.read_text(encoding="utf-8").replace("</body>", LAYOUT),
+                     encoding="utf-8")
+    dom = chromium(tmp_path, "--window-size=1240,1754", "--dump-dom", probe.as_uri()).stdout
+    page = Tables()
+    page.feed(dom)
+    got = json.loads(page.ids["layout"])
+    rows = got["rows"]
+    assert [r["kind"] for r in rows] == ["site", "unit", "site", "site", "unit", "unit",
+                                         "site", "site", "unit", "unit", "total"]
+    assert all(r["height"] > 0 and r["right"] <= got["right"] + 1 for r in rows)
+    assert all((r["weight"] >= 600) is (r["kind"] != "site") for r in rows)
+    shade = {r["background"] for r in rows if r["kind"] == "unit"}
+    assert len(shade) == 1 and shade.isdisjoint(r["background"] for r in rows
+                                                if r["kind"] == "site")
 
 
 def test_screenshot_and_pdf_are_a4_pages(html_report: Path, tmp_path: Path) -> None:

@@ -71,6 +71,31 @@ def test_room_open_all_day_does_not_apply_on_a_day_off() -> None:
         ("no_data", None, "网络室电脑无心跳上报")
 
 
+def test_room_open_all_day_leaves_out_the_days_before_the_first_report() -> None:
+    """Agents installed on 2025-11-23: the days before say nothing of the room
+    (not 0 % open); a closed day after the first report still fails."""
+    days = tuple(DayOpen(f"2025-11-{18 + i}", 86_400_000 * i, 86_400_000 * (i + 1), 12 * H,
+                         o * H) for i, o in enumerate((0, 0, 0, 0, 0, 12, 0)))
+    first = 86_400_000 * 5 + 1  # during 2025-11-23
+    closed = RoomNow(False, 0, 3, NOW - int(2.5 * H * 1000))
+    week = room_open_all_day.evaluate(snap(availability=days, room_now=closed,
+                                           room_first_ms=first),
+                                      params(room_open_all_day, days=7))
+    # 2025-11-23 (first report that day, 12 h open) and 11-24 (closed): 12 of 24 h.
+    assert (week.status, week.actual) == ("fail", 0.5)
+    assert detail(week, "en").startswith("open 12.0 h of 24.0 h (2025-11-23..2025-11-24)")
+    # Before it, with nothing to judge: no data, and why.
+    early = room_open_all_day.evaluate(
+        snap(availability=days[:4], room_now=closed, room_first_ms=first),
+        params(room_open_all_day, days=2))
+    assert (early.status, early.actual, early.shortfall) == ("no_data", None, {})
+    assert detail(early, "zh") == "考核期在网络室电脑首次上报之前，无从判断"
+    # Without a known first report the days count as before (closed: a fail).
+    unknown = room_open_all_day.evaluate(snap(availability=days, room_now=closed),
+                                         params(room_open_all_day, days=7))
+    assert (unknown.status, unknown.actual) == ("fail", round(12 / 84, 4))
+
+
 def probe(host: str, ok: bool, age_min: float = 1, name: str = "portal",
           network: str = "gov") -> ProbeResult:
     return ProbeResult(host, network, name, ok, NOW - int(age_min * 60_000))

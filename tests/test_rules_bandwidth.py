@@ -42,8 +42,8 @@ def test_room_video_per_network() -> None:
     assert (r.required, r.actual, r.ok, dict(r.shortfall)) == \
         (2.5, 2.0, False, {"internet_mbps": 3.0})
     assert detail(r, "en") == ("internet: 3 Mbit/s to add; "
-                               "gov: 30 Mbit/s / 10 room PCs = 3.00 per PC; "
-                               "internet: 12 Mbit/s / 6 room PCs = 2.00 per PC")
+                               "gov: 30 Mbit/s / 10 room PCs = 3.00 Mbit/s per PC; "
+                               "internet: 12 Mbit/s / 6 room PCs = 2.00 Mbit/s per PC")
     assert detail(r, "zh").startswith("互联网带宽需增 3 Mbit/s；政务网 30 Mbit/s ÷ 10 台网络室电脑")
 
 
@@ -125,7 +125,8 @@ def test_gov_bandwidth() -> None:
     r = gov(snap({}, Bandwidth("gov", "t", NOW - 2 * H, 18.3, 9.5)))
     assert (r.required, r.actual, r.ok, dict(r.shortfall)) == \
         (20.0, 18.3, False, {"gov_mbps": 1.7})
-    assert detail(r, "en") == "gov: 1.7 Mbit/s to add; down 18.3 Mbit/s, up 9.5 by t, 2.0 h ago"
+    assert detail(r, "en") == ("gov: 1.7 Mbit/s to add; "
+                               "down 18.3 Mbit/s, up 9.5 Mbit/s by t, 2.0 h ago")
     assert detail(r, "zh") == ("政务网带宽需增 1.7 Mbit/s；"
                                "t 2.0 小时前测得下行 18.3 Mbit/s、上行 9.5 Mbit/s")
     r = gov(snap({}, Bandwidth("gov", "t", NOW, 45.0)))

@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 import string
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 
 from collector.compliance import rules
 from collector.compliance.availability import DayOpen, RoomNow
-from collector.compliance.evaluate import evaluate_all, rollups, silent, verdict
+from collector.compliance.evaluate import evaluate_all, procurement, rollups, silent, verdict
 from collector.compliance.facts import (
     Bandwidth,
     Clone,
@@ -232,6 +233,53 @@ def test_a_silent_site_has_no_data_and_buys_nothing() -> None:
     assert "需增" not in output.to_table(ev, org, "zh").split("采购缺口清单")[1]
 
 
+def test_procurement_is_grouped_by_unit_with_subtotals_and_a_total() -> None:
+    """Sites short of PCs under two detachments: each unit's sites, then its
+    subtotal, the bureau's total last; a site without data buys nothing."""
+    def sq(sid: str, name: str, cadres: int) -> dict[str, Any]:
+        return {"id": sid, "name": name, "cadres": cadres, "staff": 2}
+
+    org = read_org([{"id": "bj", "name": "北京局", "children": [
+        {"id": "d1", "name": "一支队", "children": [
+            {"id": "b1", "name": "一大队", "children": [sq("s1", "一中队", 2),
+                                                         sq("s2", "二中队", 3)]},
+            {"id": "b2", "name": "二大队", "children": [sq("s3", "三中队", 1)]}]},
+        {"id": "d2", "name": "二支队", "children": [sq("s4", "四中队", 4),
+                                                     sq("s5", "五中队", 9)]}]}], None)
+    # One gov and one internet cadre PC each: cadres - 1 of each to buy; s5 is silent.
+    snaps = Snapshots(NOW, {s.id: dataclasses.replace(healthy(), site=s) if s.id != "s5"
+                            else Snapshot(s, (), NOW) for s in org.sites}, ())
+    ev = evaluate_all(org, snaps)
+    lines = procurement(org, ev.verdicts)
+    got = [(p.kind, p.node.id if p.node else None, dict(p.needs), p.sites) for p in lines]
+    assert got == [
+        ("site", "s1", {"gov_pcs": 1, "internet_pcs": 1}, 1),
+        ("site", "s2", {"gov_pcs": 2, "internet_pcs": 2}, 1),
+        ("unit", "b1", {"gov_pcs": 3, "internet_pcs": 3}, 2),
+        ("unit", "d1", {"gov_pcs": 3, "internet_pcs": 3}, 2),  # b2's s3 lacks nothing
+        ("site", "s4", {"gov_pcs": 3, "internet_pcs": 3}, 1),
+        ("unit", "d2", {"gov_pcs": 3, "internet_pcs": 3}, 1),
+        ("total", None, {"gov_pcs": 6, "internet_pcs": 6}, 3)]
+    assert [n.id for n in lines[2].path] == ["bj", "d1"]
+
+    table = output.to_table(ev, org, "zh").split("采购缺口清单")[1].split("\n\n")[0]
+    assert [re.split(r" {2,}", x.strip()) for x in table.strip().splitlines()] == [
+        ["所属单位", "站点", "需增政务网电脑(台)", "需增互联网电脑(台)"],
+        ["一支队/一大队", "一中队", "1", "1"], ["一支队/一大队", "二中队", "2", "2"],
+        ["一支队/一大队", "小计", "3", "3"], ["一支队", "小计", "3", "3"],
+        ["二支队", "四中队", "3", "3"], ["二支队", "小计", "3", "3"], ["合计", "6", "6"]]
+    doc = json.loads(output.to_json(ev, org, "en"))
+    assert [(x["kind"], x["id"], x["name"], x["sites"], x["needs"])
+            for x in doc["procurement"]][2:4] == [
+        ("unit", "b1", "一大队", 2, {"gov_pcs": 3, "internet_pcs": 3}),
+        ("unit", "d1", "一支队", 2, {"gov_pcs": 3, "internet_pcs": 3})]
+    assert doc["procurement"][-1] == {"kind": "total", "id": None, "name": None,
+                                      "level": None, "path": [], "sites": 3,
+                                      "needs": {"gov_pcs": 6, "internet_pcs": 6}}
+    assert [x["name"] for x in doc["procurement"][0]["path"]] == ["北京局", "一支队", "一大队"]
+    assert procurement(org, ()) == []
+
+
 def test_rollups_count_no_data_apart() -> None:
     org = org_of(*({"id": f"sq-{i}", "name": f"{i}中队", "cadres": 1, "staff": 2}
                    for i in range(4)))
@@ -339,11 +387,29 @@ def test_report_formats_show_the_five_states_and_why() -> None:
     assert en["sites"][2]["rules"][4]["detail"] == \
         "gov: no speed test in 24 h; internet: no speed test in 24 h; browsing ok on 1 room PCs"
 
-    rows = list(csv.DictReader(io.StringIO(output.to_csv(ev, org, "zh"))))
+    units = {r["rule"]: r["unit"] for r in sites["sq-ok"]["rules"]}
+    assert (units["cadre_gov_pcs"], units["room_gov_share"], units["gov_bandwidth"]) == \
+        ("pcs", "share", "Mbit/s")
+
+    text = output.to_csv(ev, org, "zh")
+    head = text.splitlines()[0].split(",")
+    # Figures are numbers, one pair of columns per unit, the unit in the header.
+    assert head[6:12] == ["实际(台)", "要求(台)", "实际(%)", "要求(%)", "实际(Mbit/s)",
+                          "要求(Mbit/s)"]
+    rows = list(csv.DictReader(io.StringIO(text)))
     got = {(r["站点"], r["标准"]): r for r in rows}
-    assert (got[("sq-nt", "政务网带宽")]["结论"], got[("sq-nt", "政务网带宽")]["实际"],
+    assert (got[("sq-nt", "政务网带宽")]["结论"], got[("sq-nt", "政务网带宽")]["实际(Mbit/s)"],
             got[("sq-nt", "政务网带宽")]["原因"]) == ("无数据", "", "政务网 24 小时内无测速")
     assert got[("sq-x", "干部政务网电脑")]["站点结论"] == "无数据"
+    assert [got[("sq-ok", "政务网带宽")][k] for k in head[6:12]] == ["", "", "", "", "50", "20"]
+    assert [got[("sq-ok", "网络室政务网电脑占比")][k] for k in head[6:12]] == [
+        "", "", "50", "50", "", ""]  # 0.5 of the room: 50 %
+    assert [got[("sq-ok", "干部政务网电脑")][k] for k in head[6:12]] == [
+        "1", "1", "", "", "", ""]
+    for r in rows:  # every figure a number: no "75%" or "50 Mbit/s" text
+        assert all(r[k] == "" or float(r[k]) >= 0 for k in head[6:12]), r
+    en = output.to_csv(ev, org, "en").splitlines()[0].split(",")
+    assert en[6:8] == ["Actual (PCs)", "Required (PCs)"]
 
     page = context(ev, org, "en")
     assert (page["passing"], page["failing"], page["no_data"]) == (1, 0, 3)
@@ -361,11 +427,12 @@ def test_report_formats_show_the_five_states_and_why() -> None:
 
 @pytest.mark.parametrize(("lang", "words"), [
     ("zh", ("无数据（站点 7 天内无任何上报）", "无数据（政务网 24 小时内无测速）",
-            "无数据（2 台电脑未配置隔离检测：c-gov, r-gov）", "豁免 50%/50%", "达标 1/1")),
+            "无数据（2 台电脑未配置隔离检测：c-gov, r-gov）", "豁免 50%/50%", "达标 1/1 台",
+            "达标 50/20 Mbit/s")),
     ("en", ("no data (nothing received from the site in 7 days)",
             "no data (gov: no speed test in 24 h)",
             "no data (2 PCs have no isolation canaries configured: c-gov, r-gov)",
-            "waived 50%/50%", "pass 1/1")),
+            "waived 50%/50%", "pass 1/1 PCs", "pass 50/20 Mbit/s")),
 ])
 def test_table_cells_say_why(lang: str, words: tuple[str, ...]) -> None:
     ev, org = _fleet()

@@ -3,8 +3,15 @@
 Through grafana-client's GrafanaApi, Grafana's HTTP API: GET /api/folders/<uid>
 (POST /api/folders when missing), GET /api/datasources/uid/netroom-influxdb
 (POST /api/datasources when missing and asked to), then POST
-/api/dashboards/db with overwrite for each dashboard. File provisioning
-(deploy/grafana/provisioning/) needs none of this; see dashboards/README.md.
+/api/dashboards/db with overwrite for each dashboard; then the alerting
+(dashboards/alerts.py) through the alerting provisioning API: each rule
+(GET, then POST or PUT /api/v1/provisioning/alert-rules), the message
+template, the contact point's receivers whose URL is in the environment
+(NETROOM_ALERT_WEBHOOK_URL, _DINGDING_URL, _WECOM_URL), and netroom's route
+in the notification policy tree (other routes kept). ``--unit ID`` pushes the
+dashboards into a folder of that unit, its filter locked (a hidden constant),
+and no alerting. File provisioning (deploy/grafana/provisioning/) needs none
+of this; see dashboards/README.md.
 """
 from __future__ import annotations
 
@@ -15,10 +22,13 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Tuple, Union
+from typing import Any, Mapping, Tuple, Union
 from urllib.parse import urlsplit
 
+from collector.compliance.model import Org
+from collector.compliance.orgconfig import read_org
 from collector.influx.settings import InfluxConfig, read_influx
+from dashboards import alerts
 from dashboards.build import GENERATED
 from netroom.settings import ConfigError, load_yaml
 
@@ -50,10 +60,58 @@ class Pushed:
 
 @dataclass(frozen=True)
 class Report:
-    """What push did; ``datasource`` is exists, created or missing."""
+    """What push did; ``datasource`` is exists, created or missing; ``alerts``:
+    rule uids created or updated, ``receivers``: contact point receivers set."""
 
     dashboards: tuple[Pushed, ...]
     datasource: str
+    alerts: tuple[str, ...] = ()
+    receivers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A unit whose own view ``--unit`` makes: its id, name, org level and
+    its ancestors as (level, id)."""
+
+    id: str
+    name: str
+    level: str
+    path: tuple[tuple[str, str], ...] = ()
+
+
+def find_unit(org: Org, unit_id: str) -> Unit:
+    """The unit ``unit_id`` of the sites tree; ConfigError if it is not a unit."""
+    node = org.nodes.get(unit_id)
+    if node is None or node.site is not None:
+        raise ConfigError(f"--unit: {unit_id!r} is not a unit (a node with children) of "
+                          "the sites tree")
+    site = next(iter(org.sites_under(unit_id)), None)
+    path = site.path if site is not None else ()
+    above = path[:next((i for i, (_, n) in enumerate(path) if n == unit_id), len(path))]
+    return Unit(node.id, node.name, node.level, tuple(above))
+
+
+def for_unit(dash: dict[str, Any], unit: Unit) -> dict[str, Any]:
+    """``dash`` for one unit: its own uid, title and tag; the unit's org filter
+    (and those above it) a hidden constant (Grafana "Add a constant
+    variable"), so every query of it covers the unit's sites only."""
+    fixed = {**dict(unit.path), unit.level: unit.id}
+    variables = []
+    for var in dash["templating"]["list"]:
+        v = var
+        if v["name"] in fixed:
+            value = fixed[v["name"]]
+            v = {"type": "constant", "name": v["name"], "label": v.get("label", ""),
+                 "query": value, "hide": 2, "skipUrlSync": True,
+                 "current": {"selected": True, "text": value, "value": value},
+                 "options": [{"selected": True, "text": value, "value": value}]}
+        variables.append(v)
+    tag = f"netroom-unit-{unit.id}"
+    return {**dash, "uid": f"{dash['uid']}-{unit.id}"[:40],
+            "title": f"{dash['title']} · {unit.name}", "tags": [*dash["tags"], tag],
+            "links": [{**link, "tags": [tag]} for link in dash.get("links", [])],
+            "templating": {**dash["templating"], "list": variables}}
 
 
 def load_dashboards(lang: str, directory: Path = DASHBOARD_DIR) -> list[dict[str, Any]]:
@@ -86,12 +144,16 @@ def datasource_body(influx: InfluxConfig) -> dict[str, Any]:
 
 def push(url: str, credential: Credential, folder: str = DEFAULT_FOLDER, lang: str = "zh",
          directory: Path = DASHBOARD_DIR, datasource: dict[str, Any] | None = None,
-         timeout_s: float = 10.0) -> Report:
+         timeout_s: float = 10.0, alerting: bool = True, unit: Unit | None = None,
+         environ: Mapping[str, str] | None = None) -> Report:
     """Create or overwrite every ``lang`` dashboard in ``folder`` (a folder uid).
 
     ``credential``: a service account token, or (user, password).
     ``datasource``: created when Grafana lacks uid netroom-influxdb (else
-    only reported as missing). Raises PushError.
+    only reported as missing). ``alerting``: also the alert rules, template,
+    contact point receivers (URLs from ``environ``, default os.environ) and
+    policy route. ``unit``: the dashboards for that unit only (for_unit), in
+    ``folder``; no alerting. Raises PushError.
     """
     # Imported here: every other `netroom` command starts without them, and
     # they come with the `grafana` extra only (the entry point turns
@@ -105,10 +167,16 @@ def push(url: str, credential: Credential, folder: str = DEFAULT_FOLDER, lang: s
                           "pip install 'netroom[grafana]'") from None
 
     dashboards = load_dashboards(lang, directory)
+    title = FOLDER_TITLES.get(lang, DEFAULT_FOLDER)
+    if unit is not None:
+        dashboards = [for_unit(d, unit) for d in dashboards]
+        title = f"{title} · {unit.name}"
     # grafana-client's methods carry no type hints: treat its objects as Any.
     api: Any = GrafanaApi.from_url(url, credential=credential, timeout=timeout_s)
+    rules: tuple[str, ...] = ()
+    receivers: tuple[str, ...] = ()
     try:
-        _ensure_folder(api, folder, FOLDER_TITLES.get(lang, DEFAULT_FOLDER), GrafanaClientError)
+        _ensure_folder(api, folder, title, GrafanaClientError)
         ds_state = _ensure_datasource(api, datasource, GrafanaClientError)
         done = []
         for dash in dashboards:
@@ -118,11 +186,46 @@ def push(url: str, credential: Credential, folder: str = DEFAULT_FOLDER, lang: s
                 "message": "netroom dashboards push"})
             done.append(Pushed(str(r.get("uid", dash["uid"])), str(dash["title"]),
                                str(r.get("url", "")), int(r.get("version", 0))))
+        if alerting and unit is None:
+            rules, receivers = _push_alerting(api, folder, os.environ if environ is None
+                                              else environ, GrafanaClientError)
     except GrafanaException as exc:
         raise PushError(f"{url}: Grafana answered {exc.status_code}: {_reason(exc)}") from None
     except niquests.exceptions.RequestException as exc:
         raise PushError(f"{url}: cannot reach Grafana: {type(exc).__name__}") from None
-    return Report(tuple(done), ds_state)
+    return Report(tuple(done), ds_state, rules, receivers)
+
+
+def _push_alerting(api: Any, folder: str, environ: Mapping[str, str],
+                   client_error: type[Exception]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Rules (create or update by uid), the template, the receivers with a URL,
+    and netroom's policy route when a receiver exists; (rule uids, receiver uids)."""
+    prov = api.alertingprovisioning
+    uids = []
+    for rule in alerts.rules():
+        body = alerts.api_rule(rule, folder)
+        try:
+            prov.get_alertrule(rule["uid"])
+        except client_error as exc:
+            if getattr(exc, "status_code", None) != 404:
+                raise
+            prov.create_alertrule(body)
+        else:
+            prov.update_alertrule(rule["uid"], body)
+        uids.append(rule["uid"])
+    prov.create_or_update_template(alerts.TEMPLATE, {"name": alerts.TEMPLATE,
+                                                      "template": alerts.template_text()})
+    wanted = alerts.api_contact_points(environ)
+    have = {cp.get("uid") for cp in prov.get_contactpoints(name=alerts.CONTACT_POINT) or []}
+    for cp in wanted:
+        if cp["uid"] in have:
+            prov.update_contactpoint(cp["uid"], cp)
+        else:
+            prov.create_contactpoint(cp)
+    if wanted or have:
+        prov.set_notification_policy_tree(
+            alerts.merge_policy(prov.get_notification_policy_tree()))
+    return tuple(uids), tuple(cp["uid"] for cp in wanted)
 
 
 def _ensure_folder(api: Any, uid: str, title: str, client_error: type[Exception]) -> None:
@@ -174,6 +277,12 @@ def add_dashboards(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     push_p.add_argument("--create-datasource", action="store_true",
                         help="create the InfluxDB data source from --config's influxdb "
                              "section when Grafana lacks it")
+    push_p.add_argument("--no-alerts", action="store_true",
+                        help="dashboards only: not the alert rules, template, contact "
+                             "point and policy route")
+    push_p.add_argument("--unit", metavar="ID",
+                        help="the dashboards of one unit of --config's sites tree, its "
+                             "filter locked, into the folder netroom-<ID> (no alerts)")
     push_p.set_defaults(run=command)
 
 
@@ -202,13 +311,28 @@ def command(args: argparse.Namespace) -> int:
         if not args.config:
             raise ConfigError("--create-datasource: needs --config (its influxdb section)")
         datasource = datasource_body(read_influx(load_yaml(args.config).get("influxdb")))
+    unit = None
+    folder = args.folder
+    if args.unit:
+        if not args.config:
+            raise ConfigError("--unit: needs --config (its sites tree)")
+        data = load_yaml(args.config)
+        unit = find_unit(read_org(data.get("sites"), data.get("rules")), args.unit)
+        folder = f"{DEFAULT_FOLDER}-{unit.id}" if folder == DEFAULT_FOLDER else folder
     try:
-        report = push(args.url, credential, args.folder, args.lang, args.dir, datasource)
+        report = push(args.url, credential, folder, args.lang, args.dir, datasource,
+                      alerting=not args.no_alerts, unit=unit)
     except PushError as exc:
         print(f"netroom dashboards push: error: {exc}", file=sys.stderr)
         return 1
     for d in report.dashboards:
         print(f"{d.uid}\t{d.title}\t{args.url.rstrip('/')}{d.url}\tversion {d.version}")
+    if report.alerts:
+        print(f"netroom dashboards push: {len(report.alerts)} alert rules, contact point "
+              f"receivers: {', '.join(report.receivers) or 'none'}", file=sys.stderr)
+    if report.alerts and not report.receivers:
+        print("netroom dashboards push: warning: no contact point receiver: set "
+              + ", ".join(env for _, _, env in alerts.RECEIVERS), file=sys.stderr)
     if report.datasource == "missing":
         print(f"netroom dashboards push: warning: Grafana has no data source with uid "
               f"{DATASOURCE_UID}; provision deploy/grafana/provisioning/datasources/"

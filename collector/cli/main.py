@@ -27,6 +27,9 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("deadletter", "collector.cli.deadletter", "add_deadletter"),
     ("simulate", "collector.cli.simulate", "add_simulate"),
     ("rollup", "collector.cli.rollup", "add_rollup"),
+    ("doctor", "collector.cli.doctor", "add_doctor"),
+    ("inventory", "collector.cli.inventory", "add_inventory"),
+    ("changes", "collector.cli.inventory", "add_changes"),
 )
 
 

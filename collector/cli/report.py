@@ -7,6 +7,7 @@ it is most of a report's start-up time, and the state path does not need it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import os
 import re
@@ -15,16 +16,18 @@ import time
 
 from collector import gcpause
 from collector.compliance import evaluate as compliance
+from collector.compliance import register
 from collector.compliance.evaluate import Evaluation
 from collector.compliance.facts import Snapshots
 from collector.compliance.model import Org
 from collector.compliance.orgconfig import read_org
+from collector.compliance.register import MinSpec, Replace
 from collector.influx.errors import SinkError
 from collector.influx.settings import InfluxConfig, read_influx
 from collector.ingest.spool import default_spool_dir
 from collector.report.i18n import LANGS
 from collector.report.output import FORMATS, write
-from collector.store import snapshot
+from collector.store import inventory, snapshot
 from collector.store.state import snapshot as state_snapshot
 from collector.store.state.db import StateDB, StateError, path_in
 from netroom.settings import ConfigError, load_yaml
@@ -82,7 +85,12 @@ def _evaluate(args: argparse.Namespace) -> tuple[Evaluation, Org]:
     snaps = _from_state(args, org, state) if args.source != "influxdb" else None
     if snaps is None:
         snaps = _from_influxdb(influx, org)
-    return compliance.evaluate_all(org, snaps, wanted), org
+    ev = compliance.evaluate_all(org, snaps, wanted)
+    specs = {s.id: s.min_spec for s in org.sites
+             if s.min_spec is not None and (wanted is None or s.id in wanted)}
+    if specs:
+        ev = dataclasses.replace(ev, replace=_to_replace(influx, org, specs, ev.now_ms))
+    return ev, org
 
 
 def _from_state(args: argparse.Namespace, org: Org, path: str) -> Snapshots | None:
@@ -120,6 +128,23 @@ def _from_influxdb(influx: InfluxConfig, org: Org) -> Snapshots:
                         f"{influx.database!r}): {_reason(exc)}") from exc
     finally:
         sink.close()
+
+
+def _to_replace(influx: InfluxConfig, org: Org, specs: dict[str, MinSpec], now_ms: int
+                ) -> tuple[Replace, ...]:
+    """The PCs below their site's min_spec, from the hardware register in
+    InfluxDB (the state keeps no hardware details; read only when a site has a
+    min_spec, which is off by default)."""
+    client = importlib.import_module("collector.influx.client")  # requests: see the docstring
+    sink = client.InfluxSink(influx)
+    try:
+        pcs = inventory.register(snapshot.reader(sink), org, now_ms, org.freshness_days)
+    except SinkError as exc:
+        raise SinkError(f"cannot read the hardware register (min_spec) from InfluxDB at "
+                        f"{influx.url}: {_reason(exc)}") from exc
+    finally:
+        sink.close()
+    return register.to_replace(pcs, specs)
 
 
 def _reason(exc: Exception) -> str:

@@ -16,6 +16,7 @@ from typing import Iterable, Mapping
 from collector.compliance import rules
 from collector.compliance.facts import Clone, Snapshot, Snapshots, Stray
 from collector.compliance.model import Node, Org, Site
+from collector.compliance.register import Replace
 from collector.compliance.rules.base import (
     FAIL,
     NO_DATA,
@@ -74,6 +75,27 @@ class Evaluation:
     now_ms: int  # when, epoch ms
     verdicts: tuple[Verdict, ...]
     unregistered: tuple[Stray, ...]
+    # PCs below their site's min_spec (register.to_replace; the report reads
+    # the register only when some site has one).
+    replace: tuple[Replace, ...] = ()
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """One line of the procurement list (``procurement``).
+
+    ``kind``: ``site`` (what one site needs), ``unit`` (the subtotal of a
+    unit's sites, after them) or ``total`` (the grand total, last).
+    ``node``: the site's or unit's node, None for the total; ``path``: its
+    ancestors, root first; ``needs``: to add, by shortfall key (a key
+    missing is 0); ``sites``: the sites with a need it counts.
+    """
+
+    kind: str
+    node: Node | None
+    path: tuple[Node, ...]
+    needs: Mapping[str, float]
+    sites: int
 
 
 @dataclass(frozen=True)
@@ -149,6 +171,46 @@ def needs(results: Iterable[Result]) -> dict[str, float]:
         for key, n in pool.items():
             total[key] = total.get(key, 0.0) + n
     return {k: v for k, v in total.items() if v > 0}
+
+
+def procurement(org: Org, verdicts: Iterable[Verdict]) -> list[Purchase]:
+    """The procurement list, in tree order: each site that needs something,
+    each unit's subtotal after its sites and sub-units (a lone root's is the
+    grand total, not repeated), then the grand total; [] when nothing is
+    needed. Only failures with a shortfall buy anything (``needs``)."""
+    wanted = {v.site.id: got for v in verdicts if (got := v.needs)}
+    if not wanted:
+        return []
+    lines: list[Purchase] = []
+    subtotals = len(org.roots) > 1
+
+    def walk(node: Node, path: tuple[Node, ...]) -> tuple[dict[str, float], int]:
+        if node.site is not None:
+            need = wanted.get(node.id)
+            if need is None:
+                return {}, 0
+            lines.append(Purchase("site", node, path, need, 1))
+            return dict(need), 1
+        total: dict[str, float] = {}
+        count = 0
+        for child in node.children:
+            need, n = walk(child, (*path, node))
+            for key, x in need.items():
+                total[key] = total.get(key, 0.0) + x
+            count += n
+        if count and (path or subtotals):
+            lines.append(Purchase("unit", node, path, total, count))
+        return total, count
+
+    grand: dict[str, float] = {}
+    count = 0
+    for root in org.roots:
+        need, n = walk(root, ())
+        for key, x in need.items():
+            grand[key] = grand.get(key, 0.0) + x
+        count += n
+    lines.append(Purchase("total", None, (), grand, count))
+    return lines
 
 
 def rollups(org: Org, verdicts: Iterable[Verdict]) -> list[Rollup]:

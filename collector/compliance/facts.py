@@ -108,6 +108,9 @@ class Snapshot:
     bandwidth: tuple[Bandwidth, ...] = ()  # one per network tested
     availability: tuple[DayOpen, ...] = ()  # the room's last complete days, oldest first
     room_now: RoomNow | None = None  # open now, or closed since
+    # The room PCs' first report ever known (a tick or a status), epoch ms; days
+    # that ended before it say nothing of the room. None: none known.
+    room_first_ms: int | None = None
     probes: tuple[ProbeResult, ...] = ()  # each host's latest result per probe
     isolation: tuple[IsolationReport, ...] = ()  # each gov PC's latest isolation report
     clones: tuple[Clone, ...] = ()  # PCs sharing a hostname or machine id, to be fixed

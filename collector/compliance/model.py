@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Mapping
 
+from collector.compliance.register import MinSpec
 from netroom.central import Settings
 from netroom.schema import parse_window
 
@@ -54,6 +55,8 @@ class Site:
     # What its agents run (netroom.central): its `agents:` block over its
     # units', with its testers and per-PC sections; published by the collector.
     agents: Settings | None = None
+    # The least its PCs must have (its `min_spec:` over its units'); None: no minimum.
+    min_spec: MinSpec | None = None
 
     @property
     def settings(self) -> Settings:

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import zoneinfo
 
 from collector.compliance.model import Node, Org, Room, Site
+from collector.compliance.register import MinSpec, read_min_spec
 from collector.compliance.ruleparams import read_rules
 from collector.compliance.rules import registry
 from netroom import central, protocol, schema
@@ -52,9 +53,11 @@ def read_org(sites: Any, rules: Any) -> Org:
 
 def _read_node(data: Any, where: str, parent: str, ancestors: tuple[tuple[str, str], ...],
                known: Mapping[str, ModuleType], nodes: dict[str, Node],
-               reserved: frozenset[str], inherited: Mapping[str, Any], seen: set[str]) -> Node:
+               reserved: frozenset[str], inherited: Mapping[str, Any], seen: set[str],
+               spec: MinSpec | None = None) -> Node:
     """``where``: the node's key until its id is known; then keys are ``parent.id``.
-    ``inherited``: the agent settings of the node's units, merged (nearest wins)."""
+    ``inherited``: the agent settings of the node's units, merged (nearest wins);
+    ``spec``: their minimum specification (hardware register), likewise."""
     s = Section(data, where)
     node_id = s.text("id")
     if not SITE_ID_RE.match(node_id):
@@ -68,6 +71,7 @@ def _read_node(data: Any, where: str, parent: str, ancestors: tuple[tuple[str, s
     block, testers, hosts = central.read_block(s.raw("agents"), f"{key}.agents",
                                                site=children is None)
     effective = central.merge(inherited, block)
+    spec = read_min_spec(s.raw("min_spec"), f"{key}.min_spec", spec)
     if children is None:  # a leaf: a site
         level = s.text("level", "squadron")
         agents = central.Settings(node_id, effective, testers, hosts)
@@ -80,6 +84,7 @@ def _read_node(data: Any, where: str, parent: str, ancestors: tuple[tuple[str, s
             room=_read_room(s.raw("room"), f"{key}.room"),
             rules=read_rules(Section(s.raw("rules"), f"{key}.rules"), known, ()),
             agents=agents,
+            min_spec=spec,
         )
         s.done()
         nodes[node_id] = Node(node_id, name, level, (), site, block)
@@ -101,7 +106,7 @@ def _read_node(data: Any, where: str, parent: str, ancestors: tuple[tuple[str, s
     nodes[node_id] = Node(node_id, name, level)  # claim the id and tree order first
     path = (*ancestors, (level, node_id))
     kids = tuple(_read_node(c, f"{key}.children[{i}]", key, path, known, nodes, reserved,
-                            effective, seen)
+                            effective, seen, spec)
                  for i, c in enumerate(children))
     nodes[node_id] = Node(node_id, name, level, kids, agents=block)
     return nodes[node_id]

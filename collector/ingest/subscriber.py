@@ -33,7 +33,15 @@ from collector.ingest.decode import Decoder
 from collector.ingest.entry import Counters, Entry, add
 from collector.ingest.points import MessageEncoder, to_points
 from netroom import protocol, schema
-from netroom.mqtt import QOS, IdleLoop, MqttConfig, connect_args, make_client
+from netroom.mqtt import (
+    QOS,
+    IdleLoop,
+    MqttConfig,
+    connack_cause,
+    connect_args,
+    connect_cause,
+    make_client,
+)
 from netroom.ratelimit import RateLimitedLog
 from netroom.settings import ConfigError, Section
 
@@ -141,6 +149,13 @@ class Ingest:
         self.decoder = Decoder()
         self.encoder = MessageEncoder(cfg.item_series)
         self.subscribed = threading.Event()
+        # The last connection attempt's outcome, for the start-up check
+        # (collector/__main__.py): set once an attempt connected, was refused
+        # (``refused``: a login or subscription the broker will not take) or
+        # failed (``unreachable``: the cause).
+        self.answered = threading.Event()
+        self.refused = ""
+        self.unreachable = ""
         # Bumped on every disconnect: a packet id acked on a later connection
         # may name another message, so entries of an older one are not acked
         # (the broker sends them again; writing them twice stores them once).
@@ -185,18 +200,36 @@ class Ingest:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any,
                     reason: Any, props: Any) -> None:
         if reason.is_failure:
-            log.error("broker %s:%s refused: %s", self.cfg.mqtt.host, self.cfg.mqtt.port, reason)
+            self.refused = connack_cause(reason, self.cfg.mqtt.username)
+            self.answered.set()
+            self._bad.log(logging.ERROR, "connack", "broker %s:%s: %s; retrying",
+                          self.cfg.mqtt.host, self.cfg.mqtt.port, self.refused)
             return
+        self.refused = self.unreachable = ""
         log.info("connected to %s:%s (MQTT %s, session present: %s)", self.cfg.mqtt.host,
                  self.cfg.mqtt.port, self.cfg.mqtt.protocol, flags.session_present)
         client.subscribe(self.cfg.subscription, qos=QOS)
 
     def _on_connect_fail(self, exc: Exception) -> None:
-        self._bad.log(logging.WARNING, "connect", "cannot reach the broker %s:%s: %s",
-                      self.cfg.mqtt.host, self.cfg.mqtt.port, exc)
+        m = self.cfg.mqtt
+        self.unreachable = connect_cause(exc, m.host, m.tls is not None)
+        self.answered.set()
+        self._bad.log(logging.WARNING, "connect", "cannot reach the broker %s:%s: %s; "
+                      "retrying (the agents' messages wait in the broker meanwhile)",
+                      m.host, m.port, self.unreachable)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int,
                       reasons: Any, props: Any) -> None:
+        if reasons and reasons[0].is_failure:
+            who = self.cfg.mqtt.username or "an anonymous login"
+            self.refused = (f"{str(reasons[0]).lower()}: {who} may not subscribe to "
+                            f"{self.cfg.subscription} (the collector's user must read "
+                            "netroom/v1/#: deploy/mosquitto/README.md)")
+            self._bad.log(logging.ERROR, "suback", "broker %s:%s refused the subscription: "
+                          "%s", self.cfg.mqtt.host, self.cfg.mqtt.port, self.refused)
+        else:
+            log.info("subscribed to %s", self.cfg.subscription)
+        self.answered.set()
         self.subscribed.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Iterator, Mapping
 
-from collector.compliance.evaluate import Evaluation, Verdict, checked, passing
+from collector.compliance.evaluate import (
+    Evaluation,
+    Purchase,
+    Verdict,
+    checked,
+    passing,
+    procurement,
+)
 from collector.compliance.facts import Clone
 from collector.compliance.model import Org, Site
 from collector.compliance.rules import registry
@@ -41,6 +48,11 @@ def titles(lang: str) -> dict[str, str]:
     """Every rule's title in ``lang``."""
     return {m.NAME: m.TITLE.get(lang, m.NAME) for m in registry()}
 
+def rule_units() -> dict[str, str]:
+    """Every rule's unit for programs: ``pcs`` (a count of PCs), ``share`` (a
+    fraction, 0.5 = 50 %) or the rule's UNIT (``Mbit/s``)."""
+    return {m.NAME: getattr(m, "UNIT", "") or "pcs" for m in registry()}
+
 def number(value: float, unit: str = "") -> str:
     """For people: 0.4 -> "40%" (share), 3.0 -> "3", 12.5 + Mbit/s -> "12.5 Mbit/s"."""
     if unit == "share":
@@ -52,14 +64,24 @@ def word(r: Result, lang: str) -> str:
     """The verdict: 达标 / 未达标 / 无数据 / 不适用 / 豁免 (pass, FAIL, no data, n/a, waived)."""
     return label(r.status, lang)
 
-def figures(r: Result, unit: str) -> str:
-    """actual/required: "1/3", "33.3%/50%", "12.5/20 Mbit/s"; "" for a result
-    without evidence (no data, not applicable): there is nothing to compare."""
+def unit_name(unit: str, lang: str) -> str:
+    """A rule's UNIT for people: a count is of PCs (台 / PCs), a share is in
+    %, anything else (Mbit/s) as it is."""
+    return label("pcs_unit", lang) if unit == "" else "%" if unit == "share" else unit
+
+def plain(value: float, unit: str) -> float | int:
+    """A figure as a number for programs, in unit_name's unit: a share in % (33.33)."""
+    return _num(round(value * 100, 2) if unit == "share" else round(value, 4))
+
+def figures(r: Result, unit: str, lang: str) -> str:
+    """actual/required with its unit: "1/3 台" ("1/3 PCs"), "33.3%/50%",
+    "12.5/20 Mbit/s"; "" for a result without evidence (no data, not
+    applicable): there is nothing to compare."""
     if r.status not in (PASS, FAIL, WAIVED) or r.actual is None or r.required is None:
         return ""
-    if unit in ("", "share"):
+    if unit == "share":
         return f"{number(r.actual, unit)}/{number(r.required, unit)}"
-    return f"{number(r.actual)}/{number(r.required)} {unit}"
+    return f"{number(r.actual)}/{number(r.required)} {unit_name(unit, lang)}"
 
 def said(items: tuple[Reason, ...], lang: str) -> str:
     """Reasons in ``lang``, joined (by a full-width semicolon in Chinese)."""
@@ -80,11 +102,11 @@ def bracket(text: str, lang: str) -> str:
     return f"（{text}）" if lang == "zh" else f" ({text})"
 
 def cell(r: Result | None, unit: str, lang: str) -> str:
-    """A table cell: verdict, figures, why in brackets ("FAIL 1/3 (2 gov PCs short)",
+    """A table cell: verdict, figures, why in brackets ("FAIL 1/3 PCs (2 gov PCs short)",
     "no data (internet: no speed test in 24 h)"; Chinese by default)."""
     if r is None:
         return label("na", lang)
-    fig = figures(r, unit)
+    fig = figures(r, unit, lang)
     return f"{word(r, lang)}{' ' + fig if fig else ''}{bracket(why(r, lang), lang)}"
 
 def state(r: Result | None) -> str:
@@ -103,12 +125,6 @@ def site_why(v: Verdict, lang: str) -> str:
 
 def path_names(org: Org, site: Site) -> list[str]:
     return [org.nodes[i].name for _, i in site.path[1:]]
-
-def need_keys(ev: Evaluation) -> list[str]:
-    keys: dict[str, None] = {}
-    for v in ev.verdicts:
-        keys.update(dict.fromkeys(v.needs))
-    return list(keys)
 
 def zone(org: Org) -> tzinfo | None:
     """The first site's room time zone (the bureau's); None: local time."""
@@ -288,18 +304,35 @@ def rollup_cell(counts: Mapping[str, int], lang: str) -> str:
     return f"{text}，{label('no_data', lang)} {n}" if lang == "zh" else \
         f"{text}, {n} {label('no_data', lang)}"
 
-def procurement(ev: Evaluation, lang: str) -> list[list[str]]:
-    """Header, one row per site that needs something, and the totals row."""
-    keys = need_keys(ev)
-    rows = [[label("site", lang), label("name", lang), *(label(k, lang) for k in keys)]]
-    totals = dict.fromkeys(keys, 0.0)
-    for v in ev.verdicts:
-        n = v.needs
-        if n:
-            rows.append([v.site.id, v.site.name, *(number(n.get(k, 0)) for k in keys)])
-            for k in keys:
-                totals[k] += n.get(k, 0)
-    if len(rows) == 1:
+def buy_keys(lines: list[Purchase]) -> list[str]:
+    """The shortfall keys of the procurement list, in the order first met."""
+    return list(lines[-1].needs) if lines else []
+
+def buy_head(keys: list[str], lang: str) -> list[str]:
+    """所属单位, 站点, then a "to add" column per key (its unit in the label)."""
+    return [label("path", lang), label("site", lang), *(label(k, lang) for k in keys)]
+
+def buy_unit(p: Purchase, lang: str, sep: str = "/") -> str:
+    """The unit a line belongs to, by name without the root: a site's units,
+    or a subtotal's unit with its own ("一支队/二大队"); "—" right under the root."""
+    names = [n.name for n in p.path[1:]]
+    if p.kind == "unit":
+        names.append(p.node.name if p.node is not None else "")
+    return sep.join(names) or label("na", lang)
+
+def buy_cells(p: Purchase, keys: list[str], lang: str, sep: str = "/") -> list[str]:
+    """A line for people: unit, site (小计 for a unit, 合计 for the total), figures."""
+    figures = [number(p.needs.get(k, 0)) for k in keys]
+    if p.kind == "total":
+        return [label("total", lang), "", *figures]
+    what = p.node.name if p.kind == "site" and p.node is not None else label("subtotal", lang)
+    return [buy_unit(p, lang, sep), what, *figures]
+
+def procurement_rows(ev: Evaluation, org: Org, lang: str) -> list[list[str]]:
+    """Header, then the procurement list grouped by unit (each unit's sites,
+    then its subtotal), then the grand total; a lone "nothing needed" row."""
+    lines = procurement(org, ev.verdicts)
+    if not lines:
         return [[label("nothing_needed", lang)]]
-    rows.append([label("total", lang), "", *(number(totals[k]) for k in keys)])
-    return rows
+    keys = buy_keys(lines)
+    return [buy_head(keys, lang), *(buy_cells(p, keys, lang) for p in lines)]

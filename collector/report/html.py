@@ -10,10 +10,14 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from collector.compliance.evaluate import Evaluation, checked, passing, rollups
+from collector.compliance.evaluate import Evaluation, checked, passing, procurement, rollups
 from collector.compliance.model import Org
 from collector.compliance.rules.base import WAIVED, Result
+from collector.report import register
 from collector.report.format import (
+    buy_cells,
+    buy_head,
+    buy_keys,
     by_rule,
     clone_text,
     clones,
@@ -21,7 +25,6 @@ from collector.report.format import (
     figures,
     off_settings,
     path_names,
-    procurement,
     safe_text,
     settings_summary,
     settings_text,
@@ -67,7 +70,8 @@ def context(ev: Evaluation, org: Org, lang: str) -> dict[str, Any]:
                          "no_data": u.rules[c.rule]["no_data"]} if c.rule in u.rules
                         else {"share": label("na", lang), "no_data": 0} for c in cols]}
              for u in rollups(org, ev.verdicts)]
-    buy = procurement(ev, lang)
+    buy = procurement(org, ev.verdicts)
+    keys = buy_keys(buy)
     count = {s: sum(v.status == s for v in ev.verdicts) for s in ("pass", "fail", "no_data")}
     return {
         "lang": "zh-CN" if lang == "zh" else "en",
@@ -78,9 +82,13 @@ def context(ev: Evaluation, org: Org, lang: str) -> dict[str, Any]:
         "columns": [c.title for c in cols], "sites": sites, "units": units,
         # Wide tables get a landscape page rather than one word per line.
         "landscape": len(cols) > LANDSCAPE_OVER,
-        # procurement() gives a lone "nothing needed" row when no site lacks anything.
-        "buy_head": buy[0] if len(buy) > 1 else [], "buy_rows": buy[1:-1],
-        "buy_total": buy[-1] if len(buy) > 1 else [],
+        # Grouped by unit: each unit's sites, then its subtotal; the grand total last.
+        "buy_head": buy_head(keys, lang) if buy else [],
+        "buy_rows": [{"kind": p.kind, "id": p.node.id if p.kind == "site" and p.node else "",
+                      "cells": buy_cells(p, keys, lang, " / ")} for p in buy],
+        "replace": register.replace_rows(ev.replace, org, lang),
+        "replace_title": register.word("replace_title", lang),
+        "replace_head": [register.word(k, lang) for k in ("unit", "site", "host", "shortfalls")],
         "unregistered": [{"site": s.site, "host": s.host, "network": label(s.network, lang),
                           "role": label(s.role, lang),
                           "seen": f"{when(s.last_seen_ms, org):%Y-%m-%d %H:%M}"}
@@ -108,7 +116,7 @@ def _cell(r: Result | None, unit: str, lang: str) -> dict[str, str]:
     # A waiver's reason, or why the rule is not a pass; agents' text (isolation
     # reasons) is shown as escapes, never obeyed.
     note = r.waived if r.status == WAIVED else why(r, lang)
-    return {"word": word(r, lang), "figures": figures(r, unit), "cls": state(r),
+    return {"word": word(r, lang), "figures": figures(r, unit, lang), "cls": state(r),
             "note": safe_text(note)}
 
 

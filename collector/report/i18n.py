@@ -7,7 +7,8 @@ key without a label shows as itself.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+import re
+from typing import Any, Callable, Iterable, Mapping
 
 LANGS = ("zh", "en")
 
@@ -30,7 +31,8 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "not_applicable": ("不适用", "n/a"),
     "passing": ("全部达标", "All pass"),
     "failing": ("未全部达标", "Failing"),
-    "cell_note": ("单元格：结论 实际/要求（原因）", "Cells: result actual/required (why)"),
+    "cell_note": ("单元格：结论 实际/要求 单位（原因）",
+                  "Cells: result actual/required unit (why)"),
     "rollup": ("各单位汇总", "Roll-up per unit"),
     "rollup_note": ("各列为达标站点数/有结论站点数，无数据的站点另计",
                     "Each column: sites passing / sites with a verdict; sites without "
@@ -41,6 +43,7 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "procurement": ("采购缺口清单", "Procurement shortfall list"),
     "procurement_note": ("各站点全部达标所需增加的最少数量", "Least to add for every rule to pass"),
     "total": ("合计", "Total"),
+    "subtotal": ("小计", "Subtotal"),
     "nothing_needed": ("无缺口", "Nothing to add"),
     "unregistered": ("未登记主机（上报的站点不在组织树中）",
                      "Unregistered hosts (their site is not in the tree)"),
@@ -74,6 +77,10 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "required": ("要求", "Required"),
     "actual": ("实际", "Actual"),
     "shortfall": ("缺口", "Shortfall"),
+    # CSV numeric columns, by the rule's unit (collector.report.format.UNITS)
+    "actual_in": ("实际({})", "Actual ({})"),
+    "required_in": ("要求({})", "Required ({})"),
+    "pcs_unit": ("台", "PCs"),
     # netroom deadletter
     "deadletters": ("已搁置消息", "Dead letters"),
     "received_at": ("接收时间", "Received"),
@@ -87,8 +94,8 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "battalion": ("大队", "Battalion"),
     "squadron": ("中队", "Squadron"),
     # shortfall keys, as "to add" columns
-    "gov_pcs": ("需增政务网电脑", "Gov PCs to add"),
-    "internet_pcs": ("需增互联网电脑", "Internet PCs to add"),
+    "gov_pcs": ("需增政务网电脑(台)", "Gov PCs to add"),
+    "internet_pcs": ("需增互联网电脑(台)", "Internet PCs to add"),
     "gov_mbps": ("需增政务网带宽(Mbit/s)", "Gov Mbit/s to add"),
     "internet_mbps": ("需增互联网带宽(Mbit/s)", "Internet Mbit/s to add"),
     # networks and roles
@@ -106,11 +113,18 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "closed_since": ("自 {} 起关闭", "closed since {}"),
     "online_of": ("{}/{} 台在线", "{}/{} online"),
     "date": ("日期", "Date"),
-    "required_h": ("应开放(小时)", "Required (h)"),
+    "required_h": ("要求(小时)", "Required (h)"),
     "open_h": ("已开放(小时)", "Open (h)"),
     "open_share": ("开放率", "Open share"),
     "rolling_share": ("近{}日开放率", "{}-day share"),
     "day_off": ("无需开放", "day off"),
+    "must_open": ("应开放", "Required now"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "first_report": ("首次上报", "First report"),
+    "before_first_report": ("首次上报前", "before the first report"),
+    "closed_required_n": ("{} 个网络室应开放而关闭", "{} rooms closed while required open"),
+    "not_in_tree": ("未登记", "not in the tree"),
     "isolation_title": ("政务网电脑连通互联网情况", "Gov PCs that can reach the internet"),
     "violated": ("违规", "VIOLATION"),
     "sealed": ("正常", "ok"),
@@ -156,8 +170,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "last_test_failed": ("{network}最近一次测速失败：{error}",
                          "{network}: last test failed: {error}"),
     "mbps_short": ("{network}带宽需增 {add:g} Mbit/s", "{network}: {add:g} Mbit/s to add"),
-    "per_pc": ("{network} {mbps:g} Mbit/s ÷ {pcs} 台网络室电脑 = 每台 {per_pc:.2f}",
-               "{network}: {mbps:g} Mbit/s / {pcs} room PCs = {per_pc:.2f} per PC"),
+    "per_pc": ("{network} {mbps:g} Mbit/s ÷ {pcs} 台网络室电脑 = 每台 {per_pc:.2f} Mbit/s",
+               "{network}: {mbps:g} Mbit/s / {pcs} room PCs = {per_pc:.2f} Mbit/s per PC"),
     "testers": ("{network}有 {n} 台测速电脑（{hosts}），只保留一台",
                 "{network}: {n} testers ({hosts}), keep one"),
     "browse_failed": ("网页浏览失败：{hosts}", "browsing failed on {hosts}"),
@@ -165,12 +179,14 @@ REASONS: dict[str, tuple[str, str]] = {
     "speed_test": ("{host} {ago:.1f} 小时前测得下行 {down:g} Mbit/s",
                    "down {down:g} Mbit/s by {host}, {ago:.1f} h ago"),
     "speed_test_up": ("{host} {ago:.1f} 小时前测得下行 {down:g} Mbit/s、上行 {up:g} Mbit/s",
-                      "down {down:g} Mbit/s, up {up:g} by {host}, {ago:.1f} h ago"),
+                      "down {down:g} Mbit/s, up {up:g} Mbit/s by {host}, {ago:.1f} h ago"),
     "trend": ("近 {days} 天均值 {recent:.1f} Mbit/s，此前 {before:.1f}，变化 {delta:+.1f} Mbit/s",
               "trend {delta:+.1f} Mbit/s ({days} d mean {recent:.1f} vs {before:.1f} before)"),
     # room opening
     "day_off": ("期间无需开放", "no opening required in the period"),
     "no_heartbeats": ("网络室电脑无心跳上报", "no heartbeat from any room PC"),
+    "before_first_report": ("考核期在网络室电脑首次上报之前，无从判断",
+                            "the period is before the room PCs' first report: unknown"),
     "open_day": ("{day} 开放 {open_h:.1f} 小时，应开放 {required_h:.1f} 小时",
                  "open {open_h:.1f} h of {required_h:.1f} h on {day}"),
     "open_days": ("{first} 至 {last} 开放 {open_h:.1f} 小时，应开放 {required_h:.1f} 小时",
@@ -201,6 +217,17 @@ REASONS: dict[str, tuple[str, str]] = {
 }
 SEPARATOR = {"zh": "；", "en": "; "}  # between reasons
 
+# The agents' isolation reasons (agent/collectors/isolation.py, verdict()) are
+# English text on the wire, "; "-joined: each known form, worded in Chinese.
+# Names come from agents: shown (through safe_text), never obeyed.
+_NAME = r"([^\s;,]+)"
+_AGENT_ZH = (
+    (re.compile(rf"canary {_NAME} reached"), "可连通外网探测目标 {0}"),
+    (re.compile(rf"(wireless|usb|mobile) interface {_NAME} is up"), "{0}网卡 {1} 已启用"),
+    (re.compile(r"default routes via (\d+) interfaces: ([^\s;]+)"), "默认路由经 {0} 个网卡：{1}"),
+)
+_BRIDGE_ZH = {"wireless": "无线", "usb": "USB 共享", "mobile": "移动网络"}
+
 
 def label(key: str, lang: str) -> str:
     pair = LABELS.get(key)
@@ -215,12 +242,32 @@ def reason(key: str, params: Mapping[str, Any], lang: str) -> str:
     pair = REASONS.get(key)
     values = {k: label(str(v), lang) if k == "network" else _plain(v)
               for k, v in params.items()}
+    if key == "isolation_violated" and isinstance(values.get("hosts"), str):
+        values["hosts"] = agent_text(values["hosts"], lang)  # "pc-1: canary x reached"
     if pair is not None:
         try:
             return (pair[0] if lang == "zh" else pair[1]).format(**values)
         except (KeyError, IndexError, ValueError, TypeError):
             pass
     return " ".join([key, *(f"{k}={v}" for k, v in params.items())])
+
+
+def agent_text(text: str, lang: str) -> str:
+    """An agent's isolation reasons in ``lang``: in Chinese, each known form
+    worded ("canary inet-tcp reached" -> "可连通外网探测目标 inet-tcp") and the
+    agent's "; " between them a full-width semicolon; English and unknown
+    text as sent."""
+    if lang != "zh" or not text:
+        return text
+    for pattern, template in _AGENT_ZH:
+        text = pattern.sub(_worded(template), text)
+    return text.replace("; ", SEPARATOR["zh"])
+
+
+def _worded(template: str) -> Callable[[re.Match[str]], str]:
+    def sub(m: re.Match[str]) -> str:
+        return template.format(*(_BRIDGE_ZH.get(g, g) for g in m.groups()))
+    return sub
 
 
 def reasons(items: Iterable[tuple[str, Mapping[str, Any]]], lang: str) -> str:

@@ -9,8 +9,16 @@ import csv
 import io
 from typing import Any, Callable, TextIO
 
-from collector.compliance.evaluate import Evaluation, Rollup, checked, passing, rollups
-from collector.compliance.model import Org
+from collector.compliance.evaluate import (
+    Evaluation,
+    Purchase,
+    Rollup,
+    checked,
+    passing,
+    procurement,
+    rollups,
+)
+from collector.compliance.model import Node, Org
 from collector.compliance.rules.base import PASS, Reason
 from collector.report.format import (
     _num,
@@ -24,11 +32,12 @@ from collector.report.format import (
     grid,
     json_chunks,
     json_rows,
-    number,
     off_settings,
     path_names,
-    procurement,
+    plain,
+    procurement_rows,
     rollup_cell,
+    rule_units,
     safe_text,
     settings_summary,
     settings_text,
@@ -37,6 +46,7 @@ from collector.report.format import (
     site_why,
     site_word,
     titles,
+    unit_name,
     when,
     why,
     word,
@@ -44,6 +54,7 @@ from collector.report.format import (
 )
 from collector.report.html import to_html
 from collector.report.i18n import label, reason
+from collector.report.register import replace_grid, replace_rows
 
 FORMATS = ("table", "json", "csv", "html")
 
@@ -67,11 +78,24 @@ def _rollup_json(u: Rollup) -> dict[str, object]:
     }
 
 
+def _path_json(nodes: tuple[Node, ...]) -> list[dict[str, str]]:
+    return [{"level": n.level, "id": n.id, "name": n.name} for n in nodes]
+
+
+def _purchase_json(p: Purchase) -> dict[str, object]:
+    node = p.node
+    return {"kind": p.kind, "id": None if node is None else node.id,
+            "name": None if node is None else node.name,
+            "level": None if node is None else node.level, "path": _path_json(p.path),
+            "sites": p.sites, "needs": {k: _num(n) for k, n in p.needs.items()}}
+
+
 def to_json(ev: Evaluation, org: Org, lang: str) -> str:
     """For programs: keys in English, statuses as codes, texts in ``lang``.
 
     Every rule of every site is listed, with ``status`` (pass, fail, no_data,
-    not_applicable, waived) beside ``ok`` (pass or waived); ``detail`` is the
+    not_applicable, waived) beside ``ok`` (pass only), ``unit`` of its
+    ``required`` and ``actual`` (rule_units: pcs, share, Mbit/s); ``detail`` is the
     reasons and notes in ``lang``, ``reasons`` the same reasons as keys and
     parameters. ``clones``: the site's PCs cloned from one image, to be fixed
     (``shared`` is ``hostname`` or ``machine_id``; see Clone). ``settings``:
@@ -80,7 +104,8 @@ def to_json(ev: Evaluation, org: Org, lang: str) -> str:
     the version it runs (``running``, ``""``: none) and the one it should
     (``expected``), why it refused (``error``), the keys its own file sets
     (``local``) and that status's time (``seen``); the table and HTML list
-    only the PCs that are not ``current``.
+    only the PCs that are not ``current``. ``procurement``: what to buy,
+    grouped by unit (``kind`` site, unit: a subtotal after its sites, total).
     """
     return json_rows(json_doc(ev, org, lang)) + "\n"
 
@@ -88,6 +113,7 @@ def to_json(ev: Evaluation, org: Org, lang: str) -> str:
 def json_doc(ev: Evaluation, org: Org, lang: str) -> dict[str, Any]:
     """to_json's document (its ``sites``: a generator, made as it is written)."""
     names = titles(lang)
+    units = rule_units()
     tz = zone(org)
     return {
         "generated_at": when(ev.now_ms, org, tz).isoformat(timespec="seconds"),
@@ -99,8 +125,8 @@ def json_doc(ev: Evaluation, org: Org, lang: str) -> dict[str, Any]:
             "status": v.status, "ok": v.status == PASS, "detail": site_why(v, lang),
             "reasons": _reasons(v.reasons, lang),
             "rules": [{"rule": r.rule, "title": names.get(r.rule, r.rule), "status": r.status,
-                       "ok": r.status == PASS, "required": _opt(r.required),
-                       "actual": _opt(r.actual),
+                       "ok": r.status == PASS, "unit": units.get(r.rule, "pcs"),
+                       "required": _opt(r.required), "actual": _opt(r.actual),
                        "shortfall": {k: _num(n) for k, n in r.shortfall.items()},
                        "waived": r.waived, "detail": detail(r, lang),
                        "reasons": _reasons(r.reasons, lang)} for r in v.results],
@@ -113,6 +139,10 @@ def json_doc(ev: Evaluation, org: Org, lang: str) -> dict[str, Any]:
                          for s in v.settings],
         } for v in ev.verdicts),
         "rollups": [_rollup_json(u) for u in rollups(org, ev.verdicts)],
+        # Grouped by unit: sites, each unit's subtotal after them, the grand total.
+        "procurement": [_purchase_json(p) for p in procurement(org, ev.verdicts)],
+        # Only with a min_spec somewhere in the tree (docs/inventory.md).
+        "to_replace": replace_rows(ev.replace, org, lang),
         "unregistered": [{
             "site": s.site, "host": s.host, "network": s.network, "role": s.role,
             "last_seen": when(s.last_seen_ms, org, tz).isoformat(timespec="seconds"),
@@ -122,27 +152,35 @@ def json_doc(ev: Evaluation, org: Org, lang: str) -> dict[str, Any]:
 
 def to_csv(ev: Evaluation, org: Org, lang: str) -> str:
     """One row per site and rule switched on (long format: filter or pivot in
-    the spreadsheet); the last column says why a rule is not a pass. Clones
-    and PCs on stale settings are not verdicts and have no row here: see the
-    table, JSON or HTML."""
+    the spreadsheet); the last column says why a rule is not a pass. Figures
+    are numbers, their unit in the header: actual and required in one pair
+    of columns per unit (台 / PCs, %, Mbit/s), empty for the other rules'
+    units; the "to add" columns likewise. Clones and PCs on stale settings
+    are not verdicts and have no row here: see the table, JSON or HTML."""
     keys = list(dict.fromkeys(k for v in ev.verdicts for r in v.results for k in r.shortfall))
+    cols = {c.rule: c for c in columns(ev, lang)}
+    units = list(dict.fromkeys(c.unit for c in cols.values()))
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow([label(k, lang) for k in ("site", "name", "path", "site_result", "rule")]
-               + [label(k, lang) for k in ("result", "actual", "required")]
+    w.writerow([label(k, lang) for k in ("site", "name", "path", "site_result", "rule",
+                                         "result")]
+               + [label(k, lang).format(unit_name(u, lang))
+                  for u in units for k in ("actual_in", "required_in")]
                + [label(k, lang) for k in keys] + [label("waived_reason", lang),
                                                     label("reason", lang)])
-    cols = {c.rule: c for c in columns(ev, lang)}
+    empty: list[str | float | int] = ["", ""] * len(units)
     for v in ev.verdicts:
         for r in v.results:
             if r.rule not in cols or r.disabled:
                 continue
             c = cols[r.rule]
+            figs = list(empty)
+            i = 2 * units.index(c.unit)
+            figs[i:i + 2] = ["" if x is None else plain(x, c.unit) for x in (r.actual,
+                                                                           r.required)]
             w.writerow([v.site.id, v.site.name, "/".join(path_names(org, v.site)),
-                        site_word(v, lang), c.title, word(r, lang),
-                        "" if r.actual is None else number(r.actual, c.unit),
-                        "" if r.required is None else number(r.required, c.unit)]
-                       + [number(r.shortfall[k]) if k in r.shortfall else "" for k in keys]
+                        site_word(v, lang), c.title, word(r, lang), *figs]
+                       + [plain(r.shortfall[k], "") if k in r.shortfall else "" for k in keys]
                        # Agents' text (isolation reasons) is shown, never obeyed.
                        + [r.waived, safe_text(why(r, lang))])
     return out.getvalue()
@@ -172,7 +210,8 @@ def to_table(ev: Evaluation, org: Org, lang: str) -> str:
                          *(rollup_cell(u.rules[c.rule], lang) if c.rule in u.rules else t("na")
                            for c in cols)])
         lines += [f"{t('rollup')} ({t('rollup_note')})", *grid(rows), ""]
-    lines += [t("procurement"), *grid(procurement(ev, lang)), ""]
+    lines += [t("procurement"), *grid(procurement_rows(ev, org, lang)), ""]
+    lines += replace_grid(ev.replace, org, lang)
     lines.append(t("unregistered"))
     if ev.unregistered:
         rows = [[t("site"), t("host"), t("network"), t("role"), t("last_seen")]]

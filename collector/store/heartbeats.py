@@ -141,3 +141,16 @@ def stored_days(read: Read, since_ms: int) -> dict[str, dict[str, DayOpen]]:
             r["day"], start, start + schema.DAY_MS, float(r["required_s"]),
             float(r.get("open_s") or 0.0), stored=True)
     return out
+
+
+def first_reports(read: Read, now_ms: int) -> dict[str, int]:
+    """Per site id: the time of its room PCs' first report still stored (a
+    metrics tick or a status), epoch ms; a fast clock's counts as now."""
+    where = (f"{schema.tag_is(schema.ROLE, 'room')} "
+             f"AND time <= {skew.horizon(now_ms)}ms {schema.group_by(schema.SITE)}")
+    out: dict[str, int] = {}
+    for measurement, field in ((schema.METRICS, "collect_ms"), (schema.STATUS, "state")):
+        for r in read(f'SELECT first("{field}") FROM "{measurement}" WHERE {where}'):  # noqa: S608
+            t = min(int(r["time"]), now_ms)
+            out[r[schema.SITE]] = min(out.get(r[schema.SITE], t), t)
+    return out

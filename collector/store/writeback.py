@@ -1,21 +1,84 @@
 """Write-backs: the points the collector derives from an evaluation.
 
 ``compliance`` per site and rule, ``availability`` per room and complete day,
-``room_state`` per room now. Pure: returns points; the service writes them.
+``room_state`` per room now, ``site_info`` per site now. Pure: returns points;
+the service writes them.
+
+Every point of a site carries its display names as tags (``site_name`` and
+``<level>_name`` per org level, netroom.schema.NAME_SUFFIX): one value per
+site, so they cost no series, and dashboards show names while filtering by id.
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from collector.compliance.evaluate import Evaluation
+from zoneinfo import ZoneInfo
+
+from collector.compliance.availability import required_spans
+from collector.compliance.evaluate import Evaluation, needs
 from collector.compliance.facts import Snapshots
-from collector.compliance.model import Org
+from collector.compliance.model import Org, Site
 from collector.compliance.rules import room_open_all_day
 from collector.compliance.rules.base import FAIL, NO_DATA, NOT_APPLICABLE, WAIVED
 from collector.influx.line import Point
 from netroom import schema
 
 GRACE_MS = schema.HOUR_MS  # a day is written once it ended this long ago
+
+
+def tag_text(name: str, fallback: str) -> str:
+    """A display name as a tag value: line feeds as spaces, no trailing backslash
+    (line protocol cannot carry either); the id when nothing is left."""
+    text = " ".join(name.split()).rstrip("\\")
+    return text or fallback
+
+
+def site_tags(org: Org, site: Site) -> dict[str, str]:
+    """The tags of every point about ``site``: org path ids, site id, and names."""
+    tags = {**org.tags_for(site.id), schema.SITE: site.id,
+            schema.name_tag(schema.SITE): tag_text(site.name, site.id)}
+    for level, unit in site.path:
+        node = org.nodes.get(unit)
+        tags[schema.name_tag(level)] = tag_text(node.name if node else unit, unit)
+    return tags
+
+
+def site_info_points(org: Org, now_ms: int) -> list[Point]:
+    """``site_info``: one point per registered site now, for the dashboards'
+    filters and tables. Tags: site_tags, and ``<level>_label`` / ``site_label``
+    = ``id:name`` (the filters split them into value and text). Fields: path
+    (the names from the top, " / "-joined), room_min_online, cadres, staff."""
+    out = []
+    for site in org.sites:
+        tags = site_tags(org, site)
+        for level in (*(lv for lv, _ in site.path), schema.SITE):
+            key = tags[schema.SITE] if level == schema.SITE else tags[level]
+            tags[schema.label_tag(level)] = f"{key}:{tags[schema.name_tag(level)]}"
+        path = " / ".join([*(tags[schema.name_tag(lv)] for lv, _ in site.path),
+                           tags[schema.name_tag(schema.SITE)]])
+        out.append(Point(schema.SITE_INFO, tags, {
+            "path": path, "room_min_online": site.room.min_online,
+            "cadres": site.cadres, "staff": site.staff}, now_ms))
+    return out
+
+
+def required_stretch(site: Site, now_ms: int) -> int | None:
+    """When the required opening that ``now_ms`` falls in began (epoch ms; windows
+    that meet across midnight count as one); None when nothing is required now."""
+    room = site.room
+    tz = ZoneInfo(room.timezone)
+    today = dt.datetime.fromtimestamp(now_ms / 1000, tz).date()
+    spans = [s for d in (today - dt.timedelta(days=k) for k in (2, 1, 0))
+             for s in required_spans(room, d, tz, room.holidays)]
+    start: int | None = None  # the start of the stretch of adjoining spans so far
+    end = 0
+    for a, b in sorted(spans):
+        start = start if start is not None and a <= end else a
+        end = b
+        if a <= now_ms < b:
+            return start
+    return None
 
 
 def compliance_points(ev: Evaluation, org: Org) -> list[Point]:
@@ -30,11 +93,13 @@ def compliance_points(ev: Evaluation, org: Org) -> list[Point]:
     actual (the rule's unit) where known (a no-data result has no actual).
     Site points (rule=all): status (pass, fail, no_data), ok (1 if it
     passes), no_data (1 if its status is no_data), failed (failing rules),
-    no_data_rules (rules without data).
+    no_data_rules (rules without data), need_<key> (what to buy for the
+    site to pass, by shortfall key, pools applied: evaluate.needs; only
+    what is needed: read the newest point's own fields, not last() of each).
     """
     out = []
     for v in ev.verdicts:
-        tags = {**org.tags_for(v.site.id), schema.SITE: v.site.id}
+        tags = site_tags(org, v.site)
         for r in v.results:
             if r.disabled:
                 continue
@@ -53,24 +118,29 @@ def compliance_points(ev: Evaluation, org: Org) -> list[Point]:
             "status": v.status, "ok": int(v.ok), "no_data": int(v.status == NO_DATA),
             "failed": sum(r.status == FAIL for r in v.results),
             "no_data_rules": sum(r.status == NO_DATA for r in v.results),
+            **{f"need_{k}": float(n) for k, n in needs(v.results).items()},
         }, ev.now_ms))
     return out
 
 
 def availability_points(snaps: Snapshots, org: Org) -> list[Point]:
     """``availability`` points for newly computed days old enough to keep, one per
-    site and day at local midnight, and a ``room_state`` point per site now.
+    site and day at local midnight, a ``room_state`` point per site now, and
+    the ``site_info`` points (site_info_points: every pass, every site).
 
     availability fields: day (ISO date), required_s, open_s (s), open_share
     (0-1, absent on days off), target, ok (1/0). room_state fields: open
-    (1/0), online, room_pcs, min_online, closed_since_ms (epoch ms, when closed).
+    (1/0), online, room_pcs, min_online, closed_since_ms (epoch ms, when closed),
+    required_now (1/0: now is in the room's required opening), closed_required_s
+    (s the room has been closed within that opening so far; 0 when open, not
+    required now, or without room PCs), target (room_open_all_day's).
     """
     out = []
     for site in org.sites:
         snap = snaps.by_site.get(site.id)
         if snap is None:
             continue
-        tags = {**org.tags_for(site.id), schema.SITE: site.id}
+        tags = site_tags(org, site)
         target = float(room_open_all_day.site_params(org, site)["target"])
         for d in snap.availability:
             if d.stored or snaps.now_ms < d.end_ms + GRACE_MS:
@@ -87,5 +157,12 @@ def availability_points(snaps: Snapshots, org: Org) -> list[Point]:
                       "min_online": site.room.min_online}
             if now.closed_since_ms is not None:
                 fields["closed_since_ms"] = now.closed_since_ms
+            began = required_stretch(site, snaps.now_ms)
+            closed_s = 0.0
+            if began is not None and not now.open and now.room_pcs > 0:
+                since = max(began, now.closed_since_ms or began)
+                closed_s = max(0.0, (snaps.now_ms - since) / schema.SECOND_MS)
+            fields.update({"required_now": int(began is not None),
+                           "closed_required_s": round(closed_s, 3), "target": target})
             out.append(Point(schema.ROOM_STATE, tags, fields, snaps.now_ms))
-    return out
+    return [*out, *site_info_points(org, snaps.now_ms)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Tuple
 
-from dashboards.boards import bandwidth, compliance, fleet, pcs, rooms
+from dashboards.boards import bandwidth, compliance, fleet, inventory, pcs, rooms
 
 # Every dashboard, in the order the links list them; one line each.
 BOARDS: Tuple[ModuleType, ...] = (
@@ -12,6 +12,7 @@ BOARDS: Tuple[ModuleType, ...] = (
     rooms,
     bandwidth,
     fleet,
+    inventory,
     pcs,
 )
 

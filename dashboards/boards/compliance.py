@@ -11,6 +11,7 @@ data are counted apart, never as passing. The pass rate over time reads
 """
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Dict, List
 
 from collector.compliance.rules import RULES
@@ -42,7 +43,8 @@ ALL = schema.RULE_ALL  # the rule tag of a site's overall point
 IN_RANGE = f"FROM {schema.ident(schema.COMPLIANCE)} WHERE $timeFilter"
 LATEST_ALL = (f'SELECT last("ok") AS "ok", last("no_data") AS "no_data" {IN_RANGE} '
               f"AND {schema.tag_is(schema.RULE, ALL)} AND {SITE} {schema.group_by(schema.SITE)}")
-BY_SITE_RULE = schema.group_by(schema.SITE, schema.RULE)
+SITE_NAME = schema.name_tag(schema.SITE)
+BY_SITE_RULE = schema.group_by(schema.SITE, SITE_NAME, schema.RULE)
 LEVELS = tuple(key for key, _, _ in ORG_LEVELS)  # tag keys of the org tree
 
 
@@ -51,6 +53,14 @@ def rule_titles(t: Tr) -> Dict[str, str]:
     titles = {r.NAME: t(r.TITLE["zh"], r.TITLE["en"]) for r in RULES}
     titles[ALL] = t("全部规则", "All rules")
     return titles
+
+
+def unit_text(t: Tr, rule: ModuleType) -> str:
+    """How required, actual and shortfall of ``rule`` read (its UNIT)."""
+    unit = getattr(rule, "UNIT", "")
+    if unit == "share":
+        return t("比例 0–1", "fraction 0-1")
+    return unit or t("台", "PCs")
 
 
 def build(t: Tr) -> Json:
@@ -86,10 +96,10 @@ def build(t: Tr) -> Json:
           "waived; netroom report says why"),
         mappings=value_map(t, STATUS), cells="color-background",
         transformations=[
-            {"id": "groupingToMatrix", "options": {"columnField": "rule", "rowField": "site",
+            {"id": "groupingToMatrix", "options": {"columnField": "rule", "rowField": SITE_NAME,
                                                    "valueField": "status",
                                                    "emptyValue": "null"}},
-            rename({"site\\rule": site_col, **titles}, hide=()),
+            rename({f"{SITE_NAME}\\rule": site_col, **titles}, hide=()),
         ],
         overrides=[override(site_col, custom__cellOptions={"type": "auto"})]))
     g.add(12, 8, table(
@@ -129,15 +139,20 @@ def build(t: Tr) -> Json:
         [target('SELECT "status", "required", "actual", "shortfall" '
                 f"{IN_RANGE} AND {schema.ident(schema.RULE)} != '{ALL}' AND {SITE} "
                 f"{BY_SITE_RULE} ORDER BY time DESC LIMIT 1", table=True)],
-        t("要求值与实际值（占比类规则为 0–1 的比例；无数据时没有实际值）；缺口为达标还需增加的数量",
-          "Required and actual (share rules as a 0-1 fraction; no actual without data); "
-          "shortfall is what must be added to pass"),
-        transformations=[rename({"site": site_col, "rule": t("规则", "Rule"),
+        t("要求值、实际值与缺口的单位见规则名后的括号（台、Mbit/s，或 0–1 的比例）；"
+          "无数据时没有实际值；缺口为达标还需增加的数量",
+          "Required, actual and shortfall are in the unit after the rule's name (PCs, "
+          "Mbit/s, or a 0-1 fraction); no actual without data; shortfall is what must be "
+          "added to pass"),
+        transformations=[rename({SITE_NAME: site_col, "rule": t("规则（单位）", "Rule (unit)"),
                                  "required": t("要求", "Required"),
                                  "actual": t("实际", "Actual"), "status": t("结论", "Verdict"),
-                                 "shortfall": t("缺口", "Shortfall")})],
+                                 "shortfall": t("缺口", "Shortfall")},
+                                hide=("Time", "site"))],
         overrides=[
-            override(t("规则", "Rule"), mappings=_names(titles)),
+            override(t("规则（单位）", "Rule (unit)"), mappings=_names(
+                {r.NAME: f"{titles[r.NAME]}（{unit_text(t, r)}）" if t.lang == "zh"
+                 else f"{titles[r.NAME]} ({unit_text(t, r)})" for r in RULES})),
             override(t("结论", "Verdict"), mappings=value_map(t, STATUS),
                      custom__cellOptions={"type": "color-background"}),
         ]))

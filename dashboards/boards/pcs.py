@@ -29,6 +29,7 @@ from dashboards.model import (
     by_interval,
     dashboard,
     in_rp,
+    network_var,
     org_vars,
     override,
     query_var,
@@ -164,8 +165,7 @@ def _tables(g: Grid, t: Tr) -> None:
 
 
 def _vars(t: Tr) -> List[Json]:
-    return [query_var("network", t("网络", "Network"),
-                      f"SHOW TAG VALUES WITH KEY = {schema.ident(schema.NETWORK)}"),
+    return [network_var(t),
             query_var("host", t("电脑", "PC"),
                       f"SHOW TAG VALUES FROM {METRICS} WITH KEY = {schema.ident(schema.HOST)} "
                       f"WHERE {SITE}")]

@@ -15,6 +15,9 @@ file this script writes (plugin_opt_config_file). What it holds:
   netroom-collector-settings  the collector's settings connection
                         (docs/settings.md): publishes netroom/settings/v1/+
   netroom-admin         reads netroom/# and $SYS/# for checks
+  netroom-bridge-<site> a site broker's bridge (--bridges, site-bridge.conf):
+                        publishes to netroom/v1/<site>/+/+ for the site's PCs,
+                        reads netroom/settings/v1/<site>
 The collector's workers and its settings user share its password.
 
 Every user is also bound to the client id equal to its name, so the file
@@ -30,7 +33,13 @@ Commands (every one writes the file atomically, mode 0600):
           exist keep their passwords; every new user gets a random password,
           written to DIR/<site>.txt ("<user>:<password>" lines, for that
           site's installers) and DIR/services.txt. --prune removes PCs that
-          are no longer listed.
+          are no longer listed. --bridges SITE[,SITE...]: one bridge user
+          per site that has its own broker; its password goes to
+          DIR/<site>.txt.
+  site    --file F SITE --to G
+          Write G, the users' file for SITE's own broker: that site's PCs
+          only, with the same passwords (the same hashes), so its PCs log in
+          there as they would here.
   passwd  --file F USER     set USER's password from standard input (one
           line); for the collector, its workers and settings user get
           the same.
@@ -65,6 +74,7 @@ ADMIN = "netroom-admin"
 TOPIC_ROOT = "netroom/v1"
 SETTINGS_ROOT = "netroom/settings/v1"  # netroom/central.py TOPIC_PREFIX
 PC_ROLE_PREFIX = "pc:"
+BRIDGE_PREFIX = "netroom-bridge-"  # + site: a site broker's bridge (site-bridge.conf)
 ITERATIONS = 101  # mosquitto's own default; passwords are random, 128+ bits
 PASSWORD_LEN = 24
 ALPHABET = string.ascii_letters + string.digits  # safe in CSV, YAML, env files, cmd
@@ -146,6 +156,20 @@ def pc_role(site: str, host: str) -> Dict[str, Any]:
     ]}
 
 
+def bridge_user(site: str) -> str:
+    return BRIDGE_PREFIX + site
+
+
+def bridge_role(site: str) -> Dict[str, Any]:
+    """A site broker's bridge: forwards what the site's PCs publish (each PC
+    checked there by its own pc_role) and brings in the site's settings."""
+    return {"rolename": bridge_user(site), "acls": [
+        _acl("publishClientSend", f"{TOPIC_ROOT}/{site}/+/+"),
+        _acl("subscribeLiteral", f"{SETTINGS_ROOT}/{site}"),
+        _acl("publishClientReceive", f"{SETTINGS_ROOT}/{site}"),
+    ]}
+
+
 def collector_role(name: str) -> Dict[str, Any]:
     """Read everything netroom publishes, alone or in its own shared group."""
     return {"rolename": name, "acls": [
@@ -196,7 +220,7 @@ def shares_password(collector: str, user: str) -> bool:
 
 
 def build(old: Optional[Dict[str, Any]], pcs: Iterable[Tuple[str, str]], collector: str,
-          admin: str, workers: int, prune: bool
+          admin: str, workers: int, prune: bool, bridges: Iterable[str] = ()
           ) -> Tuple[Dict[str, Any], Dict[str, str], List[str]]:
     """The new dynsec document, the new users' passwords and the removed users.
 
@@ -233,13 +257,22 @@ def build(old: Optional[Dict[str, Any]], pcs: Iterable[Tuple[str, str]], collect
         role = pc_role(site, host)
         roles.append(role)
         clients.append(client(user, role["rolename"], secret_for(user)))
+    for site in bridges:
+        roles.append(bridge_role(site))
+        clients.append(client(bridge_user(site), bridge_user(site),
+                              secret_for(bridge_user(site))))
     removed = []
     kept = {c["username"] for c in clients}
     for user, entry in old_clients.items():
         if user in kept:
             continue
-        if "/" in user and prune:
+        if ("/" in user or user.startswith(BRIDGE_PREFIX)) and prune:
             removed.append(user)
+            continue
+        if user.startswith(BRIDGE_PREFIX):  # a bridge not listed now: kept
+            site = user[len(BRIDGE_PREFIX):]
+            roles.append(bridge_role(site))
+            clients.append(client(user, user, _secret(entry)))
             continue
         if "/" in user:  # a PC not listed now: kept, with its own role
             site, _, host = user.partition("/")
@@ -252,6 +285,19 @@ def build(old: Optional[Dict[str, Any]], pcs: Iterable[Tuple[str, str]], collect
             clients.append({**entry, "roles": entry.get("roles", [])})
     doc = {"clients": clients, "groups": [], "roles": roles, "defaultACLAccess": dict(DENY_ALL)}
     return doc, created, removed
+
+
+def site_doc(doc: Dict[str, Any], site: str) -> Dict[str, Any]:
+    """The users' file of ``site``'s own broker: its PCs, same hashes and roles."""
+    roles = {r["rolename"]: r for r in doc.get("roles", [])}
+    clients = [c for c in doc.get("clients", [])
+               if c.get("username", "").partition("/")[0] == site and "/" in c["username"]]
+    if not clients:
+        raise Error(f"no PC of site {site!r} in the file")
+    return {"clients": clients, "groups": [],
+            "roles": [roles[r["rolename"]] for c in clients for r in c.get("roles", [])
+                      if r.get("rolename") in roles],
+            "defaultACLAccess": dict(DENY_ALL)}
 
 
 def set_password(doc: Dict[str, Any], user: str, password: str, collector: str) -> List[str]:
@@ -333,7 +379,8 @@ def write_passwords(out_dir: str, created: Dict[str, str]) -> List[str]:
     os.makedirs(out_dir, mode=0o700, exist_ok=True)
     by_file: Dict[str, List[str]] = {}
     for user, password in created.items():
-        name = (user.partition("/")[0] if "/" in user else "services") + ".txt"
+        site = user[len(BRIDGE_PREFIX):] if user.startswith(BRIDGE_PREFIX) else ""
+        name = (user.partition("/")[0] if "/" in user else site or "services") + ".txt"
         by_file.setdefault(name, []).append(f"{user}:{password}\n")
     written = []
     for name, lines in sorted(by_file.items()):
@@ -345,7 +392,7 @@ def write_passwords(out_dir: str, created: Dict[str, str]) -> List[str]:
     return written
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="netroom_credentials.py",
                                 description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -361,11 +408,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     s.add_argument("--out", required=True, help="folder for the new users' passwords")
     s.add_argument("--workers", type=int, default=1,
                    help="collector.workers: makes <collector>-0..N-1 users (default 1)")
-    s.add_argument("--prune", action="store_true", help="remove PCs not in --pcs")
+    s.add_argument("--prune", action="store_true",
+                   help="remove PCs (and bridges) not listed")
+    s.add_argument("--bridges", default="",
+                   help="SITE[,SITE...]: sites with their own broker (site-bridge.conf)")
+    b = sub.add_parser("site", help="the users' file for one site's own broker")
+    b.add_argument("site")
+    b.add_argument("--to", required=True, help="the site broker's users' file to write")
     w = sub.add_parser("passwd", help="set a user's password from standard input")
     w.add_argument("user")
     sub.add_parser("list", help="users and their grants, no secrets")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parser().parse_args(argv)
     try:
         for name in (args.collector, args.admin):
             if not SERVICE_RE.match(name):
@@ -376,8 +433,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                 raise Error(f"--workers: must be 1-64, got {args.workers}")
             text = sys.stdin.read() if args.pcs == "-" else _read_text(args.pcs)
             pcs = parse_pcs(text, args.pcs)
+            bridges = [b.strip() for b in args.bridges.split(",") if b.strip()]
+            for site in bridges:
+                if not SITE_RE.match(site):
+                    raise Error(f"--bridges: not a site id: {site!r}")
             new, created, removed = build(doc, pcs, args.collector, args.admin, args.workers,
-                                          args.prune)
+                                          args.prune, bridges)
             files = write_passwords(args.out, created) if created else []
             write_private(args.file, json.dumps(new, indent=1) + "\n")
             print(f"{args.file}: {len(new['clients'])} users ({len(pcs)} PCs listed), "
@@ -385,6 +446,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             for path in files:
                 print(f"new passwords: {path}")
             print("then: systemctl restart mosquitto (it reads this file only at start)")
+        elif args.command == "site":
+            if doc is None:
+                raise Error(f"{args.file}: no such file (run `sync` first)")
+            part = site_doc(doc, args.site)
+            write_private(args.to, json.dumps(part, indent=1) + "\n")
+            print(f"{args.to}: {len(part['clients'])} PCs of {args.site}; copy it to the "
+                  "site broker's plugin_opt_config_file, then restart its mosquitto")
         elif args.command == "passwd":
             if doc is None:
                 raise Error(f"{args.file}: no such file (run `sync` first)")

@@ -10,7 +10,9 @@ when the whole period is off, the rule does not apply. No data while no
 room PC has sent a heartbeat (within ``rules.freshness_days``) and nothing
 shows the room open in the period: the room's PCs are unknown, or their
 agents send no heartbeats, which says nothing about the room. Room PCs that
-do send heartbeats but were off in the period fail it.
+do send heartbeats but were off in the period fail it. Days that ended
+before the room PCs' first report ever (``Snapshot.room_first_ms``) and show
+no opening are left out, as unknown: the agents were not installed yet.
 ``missing_intervals``: silent intervals after which a PC counts as offline
 from its last heartbeat (used by the loader, collector/store/loaders/availability.py).
 """
@@ -21,7 +23,7 @@ from typing import Any, Mapping
 
 from zoneinfo import ZoneInfo
 
-from collector.compliance.availability import period_share
+from collector.compliance.availability import DayOpen, period_share
 from collector.compliance.facts import Snapshot
 from collector.compliance.model import Org, Site
 from collector.compliance.rules.base import NO_DATA, NOT_APPLICABLE, Reason, Result, judged, why
@@ -40,11 +42,23 @@ def site_params(org: Org, site: Site) -> dict[str, Any]:
     return {**DEFAULTS, **org.params(site).get(NAME, {})}
 
 
+def known_days(snap: Snapshot, days: int) -> tuple[DayOpen, ...]:
+    """The last ``days`` complete days, without those that say nothing: ended
+    before the room's first report, with no opening seen."""
+    first = snap.room_first_ms
+    last = snap.availability[-days:]
+    if first is None:
+        return last
+    return tuple(d for d in last if d.open_s > 0 or d.end_ms > first)
+
+
 def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result:
     target = float(params["target"])
-    period = snap.availability[-int(params["days"]):]
-    if not period:  # nothing computed for this room
+    if not snap.availability:  # nothing computed for this room
         return Result(NAME, NO_DATA, target, None, reasons=(why("no_heartbeats"),))
+    period = known_days(snap, int(params["days"]))
+    if not period:
+        return Result(NAME, NO_DATA, target, None, reasons=(why("before_first_report"),))
     share, required_s, open_s = period_share(period)
     if share is None:
         return Result(NAME, NOT_APPLICABLE, target, None, reasons=(why("day_off"),))
@@ -55,7 +69,7 @@ def evaluate(snap: Snapshot, params: Mapping[str, Any]) -> Result:
     opened = (why("open_days", **hours, first=period[0].day, last=period[-1].day)
               if len(period) > 1 else why("open_day", **hours, day=period[-1].day))
     notes: list[Reason] = []
-    rolling, _, _ = period_share(snap.availability[-int(params["rolling_days"]):])
+    rolling, _, _ = period_share(known_days(snap, int(params["rolling_days"])))
     if rolling is not None:
         notes.append(why("rolling_share", days=int(params["rolling_days"]),
                          share=round(rolling, 4)))

@@ -43,7 +43,9 @@ def load(read: Read, org: Org, now_ms: int) -> Loaded:
     longest = max(span(room_open_all_day.site_params(org, s)) for s in sites)
     got = rooms(read, org, sites, now_ms, now_ms - (longest + 2) * schema.DAY_MS,
                 lambda site, p: complete_days(now_ms, ZoneInfo(site.room.timezone), span(p)))
-    return Loaded({sid: {"availability": days, "room_now": now}
+    first = heartbeats.first_reports(read, now_ms)
+    return Loaded({sid: {"availability": days, "room_now": now,
+                         "room_first_ms": first.get(sid)}
                    for sid, (days, now) in got.items()})
 
 

@@ -24,7 +24,11 @@ What is kept, pruned to what the rules look back on (``prune``):
   collector.compliance.skew.AHEAD_MS before the last prune, and all later ones
   (a read "now" needs the newest at or before now and failures stamped ahead);
 - ``bandwidth``: every speed test of the loader's look-back (28 days);
-- ``days``: complete days the collector stored in ``availability``.
+- ``days``: complete days the collector stored in ``availability``;
+- ``room_first``: per site, its room PCs' first report (tick or status) ever
+  seen, never pruned (days before it are unknown, not closed);
+- ``hardware``, ``hardware_changes``: each PC's last inventory as the hardware
+  register compares it, and the changes found not yet durable (hardware.py).
 Times are epoch ms. docs/scale.md explains the design.
 """
 from __future__ import annotations
@@ -33,9 +37,10 @@ import os
 import sqlite3
 from typing import Any, Callable, Iterable
 
+from collector.store.state import hardware
 from collector.store.state import records as rec
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"  # 4: room_first (an older file is rebuilt, which fills it)
 FILE = "state.sqlite"
 DEFAULT_INTERVAL_S = 60.0  # an agent that never announced one (collector.store.heartbeats)
 
@@ -63,6 +68,8 @@ _TABLES = (
     "PRIMARY KEY (site, network, host, ts)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS days (site TEXT, day TEXT, start_ms INTEGER, "
     "required_s REAL, open_s REAL, PRIMARY KEY (site, day)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS room_first (site TEXT PRIMARY KEY, first_ms INTEGER) "
+    "WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS offline_ts ON offline (ts)",
 )
 
@@ -113,6 +120,8 @@ class StateDB:
         self._intervals: dict[tuple[str, str], float] = {}
         # Each PC's latest open run as this connection last wrote it (db._tick).
         self._runs: dict[tuple[str, str], tuple[int, int]] = {}
+        # Each site's room_first as this connection last wrote it (db._first).
+        self._firsts: dict[str, int] = {}
 
     def _create(self) -> None:
         # One transaction: workers starting together upgrade the file once.
@@ -123,11 +132,14 @@ class StateDB:
                 row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
                 version = row[0] if row else None
             if version not in (None, SCHEMA_VERSION):
-                # An older layout: start again, rebuilt from InfluxDB (rebuild.py).
+                # An older layout: start again, rebuilt from InfluxDB (rebuild.py);
+                # not the hardware register's, whose pending changes are in no
+                # other place (hardware.py keeps its own layout).
                 for (name,) in self.db.execute(
-                        "SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+                        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT IN "
+                        "('hardware', 'hardware_changes')").fetchall():
                     self.db.execute(f'DROP TABLE IF EXISTS "{name}"')
-            for sql in _TABLES:
+            for sql in _TABLES + hardware.TABLES:
                 self.db.execute(sql)
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
                             (SCHEMA_VERSION,))
@@ -182,19 +194,37 @@ class StateDB:
                 for r in timed:
                     if isinstance(r, rec.Beat):
                         self._tick(r.site, r.host, r.ts)
+                        self._first(r.site, r.ts)
+                    elif isinstance(r, rec.First):
+                        self._first(r.site, r.ts)
                     elif isinstance(r, rec.Run):
                         self._span(r.site, r.host, r.ts, r.end_ms)
                     elif isinstance(r, rec.Status):
                         self._status(r)
+                        if r.role == rec.ROOM:
+                            self._first(r.site, r.ts)
                     elif isinstance(r, rec.Inventory):
                         self._inventory(r)
+                    elif isinstance(r, rec.ChangesWritten):
+                        hardware.written(self.db.execute, r)
             except BaseException:
                 self.db.execute("ROLLBACK")
                 self._runs.clear()  # may hold what was rolled back
+                self._firsts.clear()
                 raise
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.path}: {exc}") from exc
+
+    def _first(self, site: str, ts: int) -> None:
+        """The room's first report: one statement per site and connection,
+        not per tick (another worker's smaller one is kept by min())."""
+        known = self._firsts.get(site)
+        if known is not None and known <= ts:
+            return
+        self.db.execute("INSERT INTO room_first VALUES (?, ?) ON CONFLICT (site) "
+                        "DO UPDATE SET first_ms = min(first_ms, excluded.first_ms)", (site, ts))
+        self._firsts[site] = ts
 
     def _tick(self, site: str, host: str, ts: int) -> None:
         """One tick; the common case, the latest run of this PC growing by a
@@ -220,6 +250,7 @@ class StateDB:
             "hostname = CASE WHEN excluded.last_ts >= last_ts THEN excluded.hostname "
             "ELSE hostname END, last_ts = max(last_ts, excluded.last_ts)",
             (r.site, r.host, r.network, r.role, r.host_id, r.hostname, r.ts, r.ts))
+        hardware.track(self.db.execute, r)  # the hardware register's changes
 
     def _status(self, r: rec.Status) -> None:
         x = self.db.execute
@@ -328,6 +359,7 @@ class StateDB:
     def _prune(self, keep: dict[str, int], newest_before: int) -> None:
         x = self.db.execute
         x("DELETE FROM inventory WHERE last_ts <= ?", (keep["inventory"],))
+        hardware.prune(x, keep["inventory"])
         x("DELETE FROM online WHERE ts < ?", (keep["status"],))
         x("DELETE FROM offline WHERE ts < ?", (keep["status"],))
         x("DELETE FROM intervals WHERE last_ts < ?", (keep["status"],))

@@ -24,7 +24,7 @@ from netroom import central, schema
 
 log = logging.getLogger(__name__)
 
-QUERIES = 11
+QUERIES = 13
 CHUNK = 5000  # records per transaction
 ROOM = schema.tag_is(schema.ROLE, rec.ROOM)
 
@@ -89,6 +89,7 @@ def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
                      rec.number(r, "download_mbps"), rec.number(r, "upload_mbps"),
                      rec.number(r, "latency_ms"),
                      str(r.get("method") or ""), rec.text(r, "error")) for r in tests]
+    out += [rec.First(site, t) for site, t in heartbeats.first_reports(read, now_ms).items()]
     stored = heartbeats.stored_days(read, k["runs"])
     out += [rec.Day(site, day, d.start_ms, d.required_s, d.open_s)
             for site, days in stored.items() for day, d in days.items()]

@@ -9,8 +9,10 @@ results, speed tests.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping, NamedTuple, Union
 
+from collector.compliance import hardware
 from netroom import protocol, schema
 
 ROOM = "room"  # the role whose heartbeats make a room open
@@ -24,6 +26,9 @@ class Inventory(NamedTuple):
     host_id: str
     hostname: str
     ts: int
+    # What the hardware register compares (compliance.hardware.document), as
+    # JSON; "" when not known (rebuilt from InfluxDB without it).
+    doc: str = ""
 
 
 class Status(NamedTuple):
@@ -102,7 +107,24 @@ class Day(NamedTuple):
     open_s: float
 
 
-Record = Union[Inventory, Status, Beat, Run, Probe, Isolation, Test, Day]
+class First(NamedTuple):
+    """The first report of a site's room PCs known to a rebuild (epoch ms);
+    ingest finds it from Beat and Status records."""
+
+    site: str
+    ts: int
+
+
+class ChangesWritten(NamedTuple):
+    """Hardware changes (collector/store/state/hardware.py) now durable in
+    InfluxDB, by (host_id, ts, aspect, item): no longer pending."""
+
+    keys: tuple[tuple[str, int, str, str], ...]
+    ts: int = 0  # applied with the timed records; the order does not matter
+
+
+Record = Union[Inventory, Status, Beat, Run, Probe, Isolation, Test, Day, First,
+               ChangesWritten]
 
 
 def record_of(msg: protocol.Message, stored_ms: int) -> Record | None:
@@ -112,8 +134,10 @@ def record_of(msg: protocol.Message, stored_ms: int) -> Record | None:
     if kind == schema.METRICS:
         return Beat(msg.site, msg.host, stored_ms) if msg.role == ROOM else None
     if kind == schema.INVENTORY:
+        doc = hardware.document(msg.site, f, msg.sections)
         return Inventory(msg.site, msg.host, msg.network, msg.role, str(f["host_id"]),
-                         str(f.get("hostname") or ""), stored_ms)
+                         str(f.get("hostname") or ""), stored_ms,
+                         json.dumps(doc, sort_keys=True, separators=(",", ":")))
     if kind == schema.STATUS:
         interval = f.get("interval_s")
         return Status(msg.site, msg.host, msg.network, msg.role, stored_ms, str(f["state"]),

@@ -135,6 +135,9 @@ def load_availability(db: StateDB, org: Org, now_ms: int) -> Loaded:
     windows = {(sid, d): w for sid, ds in wanted.items() for d in ds
                if (w := heartbeats.day_window(by_id[sid], d, now_ms)) is not None}
     computed = _days(db, org, now_ms, windows, params)
+    # As heartbeats.first_reports: a fast clock's first report counts as now.
+    first = {sid: min(t, now_ms) for sid, t in db.db.execute(
+        "SELECT site, first_ms FROM room_first WHERE first_ms <= ?", (skew.horizon(now_ms),))}
     live: dict[str, dict[str, Any]] = {}
     for (sid, host), t in _live(db, _since(org, now_ms), now_ms).items():
         live.setdefault(sid, {})[host] = t
@@ -146,7 +149,8 @@ def load_availability(db: StateDB, org: Org, now_ms: int) -> Loaded:
                      or heartbeats.day_of(site, d, now_ms, {}, missing)
                      for d in complete_days(now_ms, ZoneInfo(site.room.timezone), span[site.id]))
         out[site.id] = {"availability": days, "room_now": room_now(
-            live.get(site.id, {}), now_ms, site.room.min_online, missing)}
+            live.get(site.id, {}), now_ms, site.room.min_online, missing),
+            "room_first_ms": first.get(site.id)}
     return Loaded(out)
 
 
