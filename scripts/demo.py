@@ -143,6 +143,16 @@ def main() -> int:
                            cwd=REPO, check=False, capture_output=True)
             if html.exists():
                 print(f"  printable report: {html}")
+            # What commanders and IT staff ask next: is the room open, can a gov
+            # PC reach the internet (exit 1 if one can), what hardware is there.
+            for title, args in (("rooms (netroom availability)", ["availability"]),
+                                ("gov-network isolation (netroom isolation)", ["isolation"]),
+                                ("hardware register (netroom inventory)", ["inventory"])):
+                say(title)
+                r = subprocess.run([sys.executable, "-m", "collector.cli.main", *args,
+                                    "--config", str(main_cfg)], cwd=REPO, check=False,
+                                   capture_output=True, text=True)
+                print(r.stdout or r.stderr)
         finally:
             for p in procs:
                 if p.poll() is None:
