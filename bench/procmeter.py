@@ -19,6 +19,19 @@ from typing import Callable
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
+# `python -c CLI_CHILD <netroom args>`: the netroom command, then its peak RSS
+# (kB) on stderr's last line. From VmHWM, not ru_maxrss: a child inherits its
+# parent's ru_maxrss across fork and keeps it across exec on Linux, so a large
+# bench process would be measured instead (reports showed 154 MB for 96).
+CLI_CHILD = ("import re, sys\nfrom collector.cli.main import main\nrc = main(sys.argv[1:])\n"
+             "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), "
+             "file=sys.stderr)\nsys.exit(rc)\n")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS, MB (VmHWM; see CLI_CHILD for why not ru_maxrss)."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:", 1)[1].split()[0]) / 1024
 
 
 class CpuGroup:

@@ -18,7 +18,7 @@ Method (docs/benchmarks.md, "Bureau scale: evaluation and report"):
    service prunes it before each pass; then one pass of the service writes
    the rooms' complete days back (``availability`` points to InfluxDB, days
    to the state), as a running collector would have.
-2. Each measurement runs in a fresh subprocess (peak RSS: its ru_maxrss),
+2. Each measurement runs in a fresh subprocess (peak RSS: its VmHWM),
    medians of --repeat, all at the same "now" (the history's end):
    old   snapshot.build(reader(InfluxSink)) + evaluate_all: CPU and wall s,
          queries, and influxd's own CPU s during the pass;
@@ -45,7 +45,6 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
-import resource
 import sqlite3
 import statistics
 import subprocess
@@ -65,6 +64,7 @@ from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
+from procmeter import CLI_CHILD, peak_rss_mb  # noqa: E402
 from servers import OPENER, Influxd  # noqa: E402
 
 from collector import gcpause  # noqa: E402
@@ -294,7 +294,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             ev = evaluate_all(org, state_snapshot.build(db, org, now))
         out.update(cpu_s=time.process_time() - c, wall_s=time.perf_counter() - w,
                    rebuild_cpu_s=rc, rebuild_wall_s=rw, queries=n[0])
-    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["rss_mb"] = peak_rss_mb()
     out["verdicts"] = {s: sum(v.status == s for v in ev.verdicts)
                        for s in ("pass", "fail", "no_data")}
     return out
@@ -321,12 +321,8 @@ def run_child(spec: dict[str, Any], influxd_pid: int | None = None) -> dict[str,
 
 def report(cfg: Path, source: str, out: Path) -> dict[str, Any]:
     """`netroom report --format json --source ...`: wall s (process start to exit), RSS."""
-    code = ("import resource, sys\nfrom collector.cli.main import main\n"
-            "rc = main(sys.argv[1:])\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-            "sys.exit(rc)\n")
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", code, "report", "--config", str(cfg),
+    r = subprocess.run([sys.executable, "-c", CLI_CHILD, "report", "--config", str(cfg),
                         "--format", "json", "--source", source, "--output", str(out)],
                        check=False, capture_output=True, text=True, cwd=REPO,
                        timeout=1800)

@@ -33,6 +33,8 @@ from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from procmeter import CLI_CHILD  # noqa: E402
+
 from collector import gcpause  # noqa: E402
 from collector.compliance.availability import complete_days  # noqa: E402
 from collector.compliance.evaluate import evaluate_all  # noqa: E402
@@ -93,11 +95,7 @@ def one_pass(db: StateDB, org: object, now_ms: int) -> float:
 def report(cfg: Path) -> tuple[float, float]:
     """(wall s, peak RSS MB) of `netroom report --format json --source state`."""
     t = time.perf_counter()
-    code = ("import resource, sys\nfrom collector.cli.main import main\n"
-            "rc = main(sys.argv[1:])\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-            "sys.exit(rc)\n")
-    r = subprocess.run([sys.executable, "-c", code, "report", "--config", str(cfg),
+    r = subprocess.run([sys.executable, "-c", CLI_CHILD, "report", "--config", str(cfg),
                         "--format", "json", "--source", "state"],
                        capture_output=True, text=True, cwd=REPO, check=True)
     wall = time.perf_counter() - t

@@ -137,22 +137,7 @@ def main() -> int:
                                 str(main_cfg), "--format", "table"], cwd=REPO, check=False,
                                capture_output=True, text=True)
             print(r.stdout or r.stderr)
-            html = DATA / "report.html"
-            subprocess.run([sys.executable, "-m", "collector.cli.main", "report", "--config",
-                            str(main_cfg), "--format", "html", "--output", str(html)],
-                           cwd=REPO, check=False, capture_output=True)
-            if html.exists():
-                print(f"  printable report: {html}")
-            # What commanders and IT staff ask next: is the room open, can a gov
-            # PC reach the internet (exit 1 if one can), what hardware is there.
-            for title, args in (("rooms (netroom availability)", ["availability"]),
-                                ("gov-network isolation (netroom isolation)", ["isolation"]),
-                                ("hardware register (netroom inventory)", ["inventory"])):
-                say(title)
-                r = subprocess.run([sys.executable, "-m", "collector.cli.main", *args,
-                                    "--config", str(main_cfg)], cwd=REPO, check=False,
-                                   capture_output=True, text=True)
-                print(r.stdout or r.stderr)
+            show_clis(main_cfg)
         finally:
             for p in procs:
                 if p.poll() is None:
@@ -164,6 +149,25 @@ def main() -> int:
     say(f"done; everything stopped. Configs and logs are in {DATA}")
     print(json.dumps({"ok": True}))
     return 0
+
+
+def show_clis(cfg: Path) -> None:
+    """What commanders and IT staff ask next: is the room open, can a gov PC
+    reach the internet (exit 1 if one can), what hardware is there; and the
+    report as a printable page."""
+    html = DATA / "report.html"
+    subprocess.run([sys.executable, "-m", "collector.cli.main", "report", "--config", str(cfg),
+                    "--format", "html", "--output", str(html)], cwd=REPO, check=False,
+                   capture_output=True)
+    if html.exists():
+        print(f"  printable report: {html}")
+    for title, command in (("rooms (netroom availability)", "availability"),
+                           ("gov-network isolation (netroom isolation)", "isolation"),
+                           ("hardware register (netroom inventory)", "inventory")):
+        say(title)
+        r = subprocess.run([sys.executable, "-m", "collector.cli.main", command, "--config",
+                            str(cfg)], cwd=REPO, check=False, capture_output=True, text=True)
+        print(r.stdout or r.stderr)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,15 @@ from typing import Any, Callable
 
 import fleets
 import pytest
-from harness import Publisher, message, start_collector, stop_process, wait_count, write_config
+from harness import (
+    Publisher,
+    message,
+    run_cli,
+    start_collector,
+    stop_process,
+    wait_count,
+    write_config,
+)
 from servers import Influxd, Mosquitto, wait_until
 
 from collector.compliance.availability import Timeline, online_spans, room_now
@@ -338,3 +346,24 @@ def test_runs_never_bridge_a_silence_the_default_interval_splits(tmp_path: Path)
     full = Timeline(tuple(ticks), (), 60.0)
     assert online_spans(Timeline((), (), 60.0, tuple(runs)), now, 3) == online_spans(full, now, 3)
     db.close()
+
+
+def test_a_state_file_of_an_older_layout_is_not_complete_to_readers(
+        tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd, influx_db: str) -> None:
+    """After an upgrade, before the collector restarts (and rebuilds the file in
+    the new layout), `netroom report` must not read the old file: --source
+    state says so in one line, auto falls back to InfluxDB."""
+    cfg = write_config(tmp_path, mosquitto, influxd, db=influx_db, sites=tree("UTC"),
+                       collector={"spool_dir": str(tmp_path / "spool")})
+    db = StateDB(path_in(str(tmp_path / "spool")))
+    db.put("complete", "1")
+    assert db.complete
+    db.put("schema", "3")  # as an older collector left it
+    db.db.execute("DROP TABLE room_first")
+    db.close()
+    assert not StateDB(path_in(str(tmp_path / "spool")), readonly=True).complete
+    r = run_cli("collector.cli.main", "report", "--config", str(cfg), "--source", "state")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "from another netroom version" in r.stderr
+    r = run_cli("collector.cli.main", "report", "--config", str(cfg), "--format", "json")
+    assert r.returncode == 0, r.stderr  # from InfluxDB

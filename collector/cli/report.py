@@ -107,8 +107,9 @@ def _from_state(args: argparse.Namespace, org: Org, path: str) -> Snapshots | No
         return None
     if db is None:
         if args.source == "state":
-            raise ConfigError(f"--source state: {path} is missing or not yet complete "
-                              "(is the collector running with this config?)")
+            raise ConfigError(f"--source state: {path} is missing, not yet complete, or "
+                              "from another netroom version (is the collector running with "
+                              "this config, and restarted since an upgrade?)")
         return None
     try:
         return state_snapshot.build(db, org, int(time.time() * 1000))

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Iterator, Mapping
 
+import orjson
+
 from collector.compliance.evaluate import (
     Evaluation,
     Purchase,
@@ -221,7 +223,9 @@ def json_chunks(doc: Mapping[str, object]) -> Iterator[str]:
 
 
 def _json_line(v: object) -> str:
-    text = json.dumps(v, ensure_ascii=False)
+    # orjson: a bureau's report is 40,000 PCs' rows, and json's encoder was a
+    # fifth of its time. Compact (no blank after , and :), the same data.
+    text = orjson.dumps(v).decode()
     # One line of JSON has no raw control characters; most lines (Chinese
     # text included) have nothing else to escape either: str.isprintable()
     # tells in C, the regular expression only runs on the others.

@@ -161,9 +161,11 @@ class StateDB:
 
     @property
     def complete(self) -> bool:
-        """True once the state holds what InfluxDB held when it began (rebuild.py)."""
+        """True once the state holds what InfluxDB held when it began (rebuild.py),
+        in this version's layout (a reader may meet a file an older collector
+        still runs on: not complete, so `netroom report` reads InfluxDB)."""
         try:
-            return self.get("complete") == "1"
+            return self.get("complete") == "1" and self.get("schema") == SCHEMA_VERSION
         except sqlite3.Error:
             return False  # a file still being created
 
