@@ -390,9 +390,14 @@ def test_panels_show_the_hand_computed_figures(influxd: Influxd,
     assert values(comp.panel(panel("netroom-compliance-en", "No data")), "no_data") == [1]
     assert values(comp.panel(panel("netroom-compliance-en", "Pass rate")),
                   "pass_rate") == [50]
-    by_unit = {r["battalion"]: (r["pass_rate"], r["passing"], r["failing"], r["no_data"])
+    by_unit = {r["battalion"]: (r["battalion_name"], r["pass_rate"], r["passing"],
+                                r["failing"], r["no_data"])
                for r in comp.panel(panel("netroom-compliance-en", "Pass rate by unit"))}
-    assert by_unit == {"dd-1": (50, 1, 1, 0), "dd-2": (50, 1, 0, 1)}
+    assert by_unit == {"dd-1": ("一大队", 50, 1, 1, 0), "dd-2": ("二大队", 50, 1, 0, 1)}
+    # Shown by name: the id columns only filter.
+    [organize] = panel("netroom-compliance-zh", "各单位达标率")["transformations"]
+    assert organize["options"]["excludeByName"]["battalion"] is True
+    assert organize["options"]["renameByName"]["battalion_name"] == "大队"
     matrix = {(r["site"], r["rule"]): r["status"]
               for r in comp.panel(panel("netroom-compliance-en", "Sites × rules"))}
     assert matrix[("sq-2", "all")] == "fail" and matrix[("sq-2", "cadre_gov_pcs")] == "fail"

@@ -53,6 +53,8 @@ GOV_MBPS = float(gov_bandwidth.DEFAULTS["min_mbps"])
 PER_PC_MBPS = float(room_video.DEFAULTS["per_pc_mbps"])
 SITE_NAME = schema.name_tag(schema.SITE)
 NAMES = (*(schema.name_tag(level) for level in LEVELS),)
+# A unit's legend by name, where the points carry names (the write-backs).
+NAME_ALIAS = " ".join(f"$tag_{name}" for name in NAMES)
 NET = var_filter(schema.NETWORK, "network")
 TESTS = f"FROM {schema.ident(schema.BANDWIDTH)} WHERE $timeFilter AND {SITE} AND {NET}"
 DAILY_TESTS = f"FROM {in_rp(DAILY_VAR, schema.BANDWIDTH)} WHERE $timeFilter AND {SITE} AND {NET}"
@@ -91,7 +93,7 @@ def build(t: Tr) -> Json:
     g.add(12, 8, timeseries(t("网络室每台电脑带宽", "Bandwidth per room PC"), [target(
         f'SELECT mean("actual") FROM {in_rp(DAILY_VAR, schema.COMPLIANCE)} WHERE $timeFilter '
         f"AND {schema.tag_is(schema.RULE, room_video.NAME)} AND {SITE} "
-        f"{by_interval(*LEVELS)} fill(none)", alias=UNIT_ALIAS)], "Mbits",
+        f"{by_interval(*LEVELS, *NAMES)} fill(none)", alias=NAME_ALIAS)], "Mbits",
         t(f"中队测速下行 ÷ 网络室电脑数（取较低的网络），按单位平均；红线为每台 {PER_PC_MBPS:g} "
           "Mbit/s（可同时观看视频）",
           f"The site's download / its room PCs (the lower network), mean per unit; the red "

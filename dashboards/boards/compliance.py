@@ -46,6 +46,7 @@ LATEST_ALL = (f'SELECT last("ok") AS "ok", last("no_data") AS "no_data" {IN_RANG
 SITE_NAME = schema.name_tag(schema.SITE)
 BY_SITE_RULE = schema.group_by(schema.SITE, SITE_NAME, schema.RULE)
 LEVELS = tuple(key for key, _, _ in ORG_LEVELS)  # tag keys of the org tree
+UNIT_NAMES = tuple(schema.name_tag(level) for level in LEVELS)  # on the write-backs
 
 
 def rule_titles(t: Tr) -> Dict[str, str]:
@@ -110,18 +111,18 @@ def build(t: Tr) -> Json:
                 f'count("ok") AS "sites" FROM (SELECT last("ok") AS "ok", '
                 f'last("no_data") AS "no_data" {IN_RANGE} '
                 f"AND {schema.tag_is(schema.RULE, ALL)} AND {SITE} "
-                f"{schema.group_by(schema.SITE, *LEVELS)}) {schema.group_by(*LEVELS)}",
-                table=True)],
+                f"{schema.group_by(schema.SITE, *LEVELS, *UNIT_NAMES)}) "
+                f"{schema.group_by(*LEVELS, *UNIT_NAMES)}", table=True)],
         t("全部规则达标的中队所占比例；无数据的中队另计，不计为达标",
           "Share of sites passing every rule; sites without data counted apart, never as "
           "passing"),
-        transformations=[rename({"detachment": t("支队", "Detachment"),
-                                 "battalion": t("大队", "Battalion"),
+        # Units by name (the write-back's name tags); the ids only filter.
+        transformations=[rename({**{schema.name_tag(lv): t(zh, en) for lv, zh, en in ORG_LEVELS},
                                  "pass_rate": t("达标率", "Pass rate"),
                                  "passing": t("达标中队", "Passing"),
                                  "failing": t("未达标中队", "Failing"),
                                  "no_data": t("无数据中队", "No data"),
-                                 "sites": t("中队数", "Sites")})],
+                                 "sites": t("中队数", "Sites")}, hide=("Time", *LEVELS))],
         overrides=[override(t("达标率", "Pass rate"), unit="percent", decimals=0)]))
     g.add(12, 8, timeseries(
         t("各规则达标率趋势", "Pass rate per rule"),
