@@ -23,7 +23,7 @@ from collector.ingest.drainer import Drainer
 from collector.ingest.entry import Counters, Entry
 from collector.ingest.spool import Spool
 from collector.ingest.subscriber import Ingest
-from collector.ingest.writer import Writer
+from collector.ingest.writer import RETRY_S, STALL_LOG_S, Writer
 from collector.publish import SettingsPublisher, settings_login
 from collector.speedtest.server import SpeedServer
 from collector.store import writeback
@@ -31,7 +31,7 @@ from collector.store.rows import Read, reader
 from collector.store.state import rebuild
 from collector.store.state import records as state_records
 from collector.store.state import snapshot as state_snapshot
-from collector.store.state.db import StateDB, path_in
+from collector.store.state.db import StateDB, StateError, path_in
 from collector.watchdog import Notifier
 from netroom import protocol, schema
 from netroom.ratelimit import RateLimitedLog
@@ -203,9 +203,35 @@ class Collector:
                 records.extend(e.facts)
             elif e.facts is not None:
                 records.append(e.facts)
-        self.state.apply(records)
+        self._apply(records)
         if any(isinstance(r, state_records.Inventory) for r in records):
             self.changelog.wake()  # the state may have found hardware changes
+
+    def _apply(self, records: list[Any]) -> None:
+        """Apply a durable batch's records to the state before its acks. A full
+        disk stalls the acks (the broker keeps the messages) until space is
+        freed, as a full spool does; the writer counts as alive meanwhile
+        (its ack stage is waiting, not hung). Any other state error, or a stop
+        while stalled, ends the writer with the batch unacknowledged."""
+        last_log = 0.0
+        while True:
+            try:
+                self.state.apply(records)
+            except StateError as exc:
+                if not exc.full or self._stop.is_set():
+                    raise
+                self.writer.stalled = str(exc)
+                if time.monotonic() - last_log >= STALL_LOG_S:
+                    last_log = time.monotonic()
+                    log.error("%s: not acknowledging %d records' messages until space is "
+                              "freed (the broker keeps them)", exc, len(records))
+                self._stop.wait(RETRY_S)
+                self.writer.beat = time.monotonic()
+                continue
+            if self.writer.stalled:
+                log.warning("state database written again after a stall")
+                self.writer.stalled = ""
+            return
 
     def _stats(self, stop: threading.Event) -> None:
         while not stop.wait(self.cfg.stats_interval_s):

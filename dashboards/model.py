@@ -54,7 +54,11 @@ ALL = ".*"  # the All value of every multi-value variable
 RP_VAR, DAILY_VAR = "rp", "daily"
 SITE_METRICS = f"{schema.ident(schema.RP_ROLLUP)}.{schema.ident(schema.SITE_METRICS)}"
 UNIT_METRICS = f"{schema.ident(schema.RP_ROLLUP)}.{schema.ident(schema.UNIT_METRICS)}"
-UNIT_ALIAS = " ".join(f"$tag_{key}" for key in LEVELS)  # a unit's legend: its path
+# Every point under a unit carries its units' names too (Org.tags_for): group
+# by both, filter by the ids, show the names (legends, table columns).
+UNIT_NAMES = tuple(schema.name_tag(key) for key in LEVELS)
+UNIT_TAGS = (*LEVELS, *UNIT_NAMES)
+UNIT_ALIAS = " ".join(f"$tag_{name}" for name in UNIT_NAMES)  # a unit's legend: its path
 
 
 def in_rp(var: str, measurement: str) -> str:

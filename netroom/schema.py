@@ -154,6 +154,13 @@ def name_tag(level: str) -> str:
     return f"{level}{NAME_SUFFIX}"
 
 
+def tag_text(name: str, fallback: str) -> str:
+    """A display name as a tag value: line feeds as spaces, no trailing backslash
+    (line protocol cannot carry either); ``fallback`` (the id) when nothing is left."""
+    text = " ".join(name.split()).rstrip("\\")
+    return text or fallback
+
+
 def label_tag(level: str) -> str:
     """``site_label``: ``<id>:<name>`` on site_info (a filter's value and text)."""
     return f"{level}{LABEL_SUFFIX}"

@@ -35,7 +35,10 @@ def test_tree_levels_path_tags_and_defaults() -> None:
     assert s1 is not None
     assert (s1.name, s1.cadres, s1.staff, s1.classes) == ("一中队", 1, 2, 3)
     assert org.site("sq-2").name == "sq-2"  # type: ignore[union-attr]
-    assert org.tags_for("sq-1") == {"bureau": "bj", "detachment": "d1", "battalion": "b1"}
+    # Ids to filter by, names to show (one value per site: no series of their own).
+    assert org.tags_for("sq-1") == {"bureau": "bj", "detachment": "d1", "battalion": "b1",
+                                    "bureau_name": "北京局", "detachment_name": "一支队",
+                                    "battalion_name": "一大队"}
     assert org.tags_for("nowhere") == {}
     assert s1.room == Room(("00:00-24:00",), (1, 2, 3, 4, 5, 6, 7), "Asia/Shanghai", 1)
     assert (org.freshness_days, org.evaluate_interval_s, org.rules) == (7, 300, {})
@@ -50,8 +53,10 @@ def test_any_depth_and_custom_levels() -> None:
         {"id": "c", "children": [{"id": "d", "children": [{"id": "e", "children": [
             sq("leaf")]}]}]}]}]}]
     org = read_org(deep, None)
-    assert org.tags_for("leaf") == {"bureau": "a", "zone": "b", "battalion": "c",
-                                    "squadron": "d", "level5": "e"}
+    tags = org.tags_for("leaf")
+    assert {k: v for k, v in tags.items() if not k.endswith("_name")} == {
+        "bureau": "a", "zone": "b", "battalion": "c", "squadron": "d", "level5": "e"}
+    assert tags["zone_name"] == "b" and tags["level5_name"] == "e"  # no name: the id
     flat = read_org([sq("alone")], None)  # a site without any unit
     assert flat.tags_for("alone") == {}
 
@@ -144,6 +149,8 @@ BAD_SITES = [
     ([{"id": "d1", "staff": 3, "children": [sq()]}], "sites.d1.staff: only sites"),
     ([{"id": "d1", "level": "host", "children": [sq()]}], "sites.d1.level: 'host' cannot be a"),
     ([{"id": "d1", "level": "nic", "children": [sq()]}], "sites.d1.level: 'nic' cannot be a"),
+    ([{"id": "d1", "level": "zone_name", "children": [sq()]}],
+     "sites.d1.level: 'zone_name' cannot end in '_name' or '_label'"),
     ([{"id": "d1", "level": "zone", "children": [{"id": "d2", "level": "zone",
                                                    "children": [sq()]}]}],
      "sites.d1.d2.level: 'zone' is already an ancestor's level"),

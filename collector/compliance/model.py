@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from collector.compliance.register import MinSpec
 from netroom.central import Settings
-from netroom.schema import parse_window
+from netroom.schema import name_tag, parse_window, tag_text
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,19 @@ class Org:
         return {s.id: s.settings.version for s in self.sites}
 
     def tags_for(self, site_id: str) -> dict[str, str]:
-        """The org path tags for points of ``site_id`` (level -> ancestor id)."""
-        site = self.site(site_id)
-        return dict(site.path) if site is not None else {}
+        """The org path tags for points of ``site_id``: level -> ancestor id and
+        ``<level>_name`` -> its name (one value per site: no series of their own;
+        legends and tables show names, filters use ids). {} for a stray site."""
+        return dict(self._path_tags.get(site_id, {}))
+
+    @cached_property
+    def _path_tags(self) -> dict[str, dict[str, str]]:
+        """tags_for of every site, computed once (ingest asks for every message)."""
+        out = {}
+        for site in self.sites:
+            tags = dict(site.path)
+            for level, unit in site.path:
+                node = self.nodes.get(unit)
+                tags[name_tag(level)] = tag_text(node.name if node else unit, unit)
+            out[site.id] = tags
+        return out

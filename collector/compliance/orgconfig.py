@@ -95,6 +95,9 @@ def _read_node(data: Any, where: str, parent: str, ancestors: tuple[tuple[str, s
                           f"not {', '.join(sorted(reserved))})")
     if any(lv == level for lv, _ in ancestors):
         raise ConfigError(f"{key}.level: {level!r} is already an ancestor's level")
+    if level.endswith((schema.NAME_SUFFIX, schema.LABEL_SUFFIX)):
+        raise ConfigError(f"{key}.level: {level!r} cannot end in {schema.NAME_SUFFIX!r} or "
+                          f"{schema.LABEL_SUFFIX!r} (the tags of units' names are so called)")
     if not isinstance(children, list) or not children:
         raise ConfigError(f"{key}.children: must be a non-empty list (a site has no children)")
     for head in ("cadres", "staff", "classes", "room", "rules"):

@@ -27,21 +27,11 @@ from netroom import schema
 GRACE_MS = schema.HOUR_MS  # a day is written once it ended this long ago
 
 
-def tag_text(name: str, fallback: str) -> str:
-    """A display name as a tag value: line feeds as spaces, no trailing backslash
-    (line protocol cannot carry either); the id when nothing is left."""
-    text = " ".join(name.split()).rstrip("\\")
-    return text or fallback
-
-
 def site_tags(org: Org, site: Site) -> dict[str, str]:
     """The tags of every point about ``site``: org path ids, site id, and names."""
-    tags = {**org.tags_for(site.id), schema.SITE: site.id,
-            schema.name_tag(schema.SITE): tag_text(site.name, site.id)}
-    for level, unit in site.path:
-        node = org.nodes.get(unit)
-        tags[schema.name_tag(level)] = tag_text(node.name if node else unit, unit)
-    return tags
+    # The units' ids and names come with tags_for, as on the agents' points.
+    return {**org.tags_for(site.id), schema.SITE: site.id,
+            schema.name_tag(schema.SITE): schema.tag_text(site.name, site.id)}
 
 
 def site_info_points(org: Org, now_ms: int) -> list[Point]:

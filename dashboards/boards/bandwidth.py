@@ -28,6 +28,8 @@ from dashboards.model import (
     UNIT,
     UNIT_ALIAS,
     UNIT_METRICS,
+    UNIT_NAMES,
+    UNIT_TAGS,
     Grid,
     Json,
     Tr,
@@ -52,9 +54,7 @@ UID = "netroom-bandwidth"
 GOV_MBPS = float(gov_bandwidth.DEFAULTS["min_mbps"])
 PER_PC_MBPS = float(room_video.DEFAULTS["per_pc_mbps"])
 SITE_NAME = schema.name_tag(schema.SITE)
-NAMES = (*(schema.name_tag(level) for level in LEVELS),)
-# A unit's legend by name, where the points carry names (the write-backs).
-NAME_ALIAS = " ".join(f"$tag_{name}" for name in NAMES)
+NAMES = UNIT_NAMES
 NET = var_filter(schema.NETWORK, "network")
 TESTS = f"FROM {schema.ident(schema.BANDWIDTH)} WHERE $timeFilter AND {SITE} AND {NET}"
 DAILY_TESTS = f"FROM {in_rp(DAILY_VAR, schema.BANDWIDTH)} WHERE $timeFilter AND {SITE} AND {NET}"
@@ -76,7 +76,7 @@ def build(t: Tr) -> Json:
     ):
         g.add(8, 8, timeseries(title, [target(
             f'SELECT mean("{field}") {DAILY_TESTS} '
-            f"{by_interval(*LEVELS, schema.NETWORK)} fill(none)",
+            f"{by_interval(*UNIT_TAGS, schema.NETWORK)} fill(none)",
             alias=f"{UNIT_ALIAS} $tag_network")], unit, desc, lo=0,
             transformations=network_legends(t),
             lines=[("red", GOV_MBPS)] if field == "download_mbps" else ()))
@@ -84,7 +84,7 @@ def build(t: Tr) -> Json:
     g.add(12, 8, timeseries(t("近 30 天政务网带宽趋势", "Gov bandwidth, last 30 days"), [target(
         f'SELECT mean("download_mbps") FROM {schema.ident(schema.RP_FOREVER)}.'
         f"{schema.ident(schema.BANDWIDTH)} WHERE $timeFilter AND {SITE} AND "
-        f"{schema.tag_is(schema.NETWORK, 'gov')} GROUP BY time(1d), {schema.tags(*LEVELS)} "
+        f"{schema.tag_is(schema.NETWORK, 'gov')} GROUP BY time(1d), {schema.tags(*UNIT_TAGS)} "
         "fill(none)", alias=UNIT_ALIAS)], "Mbits",
         t(f"每日平均下行（各单位所选中队），固定显示近 30 天；红线为要求 {GOV_MBPS:g} Mbit/s",
           f"Daily mean download of the chosen sites per unit, always the last 30 days; "
@@ -93,7 +93,7 @@ def build(t: Tr) -> Json:
     g.add(12, 8, timeseries(t("网络室每台电脑带宽", "Bandwidth per room PC"), [target(
         f'SELECT mean("actual") FROM {in_rp(DAILY_VAR, schema.COMPLIANCE)} WHERE $timeFilter '
         f"AND {schema.tag_is(schema.RULE, room_video.NAME)} AND {SITE} "
-        f"{by_interval(*LEVELS, *NAMES)} fill(none)", alias=NAME_ALIAS)], "Mbits",
+        f"{by_interval(*UNIT_TAGS)} fill(none)", alias=UNIT_ALIAS)], "Mbits",
         t(f"中队测速下行 ÷ 网络室电脑数（取较低的网络），按单位平均；红线为每台 {PER_PC_MBPS:g} "
           "Mbit/s（可同时观看视频）",
           f"The site's download / its room PCs (the lower network), mean per unit; the red "
@@ -120,7 +120,7 @@ def build(t: Tr) -> Json:
     g.add(24, 8, timeseries(t("各单位网卡流量合计", "NIC traffic per unit and network"), [
         target(f"SELECT mean({schema.ident(rate)}) * 8 AS \"{col}\" FROM {UNIT_METRICS} "
                f"WHERE $timeFilter AND {UNIT} AND {NET} "
-               f"{by_interval(*LEVELS, schema.NETWORK)} fill(none)",
+               f"{by_interval(*UNIT_TAGS, schema.NETWORK)} fill(none)",
                ref, f"{UNIT_ALIAS} $tag_network {label}")
         for ref, rate, col, label in rx_tx],
         "bps", t("各电脑 5 分钟平均速率之和；筛选支队、大队、网络（单个中队及各电脑见电脑明细）",

@@ -20,6 +20,7 @@ from dashboards.model import (
     ORG_LEVELS,
     SITE,
     STATUS,
+    UNIT_NAMES,
     Grid,
     Json,
     Tr,
@@ -46,7 +47,6 @@ LATEST_ALL = (f'SELECT last("ok") AS "ok", last("no_data") AS "no_data" {IN_RANG
 SITE_NAME = schema.name_tag(schema.SITE)
 BY_SITE_RULE = schema.group_by(schema.SITE, SITE_NAME, schema.RULE)
 LEVELS = tuple(key for key, _, _ in ORG_LEVELS)  # tag keys of the org tree
-UNIT_NAMES = tuple(schema.name_tag(level) for level in LEVELS)  # on the write-backs
 
 
 def rule_titles(t: Tr) -> Dict[str, str]:

@@ -23,11 +23,14 @@ from __future__ import annotations
 
 from dashboards.model import (
     LEVELS,
+    ORG_LEVELS,
     SITE,
     SITE_METRICS,
     UNIT,
     UNIT_ALIAS,
     UNIT_METRICS,
+    UNIT_NAMES,
+    UNIT_TAGS,
     Grid,
     Json,
     Tr,
@@ -106,14 +109,14 @@ def build(t: Tr) -> Json:
 
 def _units(g: Grid, t: Tr) -> None:
     """Per unit (lowest org level) and network, from the 5-minute unit series."""
-    per_unit = f"{by_interval(*LEVELS)} fill(none)"
+    per_unit = f"{by_interval(*UNIT_TAGS)} fill(none)"
     about = t("筛选支队、大队；每个大队一条线（中队筛选不作用于本图，单个中队见电脑明细）",
               "Filtered by detachment and battalion; one line per battalion (the site "
               "filter does not apply here: one site is on PC details)")
     for title, query, unit, hi, what in (
         (t("各单位、网络上报电脑数", "PCs reporting per unit and network"),
          f"SELECT mean({schema.ident(schema.PCS)}) {UNITS} "
-         f"{by_interval(*LEVELS, schema.NETWORK)} fill(none)", "none", None,
+         f"{by_interval(*UNIT_TAGS, schema.NETWORK)} fill(none)", "none", None,
          t("每 5 分钟内有上报的电脑（时间段内平均）",
            "PCs that reported within each 5 minutes (mean over the interval)")),
         (t("各单位平均 CPU 使用率", "Mean CPU per unit"),
@@ -131,7 +134,7 @@ def _units(g: Grid, t: Tr) -> None:
         g.add(12, 8, timeseries(title, [target(query, alias=alias)], unit,
                                 f"{what}. {about}" if t.lang == "en" else f"{what}。{about}",
                                 interval="5m", lo=0, hi=hi))
-    names = {"detachment": t("支队", "Detachment"), "battalion": t("大队", "Battalion"),
+    names = {**{name: t(zh, en) for name, (_, zh, en) in zip(UNIT_NAMES, ORG_LEVELS)},
              "pcs": t("上报电脑", "PCs reporting"),
              "cpu_percent": "CPU", "mem_used_percent": t("内存", "Memory"),
              schema.DISK_USED_PERCENT: t("最满磁盘", "Fullest disk")}
@@ -142,12 +145,12 @@ def _units(g: Grid, t: Tr) -> None:
         f'SELECT last({schema.ident(schema.PCS)}) AS "pcs", '
         f'last("cpu_percent") AS "cpu_percent", last("mem_used_percent") AS "mem_used_percent", '
         f'max({schema.ident(schema.DISK_USED_PERCENT)}) AS "disk" {UNITS} '
-        f"{schema.group_by(schema.NETWORK, *LEVELS)}) "
-        f"{schema.group_by(*LEVELS)}", table=True)],
+        f"{schema.group_by(schema.NETWORK, *UNIT_TAGS)}) "
+        f"{schema.group_by(*UNIT_TAGS)}", table=True)],
         t("上报电脑、CPU、内存按各单位最近 5 分钟；最满磁盘为时间范围内；筛选支队、大队",
           "PCs reporting, CPU and memory from each unit's latest 5 minutes; "
           "fullest disk over the time range; filtered by detachment and battalion"),
-        transformations=[rename(names)],
+        transformations=[rename(names, hide=("Time", *LEVELS))],
         overrides=[override("CPU", unit="percent", decimals=0),
                    override(names["mem_used_percent"], unit="percent", decimals=0),
                    override(names[schema.DISK_USED_PERCENT], unit="percent", decimals=0)]))

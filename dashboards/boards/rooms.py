@@ -20,12 +20,12 @@ from typing import List, Tuple
 from collector.compliance.rules import RULES
 from dashboards.model import (
     DAILY_VAR,
-    LEVELS,
     NOT_AHEAD,
     SITE,
     UNIT,
     UNIT_ALIAS,
     UNIT_METRICS,
+    UNIT_TAGS,
     Grid,
     Json,
     Tr,
@@ -99,7 +99,7 @@ def build(t: Tr) -> Json:
     g.add(24, 12, _rooms_table(t, goal))
     g.add(24, 8, timeseries(t("各单位在线网络室电脑数", "Room PCs online per unit"), [target(
         f"SELECT mean({schema.ident(schema.ROOM_PCS)}) FROM {UNIT_METRICS} WHERE $timeFilter "
-        f"AND {UNIT} {by_interval(*LEVELS, schema.NETWORK)} fill(0)",
+        f"AND {UNIT} {by_interval(*UNIT_TAGS, schema.NETWORK)} fill(0)",
         alias=f"{UNIT_ALIAS} $tag_network")], "none",
         t("每 5 分钟内有上报的网络室电脑（按大队、网络合计）；0 表示该单位没有开放的网络室；"
           "筛选支队、大队（单个中队见电脑明细）",

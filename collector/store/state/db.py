@@ -81,7 +81,12 @@ REAL_RUN = "NOT (start_ms = end_ms AND closed = start_ms)"
 
 class StateError(OSError):
     """The state database cannot be opened or written (a disk problem, like the
-    spool's: the entry points report it in one line)."""
+    spool's: the entry points report it in one line). ``full``: the disk is
+    full (SQLITE_FULL): the write may succeed once space is freed."""
+
+    def __init__(self, message: str, full: bool = False) -> None:
+        super().__init__(message)
+        self.full = full
 
 
 def path_in(spool_dir: str) -> str:
@@ -216,7 +221,8 @@ class StateDB:
                 raise
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StateError(f"state database {self.path}: {exc}") from exc
+            full = getattr(exc, "sqlite_errorcode", None) == 13 or "disk is full" in str(exc)
+            raise StateError(f"state database {self.path}: {exc}", full) from exc
 
     def _first(self, site: str, ts: int) -> None:
         """The room's first report: one statement per site and connection,
