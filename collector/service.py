@@ -179,7 +179,7 @@ class Collector:
 
     def _retention(self, stop: threading.Event) -> None:
         org = self.cfg.org
-        levels = sorted({k for s in org.sites for k in org.tags_for(s.id)})
+        levels = org.level_tags()
         retention.keep(self.cfg.influxdb, levels, stop)
 
     def _handle(self, entry: Entry) -> bool:

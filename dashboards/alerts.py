@@ -106,8 +106,9 @@ def rules() -> List[Json]:
               '{{ printf "%.0f" $values.B.Value }} 分钟'),
         _rule("isolation", "政务网电脑违规外联",
               f'SELECT count("violated") AS "violations" {_from(schema.ISOLATION)} '
-              f'AND "violated" = true {schema.group_by(site, schema.HOST)}', 600, "gt", 0,
-              "中队 {{ $labels.site }} 的政务网电脑 {{ $labels.host }} 可访问互联网或桥接两网"
+              f'AND "violated" = true {schema.group_by(site, name, schema.HOST)}', 600, "gt", 0,
+              "{{ $labels.site_name }}（{{ $labels.site }}）的政务网电脑 {{ $labels.host }} "
+              "可访问互联网或桥接两网"
               '（近 10 分钟 {{ printf "%.0f" $values.B.Value }} 次）'),
         _rule("rule-failing", "中队新出现未达标项",
               f'SELECT 1 - last("ok") - last("no_data") AS "failing" '
@@ -117,8 +118,9 @@ def rules() -> List[Json]:
               severity="warning"),
         _rule("agent-silent", "电脑代理失联",
               f'SELECT count("will") AS "wills" {_from(schema.STATUS)} AND "will" = true '
-              f"{schema.group_by(site, schema.HOST)}", 3600, "gt", 0,
-              "中队 {{ $labels.site }} 的电脑 {{ $labels.host }} 超过心跳时限未上报"
+              f"{schema.group_by(site, name, schema.HOST)}", 3600, "gt", 0,
+              "{{ $labels.site_name }}（{{ $labels.site }}）的电脑 {{ $labels.host }} "
+              "超过心跳时限未上报"
               "（消息服务器发出遗嘱消息）", severity="warning"),
         _rule("collector-write-errors", "采集服务写入错误",
               f'SELECT sum("d") AS "write_errors" FROM (SELECT non_negative_difference('

@@ -287,20 +287,22 @@ def seeded(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
     # reads them) has no writer yet: its points go in as line protocol. The
     # newest sq-1 day is a day off (nothing required) and must not count.
     # The org path as the collector tags it: ids and names (Org.tags_for).
-    names = ",bureau_name=局,battalion_name=一大队,detachment_name=一支队"
-    org = ",bureau=bj,battalion=dd-1,detachment=zd-1" + names
+    zd1 = ",bureau=bj,battalion=dd-1,detachment=zd-1,bureau_name=局,battalion_name=一大队," \
+          "detachment_name=一支队"
+    zd2 = ",bureau=bj,battalion=dd-2,detachment=zd-2,bureau_name=局,battalion_name=二大队," \
+          "detachment_name=二支队"
+    path = {"sq-1": f"{zd1},site_name=一中队", "sq-2": f"{zd1},site_name=二中队",
+            "sq-3": f"{zd2},site_name=三中队"}
     days = [("sq-1", 90, "D-1", 36000, 32400), ("sq-1", 60, "D", 0, 0),
             ("sq-2", 90, "D-1", 36000, 18000)]
     influxd.write("\n".join(
-        f'availability,site={s}{org} day="{d}",required_s={req}.0,open_s={op}.0 '
+        f'availability,site={s}{path[s]} day="{d}",required_s={req}.0,open_s={op}.0 '
         f"{int((now - ago * 60) * 1000)}" for s, ago, d, req, op in days), DB)
     # Clocks, as line protocol too (data the fleet board must read whichever
     # collector and protocol version wrote it): two agents' measured offsets
     # (r1-gov 5 min fast, c1-gov right), a metrics message the collector
     # re-stamped on arrival (r1-inet's clock 36 days behind), and a tick
     # stamped 2099 by sq-3's room PC, which has been silent for 50 minutes.
-    path = {"sq-1": org, "sq-2": org, "sq-3": ",bureau=bj,battalion=dd-2,detachment=zd-2,"
-            "bureau_name=局,battalion_name=二大队,detachment_name=二支队"}
     tags = {h: f"site={s},host={h},network={n},role={r}{path.get(s, '')}"
             for s, h, n, r in PCS}
     ms = int(now * 1000)

@@ -69,7 +69,7 @@ def test_ensure_creates_then_is_a_no_op_then_applies_changes(influxd: Influxd,
     pc = next(q for n, q in made.items() if n.startswith("netroom_pc_5m"))
     assert "RESAMPLE FOR 15m" in pc and "GROUP BY time(5m), *" in pc
     site = next(q for n, q in made.items() if n.startswith("netroom_site_5m"))
-    assert site.endswith("GROUP BY time(5m), site, network, battalion, detachment END")
+    assert site.endswith("GROUP BY time(5m), site, site_name, network, battalion, detachment END")
     unit = next(q for n, q in made.items() if n.startswith("netroom_unit_5m"))
     assert "INTO" in unit and "rollup.unit_metrics FROM" in unit, unit
     assert unit.endswith("GROUP BY time(5m), network, battalion, detachment END")

@@ -38,7 +38,9 @@ def test_tree_levels_path_tags_and_defaults() -> None:
     # Ids to filter by, names to show (one value per site: no series of their own).
     assert org.tags_for("sq-1") == {"bureau": "bj", "detachment": "d1", "battalion": "b1",
                                     "bureau_name": "北京局", "detachment_name": "一支队",
-                                    "battalion_name": "一大队"}
+                                    "battalion_name": "一大队", "site_name": "一中队"}
+    assert org.level_tags() == ["battalion", "battalion_name", "bureau", "bureau_name",
+                                "detachment", "detachment_name"]  # what units roll up by
     assert org.tags_for("nowhere") == {}
     assert s1.room == Room(("00:00-24:00",), (1, 2, 3, 4, 5, 6, 7), "Asia/Shanghai", 1)
     assert (org.freshness_days, org.evaluate_interval_s, org.rules) == (7, 300, {})
@@ -57,8 +59,9 @@ def test_any_depth_and_custom_levels() -> None:
     assert {k: v for k, v in tags.items() if not k.endswith("_name")} == {
         "bureau": "a", "zone": "b", "battalion": "c", "squadron": "d", "level5": "e"}
     assert tags["zone_name"] == "b" and tags["level5_name"] == "e"  # no name: the id
+    assert tags["site_name"] == "leaf"
     flat = read_org([sq("alone")], None)  # a site without any unit
-    assert flat.tags_for("alone") == {}
+    assert flat.tags_for("alone") == {"site_name": "alone"}
 
 
 def test_rules_defaults_overrides_waivers() -> None:

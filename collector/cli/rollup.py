@@ -25,7 +25,7 @@ from netroom.settings import load_yaml
 def org_levels(org: Org) -> list[str]:
     """The org tree's tag keys (detachment, battalion... and their ``_name`` tags):
     site_metrics and unit_metrics keep them."""
-    return sorted({k for s in org.sites for k in org.tags_for(s.id)})
+    return org.level_tags()
 
 
 def add_rollup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from collector.compliance.register import MinSpec
 from netroom.central import Settings
-from netroom.schema import name_tag, parse_window, tag_text
+from netroom.schema import SITE, name_tag, parse_window, tag_text
 
 
 @dataclass(frozen=True)
@@ -122,10 +122,17 @@ class Org:
         return {s.id: s.settings.version for s in self.sites}
 
     def tags_for(self, site_id: str) -> dict[str, str]:
-        """The org path tags for points of ``site_id``: level -> ancestor id and
-        ``<level>_name`` -> its name (one value per site: no series of their own;
-        legends and tables show names, filters use ids). {} for a stray site."""
+        """The org path tags for points of ``site_id``: level -> ancestor id,
+        ``<level>_name`` -> its name, and ``site_name`` (one value per site: no
+        series of their own; legends, tables and alerts show names, filters
+        use ids). {} for a stray site."""
         return dict(self._path_tags.get(site_id, {}))
+
+    def level_tags(self) -> list[str]:
+        """The tag keys of the units above the sites (levels and their names),
+        sorted: what the roll-ups group a unit by (not ``site_name``)."""
+        site_name = name_tag(SITE)
+        return sorted({k for tags in self._path_tags.values() for k in tags if k != site_name})
 
     @cached_property
     def _path_tags(self) -> dict[str, dict[str, str]]:
@@ -136,5 +143,6 @@ class Org:
             for level, unit in site.path:
                 node = self.nodes.get(unit)
                 tags[name_tag(level)] = tag_text(node.name if node else unit, unit)
+            tags[name_tag(SITE)] = tag_text(site.name, site.id)
             out[site.id] = tags
         return out

@@ -148,7 +148,9 @@ def continuous_queries(database: str, raw_rp: str, cfg: RetentionConfig,
             for c, r in _RATES)]
     rollup_metrics = _q(db, schema.RP_ROLLUP, schema.METRICS)
     site_metrics = _q(db, schema.RP_ROLLUP, schema.SITE_METRICS)
-    by_site = schema.tags(schema.SITE, schema.NETWORK, *sorted(set(org_levels)))
+    # site_name: on every point of a registered site (Org.tags_for), one value per site.
+    by_site = schema.tags(schema.SITE, schema.name_tag(schema.SITE), schema.NETWORK,
+                          *sorted(set(org_levels)))
     site = [f"count({schema.ident(schema.REPORTS)}) AS {schema.ident(schema.PCS)}",
             'mean("cpu_percent") AS "cpu_percent"',
             'mean("mem_used_percent") AS "mem_used_percent"',

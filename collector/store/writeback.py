@@ -29,9 +29,9 @@ GRACE_MS = schema.HOUR_MS  # a day is written once it ended this long ago
 
 def site_tags(org: Org, site: Site) -> dict[str, str]:
     """The tags of every point about ``site``: org path ids, site id, and names."""
-    # The units' ids and names come with tags_for, as on the agents' points.
-    return {**org.tags_for(site.id), schema.SITE: site.id,
-            schema.name_tag(schema.SITE): schema.tag_text(site.name, site.id)}
+    # The units' ids and names, and the site's name, come with tags_for, as on
+    # the agents' points.
+    return {**org.tags_for(site.id), schema.SITE: site.id}
 
 
 def site_info_points(org: Org, now_ms: int) -> list[Point]:
