@@ -139,9 +139,18 @@ class Started:
         self._thread.join(5)
 
 
+# --org: the messages' site in a sites tree, as deployed: every point then
+# carries the org path's ids and names (Org.tags_for), about 120 bytes more.
+ORG = [{"id": "bj", "name": "北京市局", "children": [
+    {"id": "zd-1", "name": "第一支队", "children": [
+        {"id": "dd-1", "name": "第一大队", "children": [
+            {"id": "sq-1", "name": "第一中队", "cadres": 0, "staff": 0}]}]}]}]
+
+
 def run_collector(tmp: Path, mosq: Mosquitto, influxd: Influxd, db: str, n: int,
                   msgs: list[tuple[str, bytes]], protocol: str, workers: int,
-                  collector_protocol: str | None, cheap_poll: bool = True) -> dict[str, Any]:
+                  collector_protocol: str | None, cheap_poll: bool = True,
+                  org: bool = False) -> dict[str, Any]:
     col: dict[str, Any] = {"spool_dir": str(tmp / f"spool-{db}"), "batch_size": 5000,
                            "flush_interval": 0.5, "client_id": f"bench-{db}",
                            "workers": workers}
@@ -151,6 +160,7 @@ def run_collector(tmp: Path, mosq: Mosquitto, influxd: Influxd, db: str, n: int,
         "mqtt": {"host": mosq.host, "port": mosq.port, "protocol": protocol},
         "influxdb": {"url": influxd.url, "database": db},
         "collector": col,
+        **({"sites": ORG, "rules": {"evaluate_interval": 86400}} if org else {}),
     }
     path = tmp / f"{db}.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -260,6 +270,8 @@ def main() -> None:
                     help="collector.mqtt_protocol (default: not set, the collector's "
                     "default); ratio_to_bare is to the bare peer speaking the same")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--org", action="store_true",
+                    help="the site in a sites tree: points carry the org ids and names")
     ap.add_argument("--poll", choices=("writes", "count"), default="writes",
                     help="count: the count query every 50 ms (the method before "
                     "2026-12-03 evening); writes: only once influxd's write counter "
@@ -279,7 +291,7 @@ def main() -> None:
                 influxd.post(f'CREATE DATABASE "{db}"')
                 r = run_collector(tmp, mosq, influxd, db, args.n, msgs, args.protocol,
                                   args.workers, args.collector_protocol,
-                                  cheap_poll=args.poll == "writes")
+                                  cheap_poll=args.poll == "writes", org=args.org)
                 results.append(r)
                 # Both peers, the collector's own protocol first.
                 for proto in sorted(bare, key=lambda p: p != r["protocol"]):
