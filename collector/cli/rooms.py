@@ -20,7 +20,7 @@ from collector.compliance.availability import (
     DayOpen,
     complete_days,
     period_share,
-    required_spans,
+    required_stretch,
 )
 from collector.compliance.model import Org, Room, Site
 from collector.compliance.orgconfig import read_org
@@ -104,13 +104,6 @@ def path_of(org: Org, site: Site) -> list[dict[str, str]]:
 
 
 
-def required_now(room: Room, now_ms: int) -> bool:
-    """Whether ``now_ms`` falls in the room's required opening today."""
-    tz = ZoneInfo(room.timezone)
-    today = dt.datetime.fromtimestamp(now_ms / 1000, tz).date()
-    return any(s <= now_ms < e for s, e in required_spans(room, today, tz, room.holidays))
-
-
 def _unknown(d: DayOpen, first_ms: int | None) -> bool:
     """A day with the room never seen open that ended before its first report:
     no evidence either way (its agents did not exist yet, or were not yet
@@ -165,7 +158,7 @@ def room_rows(read: Read, org: Org, sites: list[Site], date: dt.date | None,
         out.append({
             "site": site.id, "name": site.name, "path": path_of(org, site), "timezone": tz,
             "now": "open" if now.open else NO_DATA if now.room_pcs == 0 else "closed",
-            "required_now": required_now(site.room, now_ms),
+            "required_now": required_stretch(site.room, now_ms) is not None,
             "open_now": now.open, "online": now.online, "room_pcs": now.room_pcs,
             "closed_since": None if now.closed_since_ms is None
             else _local(now.closed_since_ms, tz),

@@ -17,6 +17,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence, Tuple
 
+from zoneinfo import ZoneInfo
+
 from collector.compliance import skew
 from collector.compliance.model import Room
 from netroom import schema
@@ -176,6 +178,23 @@ def _at(day: dt.date, minutes: int, tz: dt.tzinfo) -> int:
 
 def day_bounds(day: dt.date, tz: dt.tzinfo) -> Span:
     return _at(day, 0, tz), _at(day, schema.DAY_MINUTES, tz)
+
+
+def required_stretch(room: Room, now_ms: int) -> int | None:
+    """When the required opening that ``now_ms`` falls in began (epoch ms; windows
+    that meet across midnight count as one); None when nothing is required now."""
+    tz = ZoneInfo(room.timezone)
+    today = dt.datetime.fromtimestamp(now_ms / 1000, tz).date()
+    spans = [s for d in (today - dt.timedelta(days=k) for k in (2, 1, 0))
+             for s in required_spans(room, d, tz, room.holidays)]
+    start: int | None = None  # the start of the stretch of adjoining spans so far
+    end = 0
+    for a, b in sorted(spans):
+        start = start if start is not None and a <= end else a
+        end = b
+        if a <= now_ms < b:
+            return start
+    return None
 
 
 def required_spans(room: Room, day: dt.date, tz: dt.tzinfo,

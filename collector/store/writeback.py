@@ -10,12 +10,9 @@ site, so they cost no series, and dashboards show names while filtering by id.
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from zoneinfo import ZoneInfo
-
-from collector.compliance.availability import required_spans
+from collector.compliance.availability import required_stretch
 from collector.compliance.evaluate import Evaluation, needs
 from collector.compliance.facts import Snapshots
 from collector.compliance.model import Org, Site
@@ -51,24 +48,6 @@ def site_info_points(org: Org, now_ms: int) -> list[Point]:
             "path": path, "room_min_online": site.room.min_online,
             "cadres": site.cadres, "staff": site.staff}, now_ms))
     return out
-
-
-def required_stretch(site: Site, now_ms: int) -> int | None:
-    """When the required opening that ``now_ms`` falls in began (epoch ms; windows
-    that meet across midnight count as one); None when nothing is required now."""
-    room = site.room
-    tz = ZoneInfo(room.timezone)
-    today = dt.datetime.fromtimestamp(now_ms / 1000, tz).date()
-    spans = [s for d in (today - dt.timedelta(days=k) for k in (2, 1, 0))
-             for s in required_spans(room, d, tz, room.holidays)]
-    start: int | None = None  # the start of the stretch of adjoining spans so far
-    end = 0
-    for a, b in sorted(spans):
-        start = start if start is not None and a <= end else a
-        end = b
-        if a <= now_ms < b:
-            return start
-    return None
 
 
 def compliance_points(ev: Evaluation, org: Org) -> list[Point]:
@@ -147,7 +126,7 @@ def availability_points(snaps: Snapshots, org: Org) -> list[Point]:
                       "min_online": site.room.min_online}
             if now.closed_since_ms is not None:
                 fields["closed_since_ms"] = now.closed_since_ms
-            began = required_stretch(site, snaps.now_ms)
+            began = required_stretch(site.room, snaps.now_ms)
             closed_s = 0.0
             if began is not None and not now.open and now.room_pcs > 0:
                 since = max(began, now.closed_since_ms or began)
