@@ -28,7 +28,7 @@ from collector.compliance.rules.base import FAIL, NO_DATA, NOT_APPLICABLE, PASS
 from collector.compliance.rules.room_open_all_day import site_params
 from collector.influx.client import InfluxSink
 from collector.influx.settings import read_influx
-from collector.report.format import json_text
+from collector.report.format import json_text, path_json
 from collector.report.i18n import LANGS
 from collector.report.rooms import (
     ISOLATION_ORDER,
@@ -97,11 +97,6 @@ def _local(ms: int, tz: str) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
-def path_of(org: Org, site: Site) -> list[dict[str, str]]:
-    """The site's units, root first, as the report's JSON gives them."""
-    return [{"level": lv, "id": i, "name": org.nodes[i].name} for lv, i in site.path]
-
-
 
 
 def _unknown(d: DayOpen, first_ms: int | None) -> bool:
@@ -156,7 +151,7 @@ def room_rows(read: Read, org: Org, sites: list[Site], date: dt.date | None,
             status = PASS if last.share >= target else FAIL
         tz = site.room.timezone
         out.append({
-            "site": site.id, "name": site.name, "path": path_of(org, site), "timezone": tz,
+            "site": site.id, "name": site.name, "path": path_json(org, site), "timezone": tz,
             "now": "open" if now.open else NO_DATA if now.room_pcs == 0 else "closed",
             "required_now": required_stretch(site.room, now_ms) is not None,
             "open_now": now.open, "online": now.online, "room_pcs": now.room_pcs,
@@ -216,7 +211,7 @@ def isolation_rows(read: Read, org: Org, sites: list[Site] | None, now_ms: int
     for site_id, host in gov:
         site = org.site(site_id)
         where: dict[str, Any] = {"site": site_id, "name": site_id, "path": []} if site is None \
-            else {"site": site_id, "name": site.name, "path": path_of(org, site)}
+            else {"site": site_id, "name": site.name, "path": path_json(org, site)}
         tz = site.room.timezone if site is not None else Room().timezone
         r = reports.get((site_id, host))
         if r is None:

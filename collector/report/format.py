@@ -128,6 +128,11 @@ def site_why(v: Verdict, lang: str) -> str:
 def path_names(org: Org, site: Site) -> list[str]:
     return [org.nodes[i].name for _, i in site.path[1:]]
 
+
+def path_json(org: Org, site: Site) -> list[dict[str, str]]:
+    """The site's units, root first, as JSON outputs give them: level, id, name."""
+    return [{"level": lv, "id": i, "name": org.nodes[i].name} for lv, i in site.path]
+
 def zone(org: Org) -> tzinfo | None:
     """The first site's room time zone (the bureau's); None: local time."""
     sites = org.sites

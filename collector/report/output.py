@@ -33,6 +33,7 @@ from collector.report.format import (
     json_chunks,
     json_rows,
     off_settings,
+    path_json,
     path_names,
     plain,
     procurement_rows,
@@ -120,7 +121,7 @@ def json_doc(ev: Evaluation, org: Org, lang: str) -> dict[str, Any]:
         # A generator: each site is encoded as it is made (40,000 PCs' rows).
         "sites": ({
             "site": v.site.id, "name": v.site.name,
-            "path": [{"level": lv, "id": i, "name": org.nodes[i].name} for lv, i in v.site.path],
+            "path": path_json(org, v.site),
             # ok: true only for pass (a waived rule is "waived", not ok).
             "status": v.status, "ok": v.status == PASS, "detail": site_why(v, lang),
             "reasons": _reasons(v.reasons, lang),
