@@ -68,7 +68,6 @@ from procmeter import CLI_CHILD, peak_rss_mb  # noqa: E402
 from servers import OPENER, Influxd  # noqa: E402
 
 from collector import gcpause  # noqa: E402
-from collector.cli.rollup import org_levels  # noqa: E402
 from collector.compliance import skew  # noqa: E402
 from collector.compliance.evaluate import evaluate_all  # noqa: E402
 from collector.compliance.model import Org  # noqa: E402
@@ -479,7 +478,7 @@ def series(a: argparse.Namespace) -> dict[str, Any]:
         influx = InfluxConfig(url=influxd.url, database=DB, timeout_s=600.0)
         sink = InfluxSink(influx)
         try:
-            levels = org_levels(org)
+            levels = org.level_tags()
             retention.ensure(sink, influx, levels)
             rolled = retention.backfill(
                 sink, influx, round((now_s - a.series_hours * 3600) * 1000), now_ms, levels)

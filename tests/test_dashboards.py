@@ -331,10 +331,9 @@ def seeded(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
         f"net_bytes_recv={60_000 * i}i,net_bytes_sent={120_000 * i}i,net_speed_mbps=100i,"
         f"nics_up=1i,disk_used_percent=70 {(b0 + 60 * i) * 1000}" for i in range(30)), DB)
     # The roll-ups, as the continuous queries would write them five minutes on.
-    from collector.cli.rollup import org_levels
     from collector.influx import retention
     sink = InfluxSink(svc.cfg.influxdb)
-    levels = org_levels(svc.cfg.org)
+    levels = svc.cfg.org.level_tags()
     retention.ensure(sink, svc.cfg.influxdb, levels)
     retention.backfill(sink, svc.cfg.influxdb, (b0 - 600) * 1000, int(now * 1000) + 60_000,
                        levels)

@@ -12,7 +12,6 @@ import argparse
 import sys
 import time
 
-from collector.compliance.model import Org
 from collector.compliance.orgconfig import read_org
 from collector.influx import retention
 from collector.influx.client import InfluxSink
@@ -20,12 +19,6 @@ from collector.influx.retention_settings import duration_s
 from collector.influx.settings import read_influx
 from netroom import schema
 from netroom.settings import load_yaml
-
-
-def org_levels(org: Org) -> list[str]:
-    """The org tree's tag keys (detachment, battalion... and their ``_name`` tags):
-    site_metrics and unit_metrics keep them."""
-    return org.level_tags()
 
 
 def add_rollup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +40,7 @@ def run_rollup(args: argparse.Namespace) -> int:
     chunk = duration_s(args.chunk, "--chunk", False)
     data = load_yaml(args.config)
     influx = read_influx(data.get("influxdb"))
-    levels = org_levels(read_org(data.get("sites"), data.get("rules")))
+    levels = read_org(data.get("sites"), data.get("rules")).level_tags()
     now_ms = int(time.time() * 1000)
     sink = InfluxSink(influx)
     try:
