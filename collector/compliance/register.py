@@ -17,6 +17,9 @@ from collector.compliance.hardware import GIB, burnt_in
 from netroom.settings import ConfigError, Section
 
 SPEC_KEYS = ("memory_gib", "cores", "disk_gib", "os")  # min_spec's keys, below()'s reasons
+# The OS reports a little less than the modules or the disk hold (firmware,
+# graphics, partitioning): n GiB counts from this share of n GiB reported.
+REPORTED_SHARE = 0.9
 
 
 class Disk(NamedTuple):
@@ -99,13 +102,12 @@ def below(pc: Pc, spec: MinSpec | None) -> list[tuple[str, str, str]]:
     if spec is None:
         return []
     out = []
-    # The OS reports a little less than the modules hold (firmware, graphics): 90 %.
     mem = pc.mem_total_bytes
-    if spec.memory_gib and mem is not None and mem < spec.memory_gib * GIB * 0.9:
+    if spec.memory_gib and mem is not None and mem < spec.memory_gib * GIB * REPORTED_SHARE:
         out.append(("memory_gib", f"{mem / GIB:.1f}", f"{spec.memory_gib:g}"))
     if spec.cores and pc.cpu_cores is not None and pc.cpu_cores < spec.cores:
         out.append(("cores", str(pc.cpu_cores), str(spec.cores)))
-    if spec.disk_gib and pc.disks and pc.disk_total_bytes < spec.disk_gib * GIB * 0.9:
+    if spec.disk_gib and pc.disks and pc.disk_total_bytes < spec.disk_gib * GIB * REPORTED_SHARE:
         out.append(("disk_gib", f"{pc.disk_total_bytes / GIB:.0f}", f"{spec.disk_gib:g}"))
     name = f"{pc.os_name} {pc.os_version}".lower()
     if spec.os and name.strip() and not any(o.lower() in name for o in spec.os):

@@ -14,13 +14,13 @@ import io
 from typing import Any, Mapping, Sequence
 
 from collector.compliance import register
+from collector.compliance.hardware import GIB
 from collector.compliance.model import Org
 from collector.compliance.register import Pc
 from collector.report.format import grid, json_text, path_names, when
 from collector.report.i18n import label
 
 FORMATS = ("table", "csv", "json")
-GIB = 2**30
 SEP = {"zh": "；", "en": "; "}
 
 LABELS: dict[str, tuple[str, str]] = {  # key: (zh, en)

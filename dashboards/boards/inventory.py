@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from collector.compliance import hardware
+from collector.compliance import hardware, register
 from dashboards.model import (
     SITE,
     Grid,
@@ -43,7 +43,6 @@ from dashboards.model import (
 from netroom import schema
 
 UID = "netroom-inventory"
-GIB = 2**30
 INVENTORY = f"FROM {schema.ident(schema.INVENTORY)} WHERE $timeFilter AND {SITE}"
 SITE_NAME = schema.name_tag(schema.SITE)
 # Each site's newest name (site_info, collector/store/writeback.py): the value
@@ -52,10 +51,10 @@ SITE_NAME = schema.name_tag(schema.SITE)
 SITE_NAMES = (f'SELECT {schema.ident(SITE_NAME)}, "path" FROM {schema.ident(schema.SITE_INFO)} '
               f"WHERE $timeFilter AND {SITE} {schema.group_by(schema.SITE)} "
               "ORDER BY time DESC LIMIT 1")
-# Memory sizes, as memory modules are sold: a PC counts as n GiB from 90 % of
-# n GiB reported (the kernel and firmware keep some; min_spec allows the same).
+# Memory sizes, as memory modules are sold: a PC counts as n GiB from the share
+# of n GiB that min_spec allows too (the kernel and firmware keep some).
 MEMORY_GIB = (4, 8, 16)
-LIMIT = {n: n * GIB * 9 // 10 for n in MEMORY_GIB}
+LIMIT = {n: int(n * hardware.GIB * register.REPORTED_SHARE) for n in MEMORY_GIB}
 CHANGES_LIMIT = 1000  # rows of the change history, newest first
 ROLE_NAMES: Dict[str, Tuple[str, str]] = {  # netroom.protocol.ROLES (a test checks)
     "cadre": ("干部", "Cadre"), "room": ("网络室", "Room"), "class": ("班级", "Class"),
