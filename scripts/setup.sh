@@ -20,10 +20,15 @@ if command -v python3 >/dev/null && python3 -c 'import sys; sys.exit(sys.version
     PY="$(command -v python3)"
 fi
 
-# chromium + fonts-noto-cjk render the HTML report (Chinese) in tests.
-PKGS=(mosquitto influxdb chromium fonts-noto-cjk iproute2)
+# chromium + fonts-noto-cjk render the HTML report (Chinese) in tests; openssl
+# makes the doctor tests' certificates.
+PKGS=(mosquitto influxdb chromium fonts-noto-cjk iproute2 openssl)
 if [ -z "$PY" ]; then
     PKGS+=(python3 python3-venv python3-pip)
+elif [ "$PY" = /usr/bin/python3 ] && ! "$PY" -c 'import ensurepip' 2>/dev/null; then
+    # Debian keeps ensurepip (venvs; the bundle tests take pip's wheel from it)
+    # in python3-venv.
+    PKGS+=(python3-venv)
 fi
 
 missing=()
