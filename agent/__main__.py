@@ -179,6 +179,8 @@ def once_result(pub: Publisher, timeout_s: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["doctor"]:
+        # Imported only for the doctor: its checks and their texts in two
+        # languages (netroom.doctor) would otherwise sit in every agent's memory.
         from agent import doctor
 
         return doctor.main(argv[1:])
