@@ -37,11 +37,15 @@ SEED_RETRY_S = 30.0  # between attempts to seed while InfluxDB does not answer
 class ChangeLog:
     """``put(entry)``: the writer's put (blocks while its queue is full; False
     once closed); ``tags_for(site)``: the org path tags of a site's points;
-    ``seed_from``: InfluxDB to seed a new state from (the primary process), or None."""
+    ``seed_from``: InfluxDB to seed a new state from.
+
+    Runs in the primary process only: the outbox is in the state file all
+    workers share, so the changes another worker finds go out at the next
+    sweep (SWEEP_S), and no change is put by two processes."""
 
     def __init__(self, state_path: str, put: Callable[[Entry], bool],
                  tags_for: Callable[[str], Mapping[str, str]],
-                 seed_from: InfluxConfig | None) -> None:
+                 seed_from: InfluxConfig) -> None:
         self.state_path = state_path
         self.put = put
         self.tags_for = tags_for
@@ -56,12 +60,12 @@ class ChangeLog:
 
     def run(self, stop: threading.Event) -> None:
         db = StateDB(self.state_path)
-        sink = InfluxSink(self.seed_from) if self.seed_from is not None else None
-        seeded = sink is None
+        sink = InfluxSink(self.seed_from)
+        seeded = False
         next_sweep = next_seed = 0.0
         try:
             while not stop.is_set():
-                if not seeded and sink is not None and time.monotonic() >= next_seed:
+                if not seeded and time.monotonic() >= next_seed:
                     seeded = self._seed(db, sink)
                     next_seed = time.monotonic() + SEED_RETRY_S
                 if self._due.is_set() or time.monotonic() >= next_sweep:
@@ -71,8 +75,7 @@ class ChangeLog:
                 self._due.wait(0.5)
         finally:
             db.close()
-            if sink is not None:
-                sink.close()
+            sink.close()
 
     def send(self, db: StateDB) -> int:
         """Put the pending changes not yet put on the writer; how many."""

@@ -80,7 +80,7 @@ class Collector:
                              on_durable=self._durable)
         # Hardware changes the state finds, written through the writer (changelog.py).
         self.changelog = ChangeLog(self.state_path, self._handle, self.ingest.tags_for,
-                                   cfg.influxdb if cfg.primary else None)
+                                   cfg.influxdb)
         self.drainer = Drainer(self.spool, Delivery(self._drain_sink.write, cfg.max_body_bytes),
                                self.deadletters, self.counters)
         # Only the main process talks to systemd (NotifyAccess=main); extra
@@ -109,8 +109,9 @@ class Collector:
             # Not fatal: the spool holds data until InfluxDB is there.
             log.warning("%s; will spool until InfluxDB answers", exc)
         threads: list[tuple[str, Callable[[threading.Event], None]]] = [
-            ("writer", self.writer.run), ("spool", self.drainer.run), ("stats", self._stats),
-            ("changes", self.changelog.run)]
+            ("writer", self.writer.run), ("spool", self.drainer.run), ("stats", self._stats)]
+        if self.cfg.primary:  # the hardware changes' one writer (changelog.py)
+            threads.append(("changes", self.changelog.run))
         if self.cfg.org.sites and self.cfg.primary:
             threads.append(("compliance", self._comply))
         if self.notifier.enabled:
