@@ -61,6 +61,16 @@ def password_file(path: Path, passwords: dict[str, str]) -> Path:
     return path
 
 
+def self_signed(tmp: Path, name: str = "broker.example") -> tuple[Path, Path]:
+    """(certificate, key) for ``name``, self-signed by the openssl command."""
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
 def wait_until(pred: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
     """Poll `pred` every `interval` s for at most `timeout` s; True once it holds."""
     deadline = time.monotonic() + timeout

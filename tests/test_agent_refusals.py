@@ -22,7 +22,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from harness import run_cli, write_config
 from paho.mqtt.enums import CallbackAPIVersion
-from servers import Mosquitto, free_port, password_file, wait_until
+from servers import Mosquitto, free_port, password_file, self_signed, wait_until
 
 from agent import transport
 from agent.collectors.base import Job
@@ -270,11 +270,7 @@ def test_tls_name_mismatch_untrusted_certificate_and_plain_to_tls_are_named(tmp_
                                     mosquitto_factory: Callable[..., Mosquitto]) -> None:
     if shutil.which("openssl") is None:
         pytest.skip("needs the openssl command")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=broker.example", "-addext", "subjectAltName=DNS:broker.example",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=60)
+    cert, key = self_signed(tmp_path)
     tls = mosquitto_factory(extra_config=[f"certfile {cert}", f"keyfile {key}"])
     causes = {}
     for case, settings in (("mismatch", {"tls": {"ca": str(cert)}}),  # made for broker.example

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import yaml
 from harness import run_cli, write_config
-from servers import Mosquitto, ProductionMosquitto, free_port
+from servers import Mosquitto, ProductionMosquitto, free_port, self_signed
 
 PCS = [("sq-1", "pc-01")]
 
@@ -172,11 +172,7 @@ def test_a_bad_config_is_exit_2_naming_the_key(tmp_path: Path, broker: Mosquitto
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_tls_problems_are_named(tmp_path: Path,
                                 mosquitto_factory: Callable[..., Mosquitto]) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=broker.example", "-addext", "subjectAltName=DNS:broker.example",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=60)
+    cert, key = self_signed(tmp_path)
     tls = mosquitto_factory(extra_config=[f"certfile {cert}", f"keyfile {key}"])
     lines = {}
     cases: list[tuple[str, dict[str, Any]]] = [("mismatch", {"tls": {"ca": str(cert)}}),
