@@ -23,7 +23,7 @@ from collector.ingest.drainer import Drainer
 from collector.ingest.entry import Counters, Entry
 from collector.ingest.spool import Spool
 from collector.ingest.subscriber import Ingest
-from collector.ingest.writer import RETRY_S, STALL_LOG_S, Writer
+from collector.ingest.writer import NotDurable, Writer
 from collector.publish import SettingsPublisher, settings_login
 from collector.speedtest.server import SpeedServer
 from collector.store import writeback
@@ -210,29 +210,15 @@ class Collector:
 
     def _apply(self, records: list[Any]) -> None:
         """Apply a durable batch's records to the state before its acks. A full
-        disk stalls the acks (the broker keeps the messages) until space is
-        freed, as a full spool does; the writer counts as alive meanwhile
-        (its ack stage is waiting, not hung). Any other state error, or a stop
-        while stalled, ends the writer with the batch unacknowledged."""
-        last_log = 0.0
-        while True:
-            try:
-                self.state.apply(records)
-            except StateError as exc:
-                if not exc.full or self._stop.is_set():
-                    raise
-                self.writer.stalled = str(exc)
-                if time.monotonic() - last_log >= STALL_LOG_S:
-                    last_log = time.monotonic()
-                    log.error("%s: not acknowledging %d records' messages until space is "
-                              "freed (the broker keeps them)", exc, len(records))
-                self._stop.wait(RETRY_S)
-                self.writer.beat = time.monotonic()
-                continue
-            if self.writer.stalled:
-                log.warning("state database written again after a stall")
-                self.writer.stalled = ""
-            return
+        disk under the state is the writer's stall, as a full spool is (the
+        broker keeps the messages until space is freed); any other state
+        error ends the writer with the batch unacknowledged."""
+        try:
+            self.state.apply(records)
+        except StateError as exc:
+            if exc.full:
+                raise NotDurable(str(exc)) from exc
+            raise
 
     def _stats(self, stop: threading.Event) -> None:
         while not stop.wait(self.cfg.stats_interval_s):

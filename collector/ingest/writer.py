@@ -18,6 +18,7 @@ by itself when InfluxDB answers or space returns.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import threading
 import time
@@ -39,7 +40,8 @@ STALL_LOG_S = 60.0  # one line per minute while stalled
 
 
 class NotDurable(Exception):
-    """No sink can take the batch now; keep it and retry."""
+    """No sink can take the batch now (or ``on_durable`` cannot record it:
+    the state's disk is full); keep it unacknowledged and retry."""
 
 
 def letters_for(outcome: Outcome, now_ms: int) -> list[Letter]:
@@ -75,9 +77,11 @@ class Writer:
         acknowledged: every entry not set aside (dead letters, lines InfluxDB
         refused, are not passed). It and the acks run on a thread of their own
         ("writer-ack", collector/ingest/stage.py), one batch at a time and in
-        order, while the writer writes the next batch. If it raises, the writer
-        thread fails with it (the process ends) and the batch stays
-        unacknowledged: the broker sends it again, so it may see an entry twice."""
+        order, while the writer writes the next batch. If it raises NotDurable,
+        the acks wait and it is called again, as a batch no sink takes is
+        retried (``stalled``). If it raises anything else, the writer thread
+        fails with it (the process ends) and the batch stays unacknowledged:
+        the broker sends it again, so it may see an entry twice."""
         self.delivery = delivery
         self.spool = spool
         self.deadletters = deadletters
@@ -89,6 +93,7 @@ class Writer:
         self.max_queue_bytes = max_queue_bytes
         self.stalled = ""  # why the current batch cannot be made durable; "" if fine
         self.beat = time.monotonic()  # last loop turn (the watchdog reads it)
+        self._stop = threading.Event()  # run()'s: ends a stall of the ack stage too
         self._queue: collections.deque[Entry] = collections.deque()
         # When the queue last went from empty to not: no queued entry is older.
         self._since = time.monotonic()
@@ -150,6 +155,7 @@ class Writer:
 
         At stop, a batch that cannot be made durable is left unacknowledged.
         """
+        self._stop = stop
         # Applying to the state and acking one batch overlaps the next write.
         finishing: Stage[_Pending] = Stage(self._finish, "writer-ack")
         try:
@@ -159,7 +165,7 @@ class Writer:
                 batch = self._collect(stop)
                 if batch:
                     p = _Pending(batch)
-                    if not self._flush_until_durable(p, stop):
+                    if not self._until_durable(functools.partial(self._flush, p), len(p.entries)):
                         return
                     finishing.put(p)
                 elif stop.is_set():
@@ -190,18 +196,20 @@ class Writer:
             n = min(len(self._queue), self.batch_size)
             return [self._queue.popleft() for _ in range(n)]
 
-    def _flush_until_durable(self, p: _Pending, stop: threading.Event) -> bool:
+    def _until_durable(self, step: Callable[[], None], n: int) -> bool:
+        """Run ``step`` until it no longer raises NotDurable (False: stopped
+        first); a stall is logged, shown in ``stalled``, and keeps the beat."""
         last_log = 0.0
         while True:
             try:
-                self._flush(p)
+                step()
             except NotDurable as exc:
                 self.stalled = str(exc)
                 if time.monotonic() - last_log >= STALL_LOG_S:
                     last_log = time.monotonic()
                     log.error("cannot make %d messages durable, not acknowledging them "
-                              "(the broker keeps them): %s", len(p.entries), exc)
-                if stop.wait(RETRY_S):
+                              "(the broker keeps them): %s", n, exc)
+                if self._stop.wait(RETRY_S):
                     return False
                 self.beat = time.monotonic()
                 continue
@@ -215,8 +223,9 @@ class Writer:
         """A durable batch: on_durable, then its acks."""
         if self.on_durable is not None:
             refused = {id(r.entry) for r in p.outcome.refused} if p.outcome else set()
-            self.on_durable([e for e in p.entries
-                             if e.lines and not e.reason and id(e) not in refused])
+            done = [e for e in p.entries if e.lines and not e.reason and id(e) not in refused]
+            if not self._until_durable(functools.partial(self.on_durable, done), len(p.entries)):
+                return  # stopped while stalled: the batch stays unacknowledged
         with self._cond:
             self._bytes -= sum(e.size for e in p.entries)
             self._cond.notify_all()
