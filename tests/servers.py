@@ -23,7 +23,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 MOSQUITTO_BIN = "/usr/sbin/mosquitto"
 INFLUXD_BIN = "/usr/bin/influxd"
@@ -272,10 +272,14 @@ class ProductionMosquitto(Mosquitto):
 
     def __init__(self, workdir: str | os.PathLike[str] | None = None,
                  pcs: Sequence[tuple[str, str]] = (), workers: int = 1,
-                 startup_timeout: float = 10.0, without: Sequence[str] = ()) -> None:
-        """``without``: lines of netroom.conf to leave out (to show what each one does)."""
+                 startup_timeout: float = 10.0, without: Sequence[str] = (),
+                 replacing: Mapping[str, str] | None = None) -> None:
+        """``without``: lines of netroom.conf to leave out (to show what each one
+        does); ``replacing``: line -> the line to put in its place (a shorter
+        autosave interval, so a test need not wait a minute for it)."""
         super().__init__(workdir, (), startup_timeout)
         self.without = list(without)
+        self.replacing = dict(replacing or {})
         self.dynsec_path = self.datadir / "netroom-dynsec.json"
         self.passwords: dict[str, str] = {}
         self.provision(pcs, workers)
@@ -322,10 +326,10 @@ class ProductionMosquitto(Mosquitto):
             if conf.count(old) != 1:
                 raise RuntimeError(f"netroom.conf no longer has one {old!r}")
             conf = conf.replace(old, new)
-        for line in self.without:
+        for line, by in [*((w, "") for w in self.without), *self.replacing.items()]:
             if f"\n{line}\n" not in conf:
                 raise RuntimeError(f"netroom.conf has no line {line!r}")
-            conf = conf.replace(f"\n{line}\n", "\n")
+            conf = conf.replace(f"\n{line}\n", f"\n{by}\n" if by else "\n")
         (d / "conf.d").mkdir(exist_ok=True)
         (d / "conf.d" / "netroom.conf").write_text(conf, encoding="utf-8")
         # As root mosquitto 2.0 would switch to user `mosquitto`, which cannot

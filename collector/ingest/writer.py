@@ -204,11 +204,12 @@ class Writer:
             try:
                 step()
             except NotDurable as exc:
-                self.stalled = str(exc)
+                # Said before it shows in `stalled`: whoever sees the flag finds the line.
                 if time.monotonic() - last_log >= STALL_LOG_S:
                     last_log = time.monotonic()
                     log.error("cannot make %d messages durable, not acknowledging them "
                               "(the broker keeps them): %s", n, exc)
+                self.stalled = str(exc)
                 if self._stop.wait(RETRY_S):
                     return False
                 self.beat = time.monotonic()
