@@ -18,6 +18,7 @@ from agent.config import AgentConfig, ConfigError, read, read_file
 from agent.runner import Emit, Runner
 from agent.settings import Central
 from agent.transport import Publisher, outbox_path
+from agent.update.job import Updater
 from netroom import protocol
 
 log = logging.getLogger("netroom.agent")
@@ -57,24 +58,31 @@ class Agent:
     """Turns collector output into messages for a sink (publisher or stdout).
 
     ``central``: the settings from the centre; its version (and a refusal)
-    goes into every ``online`` status.
+    goes into every ``online`` status, as does the state of an update
+    (``updater``, set when the agent runs as a service).
     """
 
     def __init__(self, cfg: AgentConfig, central: Central | None = None) -> None:
         self.cfg = cfg
         self.central = central
         self.state = Status(cfg)  # also the clock job's collector: one last offset
+        self.updater: Updater | None = None
 
     def use(self, cfg: AgentConfig) -> None:
         """Run ``cfg`` from now on (new settings; identity and broker stay)."""
         self.cfg = cfg
         self.state.interval_s = cfg.interval_s
         self.state.clock_cfg = cfg.clock
+        if self.updater is not None:
+            self.updater.use(cfg)
 
     def message(self, kind: str, body: dict[str, Any], ts: float) -> tuple[str, bytes]:
         c = self.cfg
-        if kind == "status" and body.get("state") == "online" and self.central is not None:
-            body = {**body, **self.central.status_fields()}
+        if kind == "status" and body.get("state") == "online":
+            if self.central is not None:
+                body = {**body, **self.central.status_fields()}
+            if self.updater is not None:
+                body = {**body, **self.updater.status_fields()}
         payload = protocol.envelope(c.site, c.host, c.network, c.role, ts)
         # The protocol's limits (string lengths, list sizes) applied once here:
         # collectors send what they found.
@@ -85,7 +93,8 @@ class Agent:
         return self.message("status", self.state.body(state, will), time.time())
 
     def jobs(self) -> list[collectors.Job]:
-        return collectors.jobs(self.cfg, self.state)
+        updates = self.updater.jobs() if self.updater is not None else []
+        return [*collectors.jobs(self.cfg, self.state), *updates]
 
 
 def print_runner(a: Agent) -> Runner:
@@ -110,18 +119,22 @@ def publish(a: Agent, once: bool, timeout_s: float) -> int:
     cfg = a.cfg
     client_id = cfg.mqtt.client_id  # set by agent.config: agent.identity.client_id()
     central = a.central
+    updater = a.updater
     pub = Publisher(cfg.mqtt, client_id, outbox_path(cfg.state_dir),
                     will=a.status("offline", will=True), outbox_max=cfg.outbox_max,
                     birth=None if once else lambda: a.status("online"),
                     subscribe=None if central is None else {central.topic: central.offer},
-                    sub_refused=None if central is None else central.not_subscribed)
+                    sub_refused=None if central is None else central.not_subscribed,
+                    accepted=None if updater is None else updater.confirm)
+    stop = threading.Event()
 
     def emit(kind: str, body: dict[str, Any], ts: float) -> None:
         topic, payload = a.message(kind, body, ts)
         pub.send(topic, payload, retain=protocol.KINDS[kind].retained)
+        if updater is not None and updater.staged:
+            stop.set()  # a new version is staged: stop as on SIGTERM, then restart into it
 
     # Handlers first: a SIGTERM during start-up must still publish offline.
-    stop = threading.Event()
     if not once:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
@@ -207,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     central = Central(data, cfg)
     central.load_kept()  # the last-known-good settings: the broker may be away
     a = Agent(central.cfg, central)
+    if not args.print and not args.once:
+        a.updater = Updater(a.cfg, args.config, lambda: a.state.body("online"))
     if args.print:
         runner = print_runner(a)
         if args.once:
@@ -217,10 +232,27 @@ def main(argv: list[str] | None = None) -> int:
             runner.run_forever(stop)
         return 0
     try:
-        return publish(a, args.once, args.timeout)
+        code = publish(a, args.once, args.timeout)
     except OSError as exc:
         print(f"netroom-agent: error: {exc}", file=sys.stderr)
         return 1
+    if a.updater is not None and a.updater.staged:
+        try:
+            restart(a.updater.launcher(), argv)
+        except OSError as exc:  # the service manager's restart goes through it too
+            print(f"netroom-agent: error: cannot restart through the launcher: {exc}",
+                  file=sys.stderr)
+            return 1
+    return code
+
+
+def restart(launcher: str, argv: list[str]) -> None:
+    """Become the launcher again, same process id (systemd and the SysV
+    script's pid file keep following it); it starts the new version on trial."""
+    log.info("restarting through %s", launcher)
+    for h in logging.getLogger().handlers:
+        h.flush()
+    os.execv(launcher, [launcher, *argv])  # noqa: S606 - the launcher is ours, argv the agent's own
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
 from agent import identity
-from netroom import central, protocol, schema
+from netroom import central, protocol, release, schema
 from netroom.agentsettings import (
     SETTING_KEYS,
     AgentSettings,
@@ -26,6 +26,7 @@ from netroom.agentsettings import (
     ClockConfig,
     IsolationConfig,
     ProbeConfig,
+    UpdateConfig,
     parse_window,
     read_bandwidth,
     read_clock,
@@ -54,6 +55,11 @@ class AgentConfig(NamedTuple):
     isolation: IsolationConfig = IsolationConfig()
     clock: ClockConfig = ClockConfig()
     host_id: str = ""  # this PC's id (agent/identity.py); "" only in hand-made configs
+    update: UpdateConfig = UpdateConfig()
+    # `agent.update_keys`: the release keys this PC trusts (base64 Ed25519 public
+    # keys, `netroom release keygen`). From the file only: whoever could set them
+    # from the centre could also sign what the PC installs.
+    update_keys: tuple[str, ...] = ()
 
 
 def default_host() -> str:
@@ -129,16 +135,28 @@ def read_agent(data: Any, mqtt: MqttConfig, probes: Any = None) -> AgentConfig:
         state_dir=state_dir,
         outbox_max=s.integer("outbox_max", 100_000, 100, 10_000_000),
         host_id=host_id,
+        update_keys=read_update_keys(s),
     )
     cfg = _settle(cfg, read_settings(s, cfg.network, probes))
     s.done()
     return cfg
 
 
+def read_update_keys(s: Section) -> tuple[str, ...]:
+    """`agent.update_keys`: a list of public keys, each checked to be one."""
+    keys = s.seq("update_keys")
+    for i, key in enumerate(keys):
+        if not isinstance(key, str) or release.public_key_error(key):
+            why = release.public_key_error(key) if isinstance(key, str) else "not a string"
+            raise ConfigError(f"{s.key(f'update_keys[{i}]')}: {why} (the line "
+                              "`netroom release keygen` printed)")
+    return tuple(keys)
+
+
 def _settle(cfg: AgentConfig, st: AgentSettings) -> AgentConfig:
     return cfg._replace(interval_s=st.interval_s, inventory_interval_s=st.inventory_interval_s,
                         probes=st.probes, isolation=st.isolation, bandwidth=st.bandwidth,
-                        clock=st.clock)
+                        clock=st.clock, update=st.update)
 
 
 def _local(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 Config (exit 2 when it cannot be read), file permissions, the broker (login,
 TLS, a test publish to this PC's own topic and the subscription to its
-site's settings, each broker answer's reason code read), and the clock
-against ``agent.clock.url``. A problem's line carries its fix. Exit 0: no
+site's settings, each broker answer's reason code read), the clock
+against ``agent.clock.url``, and on Linux whether the PC can update itself
+to the version the centre names (its keys, launcher and prefix, and that
+release's signature, fetched as the agent would). A problem's line carries its fix. Exit 0: no
 problem; 1: some; 2: the config itself.
 
 The test publish is this PC's inventory, retained, exactly what the agent
@@ -21,12 +23,15 @@ import sys
 import time
 from typing import Any
 
+import netroom
 from agent.collectors import inventory, status
 from agent.config import AgentConfig, ConfigError, read, read_file
 from agent.outbox import Outbox
 from agent.settings import Central
 from agent.transport import outbox_path
-from netroom import central, protocol
+from agent.update import fetch, files
+from agent.update.job import Updater
+from netroom import central, protocol, release, signing
 from netroom.doctor import LANGS, Report, probe, report_probe
 
 CLOCK_MAX_S = 60.0  # a PC clock further off than this is a problem
@@ -64,6 +69,25 @@ TEXTS: dict[str, tuple[str, str]] = {
     "clock.failed.fix": ("检查 agent.clock.url 是否为汇聚服务器的测速服务地址（如 http://汇聚服务器:8090/）",
                          "agent.clock.url must be the collector's speed-test server "
                          "(e.g. http://collector:8090/)"),
+    "update.none": ("自动升级：中心未指定版本（本机信任 {n} 个发布密钥）",
+                    "self-update: the centre names no version ({n} release key(s) trusted here)"),
+    "update.current": ("自动升级：本机已是中心指定的版本 {version}",
+                       "self-update: this PC runs {version}, the version the centre names"),
+    "update.ok": ("自动升级：{url} 上的版本 {version} 签名有效，本机将自动升级",
+                  "self-update: release {version} at {url} is signed by a key this PC trusts; "
+                  "it will update itself"),
+    "update.cannot": ("自动升级：中心指定版本 {version}，但本机无法自动升级：{why}",
+                      "self-update: the centre names {version}, but this PC cannot update "
+                      "itself: {why}"),
+    "update.cannot.fix": ("用安装包的 install.sh 重新安装（安装包用 --update-key 打包，"
+                          "或 install.sh --update-keys release.pub）；见 docs/updates.md",
+                          "reinstall with the bundle's install.sh (a bundle built with "
+                          "--update-key, or install.sh --update-keys release.pub); "
+                          "docs/updates.md"),
+    "update.bad": ("自动升级：版本 {version} 无法使用：{why}",
+                   "self-update: release {version} cannot be used: {why}"),
+    "update.bad.fix": ("在汇聚服务器上执行 netroom release list，并核对 agents.update.url",
+                       "run netroom release list on the collector and check agents.update.url"),
     "clock.unchecked": ("时钟：未检查（未设置 agent.clock.url，中心下发的设置中也没有）",
                         "clock: not checked (agent.clock.url is not set, nor in the centre's "
                         "settings)"),
@@ -145,6 +169,37 @@ def check_clock(r: Report, cfg: AgentConfig, timeout_s: float) -> None:
         r.ok("clock.ok", **fields)
 
 
+def check_update(r: Report, cfg: AgentConfig, timeout_s: float) -> None:
+    """Can this PC update itself to the version the centre names, and is
+    that release there and signed by a key it trusts (as the agent checks)."""
+    version = cfg.update.version
+    if not version:
+        r.note("update.none", n=len(cfg.update_keys))
+        return
+    if version == netroom.__version__:
+        r.ok("update.current", version=version)
+        return
+    # Run from the install's venv (<prefix>/venv-<version>-<time>): the prefix
+    # is the launcher's, which tells the agent so through its environment.
+    prefix = os.path.dirname(os.path.realpath(sys.prefix))
+    why = Updater(cfg, "", dict, {files.PREFIX_ENV: prefix}).unsupported()
+    if why:
+        r.problem("update.cannot", version=version, why=why)
+        return
+    base = f"{cfg.update.url}/{version}"
+    try:
+        manifest = signing.verify(
+            fetch.get(f"{base}/{release.MANIFEST}", release.MAX_MANIFEST_BYTES, timeout_s),
+            fetch.get(f"{base}/{release.SIGNATURE}", 1024, timeout_s), cfg.update_keys)
+        if manifest.version != version or "linux" not in manifest.files:
+            raise release.ReleaseError(f"{base} holds release {manifest.version} for "
+                                       f"{', '.join(manifest.files)}")
+    except (fetch.FetchError, release.ReleaseError) as exc:
+        r.problem("update.bad", version=version, why=str(exc))
+        return
+    r.ok("update.ok", version=version, url=cfg.update.url)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     r = Report(args.lang, TEXTS)
@@ -163,6 +218,8 @@ def main(argv: list[str]) -> int:
     check_files(r, args.config, data, cfg)
     check_broker(r, cfg, args.timeout)
     check_clock(r, cfg, args.timeout)
+    if sys.platform == "linux":
+        check_update(r, cfg, args.timeout)
     r.summary()
     return 1 if r.problems else 0
 

@@ -93,11 +93,14 @@ class Publisher:
                  will: tuple[str, bytes] | None = None, outbox_max: int = 0,
                  birth: Callable[[], tuple[str, bytes]] | None = None,
                  subscribe: Mapping[str, Callable[[bytes], None]] | None = None,
-                 sub_refused: Callable[[str, str], None] | None = None) -> None:
+                 sub_refused: Callable[[str, str], None] | None = None,
+                 accepted: Callable[[str], None] | None = None) -> None:
         """``subscribe``: topic -> handler(payload), called on the network
         thread (keep it short; its exceptions are logged, never raised).
-        ``sub_refused(topic, cause)``: the broker refused a subscription."""
+        ``sub_refused(topic, cause)``: the broker refused a subscription.
+        ``accepted(topic)``: the broker accepted a message (network thread)."""
         self.cfg = cfg
+        self._accepted = accepted
         self._subscribe = dict(subscribe or {})
         self._sub_refused = sub_refused
         self._sub_mids: dict[int, str] = {}  # SUBSCRIBE mid -> topic
@@ -389,6 +392,8 @@ class Publisher:
                     del self._gates[topic]
                 waiting = len(self._by_topic.get(topic, ()))
             self.outbox.delete([oid])
+            if self._accepted is not None:
+                self._accepted(topic)
             if opened:
                 log.info("the broker accepts %s again: sending the %d message(s) kept for it",
                          topic, waiting)

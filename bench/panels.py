@@ -2,6 +2,7 @@
 
     python3 bench/panels.py                 # both fleets: about 8 minutes here
     python3 bench/panels.py --only a        # (a) only: 500 PCs, 7 days, about 3 minutes
+    python3 bench/panels.py --only compliance --sites 1000   # the compliance board alone
     python3 bench/panels.py --json out.json
 
 Starts a temporary influxd (tests/servers.py), generates each fleet's points
@@ -31,11 +32,20 @@ What is generated (the shortcuts are documented in docs/benchmarks.md,
     continuous queries would write it (1,000 sites x 2 networks x 288), and
     `unit_metrics` made from it by the per-unit CQ's own SELECT ... INTO
     (timed); compliance every 30 minutes instead of 5; the rest as in (a).
+(compliance) only what the compliance board reads, for ``--sites`` sites (10
+    per battalion, 10 battalions per detachment) over 24 hours at the
+    collector's default 5-minute evaluation: `compliance` per site and rule
+    and its per-unit roll-up `unit_compliance`, both made by the collector's
+    own write-back (collector/store/writeback.py) from synthetic evaluations
+    of every registered rule, and `site_info` for the filters. Times every
+    panel of the shipped board and, beside the two that now read the
+    roll-up, their previous texts over every site's points (OLD_COMPLIANCE).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import queue
 import random
 import statistics
@@ -44,6 +54,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -54,9 +65,16 @@ sys.path.insert(0, str(ROOT))
 from grafana_influxql import Grafana, interval_for  # noqa: E402
 from servers import OPENER, Influxd  # noqa: E402
 
+from collector.compliance.evaluate import Evaluation, Verdict  # noqa: E402
+from collector.compliance.model import Org  # noqa: E402
+from collector.compliance.orgconfig import read_org  # noqa: E402
+from collector.compliance.rules import registry  # noqa: E402
+from collector.compliance.rules.base import Result  # noqa: E402
 from collector.influx import retention  # noqa: E402
 from collector.influx.client import InfluxSink  # noqa: E402
+from collector.influx.line import LineEncoder  # noqa: E402
 from collector.influx.settings import read_influx  # noqa: E402
+from collector.store import writeback  # noqa: E402
 
 GENERATED = ROOT / "dashboards" / "generated"
 
@@ -65,7 +83,28 @@ RULES = ("cadre_gov_pcs", "cadre_internet_pcs", "staff_gov_pcs", "room_gov_share
 LEVELS = ("battalion", "detachment")
 BATCH = 20_000  # lines per /write: ~14 MB, under influxd's 25 MB max-body-size
 SLOW_S = 10.0
-TARGET_S = {"a": 1.0, "b": 2.0}  # issue #11: every panel within this
+TARGET_S = {"a": 1.0, "b": 2.0, "compliance": 2.0}  # issue #11: every panel within this
+# The compliance board's two pass-rate panels as they were before the per-unit
+# roll-up: every site's `compliance` points (--only compliance times both).
+OLD_COMPLIANCE: dict[str, dict[str, Any]] = {
+    "Pass rate by unit": {"targets": [{"refId": "A", "query": (
+        'SELECT mean("ok") * 100 AS "pass_rate", sum("ok") AS "passing", '
+        'count("ok") - sum("ok") - sum("no_data") AS "failing", sum("no_data") AS "no_data", '
+        'count("ok") AS "sites" FROM (SELECT last("ok") AS "ok", last("no_data") AS "no_data" '
+        "FROM \"compliance\" WHERE $timeFilter AND \"rule\" = 'all' AND "
+        '"detachment" =~ /^$detachment$/ AND "battalion" =~ /^$battalion$/ AND '
+        '"site" =~ /^$site$/ GROUP BY "site", "detachment", "battalion", "detachment_name", '
+        '"battalion_name") GROUP BY "detachment", "battalion", "detachment_name", '
+        '"battalion_name"')}]},
+    "Pass rate per rule": {"interval": "5m", "maxDataPoints": 300, "targets": [
+        {"refId": "A", "query": (
+            'SELECT mean("ok") * 100 FROM "$daily"."compliance" WHERE $timeFilter AND '
+            '"detachment" =~ /^$detachment$/ AND "battalion" =~ /^$battalion$/ AND '
+            '"site" =~ /^$site$/ GROUP BY time($__interval), "rule" fill(none)')}]},
+}
+# Verdicts of the synthetic evaluations: a site's verdict on a rule is drawn
+# with these weights and redrawn at 2 % of the passes (verdicts change slowly).
+VERDICT_WEIGHTS = {"pass": 70, "fail": 15, "no_data": 5, "not_applicable": 5, "waived": 5}
 
 
 def tags(site: int, pc: int, pcs_per_site: int) -> str:
@@ -179,6 +218,14 @@ def other_lines(sites: int, per_site: int, now_s: int, span_s: int,
             yield (f"room_state,{st} open={ok}i,online={4 * ok}i,room_pcs=4i,min_online=1i,"
                    f"required_now=1i,closed_required_s={600 * (1 - ok)}.0,target=0.95 "
                    f"{ts * 1000}")
+            # The agent-version roll-up of each evaluation (the fleet board's rollout row).
+            yield (f"agent_versions,{st},target=1.5.0,version=1.4.0,state=pending "
+                   f"pcs={per_site}i,evaluated_ms={ts * 1000}i {ts * 1000}")
+            if site % 50 == 0:
+                yield (f"agent_failures,{st},host=pc-{site}-0,state=failed "
+                       f'agent_version="1.4.0",target="1.5.0",update_version="1.5.0",'
+                       f'update_error="x",hostname="pc",seen_ms={ts * 1000}i,'
+                       f"evaluated_ms={ts * 1000}i {ts * 1000}")
         for net in ("gov", "internet"):
             for ts in range(start, now_s, 3600):
                 yield (f"bandwidth,{st},host=pc-{site}-0,network={net},role=room "
@@ -236,6 +283,48 @@ def rollup_metrics_lines(sites: int, per_site: int, now_s: int, span_s: int) -> 
                        f"{ts * 1000}")
 
 
+def compliance_org(sites: int) -> Org:
+    """A bureau of ``sites`` squadrons, 10 per battalion, 10 battalions per detachment."""
+    def units(n: int, size: int) -> range:
+        return range(-(-n // size))
+
+    tree = [{"id": "bj", "name": "局", "children": [
+        {"id": f"zd-{d}", "name": f"支队{d}", "children": [
+            {"id": f"dd-{b}", "name": f"大队{b}", "children": [
+                {"id": f"sq-{q}", "name": f"中队{q}", "cadres": 2, "staff": 6}
+                for q in range(b * 10, min(b * 10 + 10, sites))]}
+            for b in units(sites, 10) if b // 10 == d]}
+        for d in units(sites, 100)]}]
+    return read_org(tree, None)
+
+
+def compliance_lines(org: Org, now_s: int, span_s: int, every_s: int = 300) -> Iterator[str]:
+    """One evaluation of every site and registered rule each ``every_s`` over the
+    span, written as the collector writes it: `compliance` per site and rule,
+    `unit_compliance` per unit and rule (writeback), then `site_info` once."""
+    rnd = random.Random(5)
+    rules = [r.NAME for r in registry()]
+    kinds, weights = list(VERDICT_WEIGHTS), list(VERDICT_WEIGHTS.values())
+    # Results are immutable: one per rule and verdict, shared by every site.
+    made = {(rule, k): Result(rule, k, 1.0, {"pass": 1.0, "fail": 0.0, "waived": 0.0}.get(k),
+                              {"gov_pcs": 1.0} if k == "fail" else {})
+            for rule in rules for k in kinds}
+    state = {(site.id, rule): rnd.choices(kinds, weights)[0]
+             for site in org.sites for rule in rules}
+    encoder = LineEncoder()
+    start = (now_s - span_s) // every_s * every_s
+    for ts in range(start + 17, now_s, every_s):  # a pass takes a few seconds
+        for key in state:
+            if rnd.random() < 0.02:
+                state[key] = rnd.choices(kinds, weights)[0]
+        ev = Evaluation(ts * 1000, tuple(
+            Verdict(site, tuple(made[(rule, state[(site.id, rule)])] for rule in rules))
+            for site in org.sites), ())
+        yield from encoder.lines([*writeback.compliance_points(ev, org),
+                                  *writeback.unit_compliance_points(ev, org)])
+    yield from encoder.lines(writeback.site_info_points(org, (now_s - 60) * 1000))
+
+
 def wait_for_snapshots(influxd: Influxd, limit_s: float = 180) -> float:
     """Wait until the write cache is on disk as TSM (as for data older than 10
     minutes in production); returns the seconds waited."""
@@ -248,6 +337,27 @@ def wait_for_snapshots(influxd: Influxd, limit_s: float = 180) -> float:
         if cached == 0:
             break
         time.sleep(2)
+    return time.perf_counter() - t
+
+
+def wait_for_compactions(influxd: Influxd, limit_s: float = 300, quiet_s: float = 5) -> float:
+    """Wait until no TSM compaction has run or been queued for ``quiet_s`` (a full
+    compaction of millions of points takes a core for tens of seconds: timings
+    taken meanwhile measure it too); returns the seconds waited."""
+    t = time.perf_counter()
+    quiet_since = t
+    while time.perf_counter() - t < limit_s:
+        with OPENER.open(influxd.url + "/debug/vars", timeout=30) as r:
+            stats = json.load(r)
+        busy = sum(x for k, v in stats.items() if k.startswith("tsm1_engine")
+                   for name, x in v["values"].items()
+                   if name.endswith(("CompactionsActive", "CompactionQueue")))
+        now = time.perf_counter()
+        if busy:
+            quiet_since = now
+        elif now - quiet_since >= quiet_s:
+            break
+        time.sleep(1)
     return time.perf_counter() - t
 
 
@@ -286,23 +396,35 @@ def shipped() -> dict[str, dict[str, Any]]:
             for p in sorted(GENERATED.glob("*-en.json"))}
 
 
+def time_panel(influxd: Influxd, db: str, g: Grafana, panel: dict[str, Any],
+               range_ms: int) -> tuple[list[float], int]:
+    """A panel's targets, as Grafana sends them, 3 times (once if the first is
+    over SLOW_S): the run times (s) and the answers' size (bytes)."""
+    extra = {"__interval": interval_for(panel, range_ms)}
+    queries = [g.interpolate(t["query"], extra) for t in panel["targets"]]
+    times: list[float] = []
+    size = 0
+    for _ in range(3):
+        t0 = time.perf_counter()
+        size = sum(fetch(influxd, db, q) for q in queries)
+        times.append(time.perf_counter() - t0)
+        if times[0] > SLOW_S:
+            break
+    return times, size
+
+
 def run_panels(influxd: Influxd, db: str, from_ms: int, to_ms: int,
-               chosen: dict[str, list[str]]) -> list[dict[str, Any]]:
+               chosen: dict[str, list[str]], only: str = "") -> list[dict[str, Any]]:
+    """Every panel of the shipped boards (``only``: of that board, e.g.
+    ``netroom-compliance``), timed."""
     out = []
     for name, dash in shipped().items():
-        t_vars = timed(lambda d=dash: Grafana(influxd, db, d, chosen, from_ms, to_ms))
+        if only and name != only:
+            continue
+        t_vars = timed(partial(Grafana, influxd, db, dash, chosen, from_ms, to_ms))
         g = Grafana(influxd, db, dash, chosen, from_ms, to_ms)
         for panel in dash["panels"]:
-            extra = {"__interval": interval_for(panel, to_ms - from_ms)}
-            queries = [g.interpolate(t["query"], extra) for t in panel["targets"]]
-            times: list[float] = []
-            size = 0
-            for _ in range(3):
-                t0 = time.perf_counter()
-                size = sum(fetch(influxd, db, q) for q in queries)
-                times.append(time.perf_counter() - t0)
-                if times[0] > SLOW_S:
-                    break
+            times, size = time_panel(influxd, db, g, panel, to_ms - from_ms)
             out.append({"board": name, "panel": panel["title"],
                         "median_s": statistics.median(times), "runs": len(times),
                         "bytes": size, "rp": g.values.get("rp", ""),
@@ -367,6 +489,86 @@ def scenario(influxd: Influxd, name: str, sites: int, per_site: int, span_s: int
     if one_site:  # every board narrowed to one site (the PC board: another than its first)
         report["panels_one_site"] = run_panels(influxd, db, *span, {"site": ["sq-7"]})
     return report
+
+
+def compliance_scenario(influxd: Influxd, sites: int) -> dict[str, Any]:
+    """(compliance): the compliance board over 24 h of ``sites`` sites, the two
+    pass-rate panels both as shipped (`unit_compliance`) and as they were."""
+    db = "bench_compliance"
+    now_s = int(time.time())
+    span_s = 86400
+    cfg = read_influx({"url": influxd.url, "database": db, "timeout_s": 300})
+    sink = InfluxSink(cfg)
+    sink.ensure_database()
+    org = compliance_org(sites)
+    levels = org.level_tags()
+    report: dict[str, Any] = {"scenario": "compliance", "sites": sites, "span_h": 24,
+                              "units": len({s.path for s in org.sites}),
+                              "rules": len(registry()),
+                              "load_before": os.getloadavg(),
+                              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    retention.ensure(sink, cfg, levels)
+    t = time.perf_counter()
+    report["points"] = write(influxd, db, compliance_lines(org, now_s, span_s))
+    report["write_s"] = time.perf_counter() - t
+    print(f"[compliance] wrote {report['points']:,} points in {report['write_s']:.0f} s",
+          file=sys.stderr, flush=True)
+    # The daily tier of the roll-up over the day (its CQ runs once a day over 2).
+    t = time.perf_counter()
+    done = retention.backfill(sink, cfg, (now_s - span_s) * 1000, now_s * 1000, levels,
+                              only=("netroom_unit_compliance_1d",))
+    report["unit_daily_s"] = time.perf_counter() - t
+    report["unit_daily_points"] = done["netroom_unit_compliance_1d"]
+    sink.close()
+    report["snapshot_wait_s"] = wait_for_snapshots(influxd)
+    report["compaction_wait_s"] = wait_for_compactions(influxd)
+    report["series"] = series_count(influxd, db)
+    # no_data is on every point of both.
+    for measurement in ("compliance", "unit_compliance"):
+        answer = influxd.query(f'SELECT count("no_data") FROM "{measurement}"', db)
+        report[f"{measurement}_points"] = answer["results"][0]["series"][0]["values"][0][1]
+    from_ms, to_ms = (now_s - span_s) * 1000, now_s * 1000
+    report["panels_all"] = run_panels(influxd, db, from_ms, to_ms, {}, "netroom-compliance")
+    g = Grafana(influxd, db, shipped()["netroom-compliance"], {}, from_ms, to_ms)
+    report["old"] = {}
+    for title, panel in OLD_COMPLIANCE.items():
+        times, size = time_panel(influxd, db, g, panel, to_ms - from_ms)
+        report["old"][title] = {"median_s": statistics.median(times), "runs": len(times),
+                                "bytes": size}
+    # The shipped per-rule query at the default max data points (300: 5-minute
+    # buckets over the day instead of 10), what its panel's 150 saves.
+    trend = next(p for p in shipped()["netroom-compliance"]["panels"]
+                 if p["title"] == "Pass rate per rule")
+    times, size = time_panel(influxd, db, g, {**trend, "maxDataPoints": 300}, to_ms - from_ms)
+    report["per_rule_5m"] = {"median_s": statistics.median(times), "runs": len(times),
+                             "bytes": size}
+    report["load_after"] = os.getloadavg()
+    return report
+
+
+def print_compliance(r: dict[str, Any]) -> None:
+    print(f"\n== (compliance) {r['sites']:,} sites in {r['units']} units, {r['rules']} rules, "
+          f"24 h at a 5-minute evaluation; {r['date']} ==")
+    print(f"points: {r['compliance_points']:,} compliance, {r['unit_compliance_points']:,} "
+          f"unit_compliance ({r['points']:,} lines with site_info, written in "
+          f"{r['write_s']:.0f} s); series {r['series']:,}; daily unit tier over the day: "
+          f"{r['unit_daily_s']:.1f} s ({r['unit_daily_points']:,} points); waited "
+          f"{r['snapshot_wait_s'] + r['compaction_wait_s']:.0f} s for the TSM compactions")
+    print("load average before / after: " + " / ".join(
+        ", ".join(f"{x:.2f}" for x in r[k]) for k in ("load_before", "load_after")))
+    print(f"{'panel':34s} {'old s':>8s} {'new s':>8s} {'old MB':>8s} {'new MB':>8s}")
+    for p in r["panels_all"]:
+        old = r["old"].get(p["panel"])
+        was = (f"{old['median_s']:8.3f} " if old else f"{'':8s} ")
+        was_mb = (f"{old['bytes'] / 1e6:8.2f} " if old else f"{'':8s} ")
+        flag = "" if p["median_s"] <= TARGET_S["compliance"] else "  OVER"
+        print(f"{p['panel']:34s} {was}{p['median_s']:8.3f} {was_mb}"
+              f"{p['bytes'] / 1e6:8.2f}{flag}")
+    five = r["per_rule_5m"]
+    print(f"{'Pass rate per rule, 5-min buckets':34s} {'':8s} {five['median_s']:8.3f} "
+          f"{'':8s} {five['bytes'] / 1e6:8.2f}")
+    print("(medians of 3 runs; old: the panel's text before unit_compliance, over every "
+          "site's points; the shipped per-rule panel draws a day in 10-minute buckets)")
 
 
 class CompactingInfluxd(Influxd):
@@ -445,7 +647,9 @@ def print_report(r: dict[str, Any]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=("a", "b"))
+    ap.add_argument("--only", choices=("a", "b", "compliance"))
+    ap.add_argument("--sites", type=int, default=1000,
+                    help="--only compliance: how many sites (default 1000)")
     ap.add_argument("--disk", action="store_true",
                     help="only measure disk per PC and day (200 PCs, one day, compacted)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
@@ -461,6 +665,9 @@ def main() -> int:
     influxd.start()
     reports = []
     try:
+        if args.only == "compliance":
+            reports.append(compliance_scenario(influxd, args.sites))
+            print_compliance(reports[-1])
         if args.only in (None, "a"):
             reports.append(scenario(influxd, "a", 50, 10, 7 * 86400, 60, 0, 300,
                                     not args.backfill, False))

@@ -296,8 +296,8 @@ class Collector:
     def evaluate_now(self, read: Read, errors: RateLimitedLog | None = None
                      ) -> compliance.Evaluation:
         """Evaluate every site now from the state (rebuilt first through ``read``
-        if it is incomplete) and queue its ``compliance`` points (and the rooms'
-        ``availability`` and ``room_state``)."""
+        if it is incomplete) and queue its ``compliance`` and ``unit_compliance``
+        points (and the rooms' ``availability`` and ``room_state``)."""
         org = self.cfg.org
         with self._eval_lock:
             db = self._eval_state
@@ -310,7 +310,8 @@ class Collector:
         with gcpause.paused():
             ev = compliance.evaluate_all(org, snaps)
         points = writeback.availability_points(snaps, org)
-        lines = LineEncoder().lines([*writeback.compliance_points(ev, org), *points])
+        lines = LineEncoder().lines([*writeback.compliance_points(ev, org),
+                                     *writeback.unit_compliance_points(ev, org), *points])
         # The days written are read back from the state once they are durable.
         days = [state_records.Day(p.tags[schema.SITE], p.fields["day"], p.time_ms,
                                   p.fields["required_s"], p.fields["open_s"])

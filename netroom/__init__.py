@@ -9,7 +9,11 @@ agent (on every PC) pays for nothing the collector needs.
 - ``settings``: typed reading of config.yaml sections with one-line errors;
 - ``agentsettings``: what an agent runs beyond identity and broker, and its reader;
 - ``central``: the settings document the collector publishes to each site's agents;
-- ``ratelimit``: rate-limited logging.
+- ``ratelimit``: rate-limited logging;
+- ``release``: agent releases' signed manifest and key text (docs/updates.md);
+- ``signing``: their Ed25519 signatures; the one module importing a third
+  library (python-ecdsa, 4.5 MB), so only the agent's update process and
+  ``netroom release`` import it.
 """
 
 __version__ = "0.1.0"

@@ -16,13 +16,14 @@ import re
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from netroom import protocol, schema
+from netroom import protocol, release, schema
 from netroom.settings import ConfigError, Section
 
 CHECK_KINDS = ("http", "tcp", "dns")
 # The keys of an `agents:` block (and of the agent's `agent:` section that the
 # centre may set): everything but identity, broker and local storage.
-SETTING_KEYS = ("interval", "inventory_interval", "probes", "isolation", "bandwidth", "clock")
+SETTING_KEYS = ("interval", "inventory_interval", "probes", "isolation", "bandwidth", "clock",
+                "update")
 
 
 class Check(NamedTuple):
@@ -99,6 +100,25 @@ class ClockConfig(NamedTuple):
     timeout_s: float = 10.0
 
 
+class UpdateConfig(NamedTuple):
+    """`agent.update`: the agent version this PC should run (docs/updates.md).
+
+    ``version`` "" = leave the agent as it is. ``url``: where the releases
+    are served, ``http(s)://host[:port]/path`` holding ``<version>/manifest.json``
+    (the collector's speed-test server serves them under ``/releases``).
+    ``check_interval_s``: how often the agent compares, plus up to
+    ``jitter_s`` at random, so a fleet does not download at one instant.
+    ``deadline_s``: a new version that has not reported within this long
+    after its start is rolled back.
+    """
+
+    version: str = ""
+    url: str = ""
+    check_interval_s: float = 900.0
+    jitter_s: float = 600.0
+    deadline_s: float = 600.0
+
+
 class AgentSettings(NamedTuple):
     """Everything ``read_settings`` reads; seconds throughout."""
 
@@ -108,6 +128,7 @@ class AgentSettings(NamedTuple):
     isolation: IsolationConfig = IsolationConfig()
     bandwidth: BandwidthConfig = BandwidthConfig()
     clock: ClockConfig = ClockConfig()
+    update: UpdateConfig = UpdateConfig()
 
 
 def split_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:
@@ -280,6 +301,32 @@ def read_clock(s: Section) -> ClockConfig:
     return cfg
 
 
+def read_update(s: Section) -> UpdateConfig:
+    """`update`."""
+    if s.raw("version") is not None and not isinstance(s.raw("version"), str):
+        # YAML makes 1.10 the number 1.1: a version is only ever taken as written.
+        raise ConfigError(f"{s.key('version')}: write it in quotes, such as '1.5.0', "
+                          f"got the number {s.raw('version')!r}")
+    cfg = UpdateConfig(
+        version=s.text("version", ""),
+        url=s.text("url", "").rstrip("/"),
+        check_interval_s=s.number("check_interval", 900, 60, 7 * 86400),
+        jitter_s=s.number("jitter", 600, 0, 86400),
+        deadline_s=s.number("deadline", 600, 60, 86400),
+    )
+    if cfg.version and not release.VERSION_RE.fullmatch(cfg.version):
+        raise ConfigError(f"{s.key('version')}: must be a release version such as 1.5.0, "
+                          f"got {cfg.version!r}")
+    if cfg.url and not re.match(r"^https?://[^/\s]+", cfg.url):
+        raise ConfigError(f"{s.key('url')}: must be http(s)://host[:port][/path], "
+                          f"got {cfg.url!r}")
+    if cfg.version and not cfg.url:
+        raise ConfigError(f"{s.key('url')}: required with {s.key('version')} (where the "
+                          "releases are served, e.g. http://collector:8090/releases)")
+    s.done()
+    return cfg
+
+
 def read_settings(s: Section, network: str, probes: Any = None,
                   probes_key: str = "probes") -> AgentSettings:
     """The settings keys of ``s`` (all but `probes`, which come as ``probes``
@@ -295,4 +342,5 @@ def read_settings(s: Section, network: str, probes: Any = None,
         isolation=read_isolation(s.sub("isolation")),
         bandwidth=read_bandwidth(s.sub("bandwidth"), network),
         clock=read_clock(s.sub("clock")),
+        update=read_update(s.sub("update")),
     )

@@ -26,6 +26,13 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 NETWORKS = ("gov", "internet")
 ROLES = ("cadre", "room", "class", "office")
+# A status's update_state: current (runs the version its settings name),
+# updating (getting or installing it), failed (could not get, verify or
+# install it; tried again later), rolled_back (it started but did not report
+# within the deadline, or crashed, and the PC went back; not tried again
+# until the settings name another version), unsupported (this install
+# cannot update itself: see update_error).
+UPDATE_STATES = ("current", "updating", "failed", "rolled_back", "unsupported")
 # An identifier is one MQTT topic level and one InfluxDB tag value: keep it
 # free of wildcards, separators and spaces.
 # \Z, not $: "$" also matches before a trailing newline.
@@ -169,6 +176,14 @@ KINDS: dict[str, Kind] = {
             "settings_version": _s(maxlen=64),
             "settings_error": _s(maxlen=512),
             "settings_local": _s(maxlen=512),
+            # The agent's self-update (docs/updates.md), in `online` statuses
+            # while its settings name a version (agent.update.version): where
+            # it stands (UPDATE_STATES), the version named, and why it failed,
+            # was rolled back or cannot update itself. An agent older than
+            # self-update sends none of them.
+            "update_state": F(str, choices=UPDATE_STATES),
+            "update_version": _s(maxlen=32),
+            "update_error": _s(maxlen=512),
         },
     ),
     "inventory": Kind(

@@ -37,6 +37,12 @@ INVENTORY_DISKS = "inventory_disks"
 INVENTORY_NICS = "inventory_nics"
 # Written by the collector itself.
 COMPLIANCE = "compliance"  # one point per site and rule per evaluation
+# One point per lowest org unit (a site's full unit path: a site hung higher up
+# is counted under its own path) and rule per evaluation, RULE_ALL included:
+# its sites' verdicts counted (collector/store/writeback.py). The compliance
+# board's pass rates read it: one series per unit and rule instead of one per
+# site (2 s and more at 1,000 sites; docs/benchmarks.md).
+UNIT_COMPLIANCE = "unit_compliance"
 AVAILABILITY = "availability"  # one point per room and complete day
 ROOM_STATE = "room_state"  # one point per room per evaluation: open now or not
 SELF = "collector"  # the collector's own counters (ingest, writes, spool)
@@ -44,6 +50,15 @@ SITE_INFO = "site_info"  # one point per registered site per evaluation: names, 
 # One point per hardware change of a PC (docs/inventory.md), at the time of the
 # inventory that showed it; tagged like the inventory plus CHANGE and ITEM.
 INVENTORY_CHANGE = "inventory_change"
+# Agent self-update, per evaluation (docs/updates.md, "Watching a rollout"):
+# one point per site and (TARGET_TAG, VERSION_TAG, STATE_TAG) with PCS, the
+# PCs whose latest online status runs that version where the centre names
+# that target, at that stage (collector.compliance.rollout.PHASES); and one
+# per PC whose update failed or was rolled back, tagged HOST and STATE_TAG.
+# Both carry EVALUATED_MS: series an evaluation no longer writes keep their last
+# point, so readers take the newest evaluation's points only.
+AGENT_VERSIONS = "agent_versions"
+AGENT_FAILURES = "agent_failures"
 
 # --- tags ---
 SITE = "site"
@@ -65,6 +80,13 @@ NAME_SUFFIX, LABEL_SUFFIX = "_name", "_label"
 CHANGE_TAG = "change"
 ITEM_TAG = "item"
 
+# AGENT_VERSIONS: the agent version the PCs run and the one the centre names
+# for them (NO_VERSION: none known, none named); both: the PCs' rollout stage.
+VERSION_TAG = "version"
+TARGET_TAG = "target"
+STATE_TAG = "state"
+NO_VERSION = "none"  # never a release version (netroom.release.VERSION_RE starts with a digit)
+
 # --- fields the collector adds ---
 # On every point of a message whose ts was out of the collector's clock bounds
 # (stored at receive time instead): the message's ts minus receive time, s.
@@ -72,6 +94,19 @@ CLOCK_SKEW = "clock_skew_s"
 # On every <kind>_disks point: the exact mount (C:\ ), as its tag cannot end
 # in a backslash (netroom.protocol.path_tag).
 PATH = "path"
+# On AGENT_VERSIONS and AGENT_FAILURES: the evaluation's time (epoch ms, the
+# points' own time), so that one last("evaluated_ms") names the newest evaluation.
+EVALUATED_MS = "evaluated_ms"
+# On UNIT_COMPLIANCE: sites where the rule applies (every verdict but
+# not_applicable), of them passing (ok = 1: pass or waived), failing, without
+# data (never passing) and waived (passing by a waiver); passing + failing +
+# no_data = sites. For RULE_ALL: every site, passing every rule, failing one,
+# no data, and passing with a waived rule. The daily tier holds each field's
+# mean over the day's evaluations and PASSES, how many there were.
+SITES_APPLYING, PASSING, FAILING, NO_DATA_SITES, WAIVED_SITES = (
+    "sites", "passing", "failing", "no_data", "waived")
+UNIT_COMPLIANCE_FIELDS = (SITES_APPLYING, PASSING, FAILING, NO_DATA_SITES, WAIVED_SITES)
+PASSES = "passes"
 
 # --- ids ---
 # Hosts and probes: one MQTT topic level and one tag value; no wildcards,
@@ -119,7 +154,8 @@ def section_tag(kind: str, section: str) -> str:
 
 def reserved_tags() -> frozenset[str]:
     """Tag keys points already carry: an org level must not shadow one."""
-    tags = {*MESSAGE_TAGS, RULE, SELF_TAG, CHANGE_TAG, ITEM_TAG}
+    tags = {*MESSAGE_TAGS, RULE, SELF_TAG, CHANGE_TAG, ITEM_TAG, VERSION_TAG, TARGET_TAG,
+            STATE_TAG}
     for kind, spec in protocol.KINDS.items():
         tags.update(spec.tags)
         tags.update(section_tag(kind, sec) for sec in spec.sections)

@@ -153,8 +153,8 @@ def main() -> int:
 
 def show_clis(cfg: Path) -> None:
     """What commanders and IT staff ask next: is the room open, can a gov PC
-    reach the internet (exit 1 if one can), what hardware is there; and the
-    report as a printable page."""
+    reach the internet (exit 1 if one can), what hardware is there, which
+    agent version runs where; and the report as a printable page."""
     html = DATA / "report.html"
     subprocess.run([sys.executable, "-m", "collector.cli.main", "report", "--config", str(cfg),
                     "--format", "html", "--output", str(html)], cwd=REPO, check=False,
@@ -163,7 +163,8 @@ def show_clis(cfg: Path) -> None:
         print(f"  printable report: {html}")
     for title, command in (("rooms (netroom availability)", "availability"),
                            ("gov-network isolation (netroom isolation)", "isolation"),
-                           ("hardware register (netroom inventory)", "inventory")):
+                           ("hardware register (netroom inventory)", "inventory"),
+                           ("agent versions and self-updates (netroom versions)", "versions")):
         say(title)
         r = subprocess.run([sys.executable, "-m", "collector.cli.main", command, "--config",
                             str(cfg)], cwd=REPO, check=False, capture_output=True, text=True)

@@ -90,14 +90,18 @@ def test_every_dashboard_follows_the_documented_json_model() -> None:
         assert len(ids) == len(set(ids)), name
         cells: set[tuple[int, int]] = set()
         for p in d["panels"]:
-            assert p["type"] in {"timeseries", "table", "stat"}, (name, p["title"])
+            assert p["type"] in {"timeseries", "table", "stat", "row"}, (name, p["title"])
             g = p["gridPos"]
+            if p["type"] == "row":  # a heading across the board: no query of its own
+                assert (g["x"], g["w"], g["h"], p["targets"]) == (0, 24, 1, []), name
+                assert p["collapsed"] is False and p["panels"] == []
             assert g["w"] >= 1 and g["h"] >= 1 and g["x"] >= 0 and g["x"] + g["w"] <= 24
             mine = {(x, y) for x in range(g["x"], g["x"] + g["w"])
                     for y in range(g["y"], g["y"] + g["h"])}
             assert not mine & cells, (name, p["title"], "overlaps another panel")
             cells |= mine
-            assert p["datasource"]["uid"] == DS_UID and p["targets"], (name, p["title"])
+            assert p["datasource"]["uid"] == DS_UID, (name, p["title"])
+            assert p["targets"] or p["type"] == "row", (name, p["title"])
             refs = [t["refId"] for t in p["targets"]]
             assert len(refs) == len(set(refs))
         names = [v["name"] for v in d["templating"]["list"]]
@@ -116,7 +120,8 @@ def test_every_dashboard_follows_the_documented_json_model() -> None:
 
 # Panels grouped by PC on boards whose site filter has All: each lists only
 # the PCs at fault (clocks) or one tester per site and network, never every PC.
-FAULT_LISTS = {"PCs with skewed clocks", "Messages re-stamped on arrival", "Latest speed test"}
+FAULT_LISTS = {"PCs with skewed clocks", "Messages re-stamped on arrival", "Latest speed test",
+               "PCs whose update failed or was rolled back"}
 # The hardware register is a row per PC by definition; it reads one point per
 # PC (ORDER BY time DESC LIMIT 1 over daily inventories, not a time series)
 # and says so, and how to narrow it (tests/test_dashboards_inventory.py).
@@ -242,7 +247,12 @@ def seeded(tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd,
                                             "uptime_s": 900.0, "collect_ms": 4.0}, site=s,
                                 host=h, network=n, role=r,
                                 ts=now - (3000 if s == "sq-3" else 5)))
-    msgs += [message("status", {"state": "online", "interval_s": 60.0}, host="r1-gov", ts=now),
+    # r1-gov could not install the agent version its settings name (the fleet
+    # board's agent tables; tests/test_versions.py has a whole rollout).
+    msgs += [message("status", {"state": "online", "interval_s": 60.0, "agent_version": "1.4.0",
+                                "update_state": "failed", "update_version": "1.5.0",
+                                "update_error": "manifest.json: signature does not verify"},
+                     host="r1-gov", ts=now),
              message("status", {"state": "offline", "will": True}, site="sq-3", host="r3-gov",
                      ts=now - 3000),
              message("bandwidth", {"method": "speedtest", "download_mbps": 95.5,
@@ -497,6 +507,14 @@ def test_panels_show_the_hand_computed_figures(influxd: Influxd,
     assert units["dd-1"]["disk_used_percent"] == 70
     zh = panel("netroom-fleet-zh", "时钟偏差的电脑")
     assert zh["transformations"][0]["options"]["renameByName"]["offset_s"] == "时钟偏差"
+    # Agent versions, from the evaluation's roll-up: r1-gov failed; no version is named.
+    assert fleet.values["agent_evaluated"].isdigit()
+    agents = fleet.panel(panel("netroom-fleet-en", "Agent versions per site"))
+    assert [(r["site_name"], r["target"], r["version"], r["state"], r["pcs"])
+            for r in agents] == [("一中队", "none", "1.4.0", "failed", 1)]
+    failed = fleet.panel(panel("netroom-fleet-en", "PCs whose update failed or was rolled back"))
+    assert [(r["site_name"], r["host"], r["state"], r["update_error"]) for r in failed] == [
+        ("一中队", "r1-gov", "failed", "manifest.json: signature does not verify")]
 
 
 def test_long_ranges_read_the_roll_ups(influxd: Influxd, seeded: tuple[float, float]) -> None:
@@ -589,6 +607,143 @@ def test_procurement_per_unit_sums_the_sites_needs(influxd: Influxd,
     assert not rows["dd-2"]["gov_pcs"] and not rows["dd-2"]["internet_pcs"]  # none needed
     assert rows["dd-1"]["internet_mbps"] == 1.5  # sq-2's room PC: 2.5 - 1 Mbit/s
     assert rows["dd-1"]["sites"] == 2
+
+
+# --- pass rates from the per-unit roll-up (unit_compliance) ---------------------
+# Units of different sizes: dd-1 three sites, dd-2 one, dd-3 two, and sq-5
+# hung directly under zd-1 (a unit of its own, with no battalion).
+UNIT_TREE = [{"id": "bj", "name": "局", "children": [
+    {"id": "zd-1", "name": "一支队", "children": [
+        {"id": "dd-1", "name": "一大队", "children": [
+            {"id": f"sq-{n}", "name": f"{n}中队", "cadres": 1, "staff": 2} for n in (1, 2, 3)]},
+        {"id": "dd-2", "name": "二大队", "children": [
+            {"id": "sq-4", "name": "4中队", "cadres": 1, "staff": 2}]},
+        {"id": "sq-5", "name": "5中队", "cadres": 1, "staff": 2}]},
+    {"id": "zd-2", "name": "二支队", "children": [
+        {"id": "dd-3", "name": "三大队", "children": [
+            {"id": f"sq-{n}", "name": f"{n}中队", "cadres": 1, "staff": 2} for n in (6, 7)]}]}]}]
+UNIT_RULES = ("cadre_gov_pcs", "room_gov_share", "gov_bandwidth")
+# Per pass (four, 5 minutes apart), per site: a verdict per rule; "x" =
+# not_applicable, "-" = no_data, "w" = waived, "p" / "f". sq-3 never has data;
+# room_gov_share does not apply at sq-2, sq-6 and sq-4, dd-2's only site.
+UNIT_PASSES = [
+    {"sq-1": "ppp", "sq-2": "wxp", "sq-3": "---", "sq-4": "fxp", "sq-5": "ppf", "sq-6": "pxp",
+     "sq-7": "fff"},
+    {"sq-1": "pfp", "sq-2": "wxp", "sq-3": "---", "sq-4": "pxp", "sq-5": "ppp", "sq-6": "pxf",
+     "sq-7": "pfp"},
+    {"sq-1": "ppp", "sq-2": "fxp", "sq-3": "---", "sq-4": "px-", "sq-5": "ppp", "sq-6": "pxp",
+     "sq-7": "ppp"},
+    {"sq-1": "fff", "sq-2": "pxp", "sq-3": "---", "sq-4": "pxp", "sq-5": "wpp", "sq-6": "fxp",
+     "sq-7": "ppw"}]
+# What the two panels read before the roll-up (their previous texts): the
+# sites' own `compliance` points.
+OLD_PER_RULE = ('SELECT mean("ok") * 100 FROM "compliance" WHERE $timeFilter '
+                'AND "detachment" =~ /^$detachment$/ AND "battalion" =~ /^$battalion$/ '
+                'GROUP BY time($__interval), "rule" fill(none)')
+OLD_BY_UNIT = ('SELECT mean("ok") * 100 AS "pass_rate", sum("ok") AS "passing", '
+               'count("ok") - sum("ok") - sum("no_data") AS "failing", '
+               'sum("no_data") AS "no_data", count("ok") AS "sites" FROM ('
+               'SELECT last("ok") AS "ok", last("no_data") AS "no_data" FROM "compliance" '
+               "WHERE $timeFilter AND \"rule\" = 'all' AND \"detachment\" =~ /^$detachment$/ "
+               'AND "battalion" =~ /^$battalion$/ GROUP BY "site", "detachment", "battalion", '
+               '"detachment_name", "battalion_name") GROUP BY "detachment", "battalion", '
+               '"detachment_name", "battalion_name"')
+
+
+def unit_fleet(influxd: Influxd, db: str, t0_ms: int) -> None:
+    """UNIT_PASSES evaluated at t0 + 1 min + k x 5 min, written as the collector
+    writes an evaluation (compliance, unit_compliance, site_info), with rp_choice."""
+    from collector.compliance.evaluate import Evaluation, Verdict
+    from collector.compliance.orgconfig import read_org
+    from collector.compliance.rules.base import Result
+    from collector.influx import retention
+    from collector.influx.client import InfluxSink
+    from collector.influx.line import LineEncoder
+    from collector.influx.settings import read_influx
+    from collector.store import writeback
+
+    org = read_org(UNIT_TREE, None)
+    status = {"p": "pass", "f": "fail", "-": "no_data", "x": "not_applicable", "w": "waived"}
+    actual = {"p": 1.0, "f": 0.0, "w": 0.0}
+    lines: list[str] = []
+    for k, verdicts in enumerate(UNIT_PASSES):
+        ev = Evaluation(t0_ms + 60_000 + 300_000 * k, tuple(
+            Verdict(s, tuple(Result(rule, status[c], 1.0, actual.get(c),
+                                    {"gov_pcs": 1.0} if c == "f" else {})
+                             for rule, c in zip(UNIT_RULES, verdicts[s.id])))
+            for s in org.sites), ())
+        lines += LineEncoder().lines([*writeback.compliance_points(ev, org),
+                                      *writeback.unit_compliance_points(ev, org),
+                                      *writeback.site_info_points(org, ev.now_ms)])
+    influxd.write("\n".join(lines), db)
+    cfg = read_influx({"url": influxd.url, "database": db})
+    sink = InfluxSink(cfg)
+    retention.ensure(sink, cfg, org.level_tags())
+    # The daily tier, as its continuous query writes it.
+    retention.backfill(sink, cfg, t0_ms - 86_400_000, t0_ms + 86_400_000, org.level_tags(),
+                       only=("netroom_unit_compliance_1d",))
+    sink.close()
+
+
+def test_unit_roll_up_gives_the_pass_rates_of_the_site_points(influxd: Influxd,
+                                                               influx_db: str) -> None:
+    """"Pass rate per rule" and "Pass rate by unit" read `unit_compliance`; on
+    units of 1 to 3 sites, a site without data, a rule that does not apply and
+    waivers, they show what their previous texts computed from every site's
+    `compliance` points: per rule and 5 minutes, per unit at the newest pass;
+    with All and with one detachment; and over a long range from the daily tier."""
+    # Yesterday at noon UTC: the four passes and their day, whatever the time now.
+    t0_ms = ((int(time.time()) // 86400 - 1) * 86400 + 43200) * 1000
+    unit_fleet(influxd, influx_db, t0_ms)
+    board = dashboards()["netroom-compliance-en.json"]
+    per_rule = panel("netroom-compliance-en", "Pass rate per rule")
+    by_unit = panel("netroom-compliance-en", "Pass rate by unit")
+    span = (t0_ms, t0_ms + 3_600_000)
+
+    def rates(rows: list[dict[str, Any]]) -> dict[tuple[str, int], float]:
+        return {(r["rule"], r["time"]): next(v for k, v in r.items() if k not in ("rule", "time"))
+                for r in rows}
+
+    def table(rows: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[Any, ...]]:
+        """Per unit: pass rate (rounded: sum / sum and mean differ in the last bit),
+        passing, failing, no data, sites."""
+        return {(r["detachment"], r.get("battalion", "")): (
+            round(r["pass_rate"], 9), r["passing"], r["failing"], r["no_data"], r["sites"])
+            for r in rows}
+
+    # dd-2 alone: room_gov_share applies to none of its sites, so it has no
+    # pass rate at all (not 0 %): 2 rules + all, 4 passes.
+    for chosen, lines in (({}, 4 * 4), ({"detachment": ["zd-1"]}, 4 * 4),
+                          ({"battalion": ["dd-3"]}, 4 * 4), ({"battalion": ["dd-2"]}, 3 * 4)):
+        g = Grafana(influxd, influx_db, board, chosen, *span)
+        assert g.values["daily"] == "autogen"
+        new = rates(g.panel(per_rule))
+        old = rates(g.run(OLD_PER_RULE, {"__interval": "5m"}))
+        assert new.keys() == old.keys() and len(new) == lines, (chosen, new.keys())
+        assert all(new[k] == pytest.approx(old[k]) for k in new), (chosen, new, old)
+        assert table(g.panel(by_unit)) == table(g.run(OLD_BY_UNIT, {})), chosen
+    # By hand. Pass 1 (in the 5 minutes from t0), room_gov_share: n/a at sq-2,
+    # sq-4 and sq-6; sq-1 and sq-5 pass, sq-7 fails, sq-3 has no data (not
+    # passing): 2 of 4.
+    g = Grafana(influxd, influx_db, board, {}, *span)
+    assert rates(g.panel(per_rule))[("room_gov_share", t0_ms)] == 50
+    # The newest pass: dd-1 sq-1 fails, sq-2 passes, sq-3 no data; zd-1's own
+    # sq-5 passes with a waiver; dd-2's sq-4 and dd-3's sq-6 (fail) sq-7 (waived).
+    assert {(r["detachment_name"], r.get("battalion_name", "")): (
+        r["pass_rate"], r["passing"], r["failing"], r["no_data"], r["sites"])
+        for r in g.panel(by_unit)} == {
+        ("一支队", "一大队"): (pytest.approx(100 / 3), 1, 1, 1, 3),
+        ("一支队", "二大队"): (100, 1, 0, 0, 1), ("一支队", ""): (100, 1, 0, 0, 1),
+        ("二支队", "三大队"): (50, 1, 1, 0, 2)}
+    # Eight days: the daily tier (the day's means per unit). Every unit has
+    # the same four passes, so the day's rate is that of its site verdicts.
+    long = Grafana(influxd, influx_db, board, {}, t0_ms - 7 * 86_400_000, t0_ms + 86_400_000)
+    assert long.values["daily"] == "forever"
+    day = rates(long.panel(per_rule))
+    whole_day = rates(long.run(OLD_PER_RULE.replace("$__interval", "1d"), {}))
+    assert len(day) == 4 and {r for r, _ in day} == {"all", *UNIT_RULES}
+    assert {r: v for (r, _), v in day.items()} == pytest.approx(
+        {r: v for (r, _), v in whole_day.items()})
 
 
 ALERTING = PROVISIONING / "alerting"

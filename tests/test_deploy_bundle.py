@@ -21,6 +21,7 @@ import sys
 import tarfile
 import textwrap
 from pathlib import Path
+from typing import Callable
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -61,6 +62,13 @@ GOOD = ["--site", "sq-1", "--network", "gov", "--role", "room", "--broker", "127
     ([*GOOD, "--ca", "/nonexistent/ca.crt"], "--ca"),
     ([*GOOD, "--init", "upstart"], "--init"),
     ([], "--site"),  # nothing to keep and nothing given
+    ([*GOOD, "--update-keys", "/nonexistent/release.pub"], "--update-keys"),
+    # --update is the agent's own: it names the running agent's config, nothing else.
+    (["--update"], "--config"),
+    (["--update", "--config", "/nonexistent/config.yaml"], "--config"),
+    (["--update", "--config", "/etc/hostname", *GOOD], "--update"),
+    (["--update", "--config", "/etc/hostname", "--trial-deadline", "soon"], "--trial-deadline"),
+    (["--config", "/etc/hostname"], "--config"),
 ])
 def test_install_sh_rejects_bad_arguments_before_touching_anything(
         tmp_path: Path, args: list[str], option: str) -> None:
@@ -70,6 +78,16 @@ def test_install_sh_rejects_bad_arguments_before_touching_anything(
     assert len(lines) == 1 and lines[0].startswith("install.sh: error: ")
     assert option in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_install_sh_refuses_a_keys_file_that_holds_no_key(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("wtI6U4Gi7nDxt/BcLbWaNJIpMeUM6j4xyK+Zc65+LDY=\n-----BEGIN PRIVATE KEY-----\n")
+    p = install(LINUX / "install.sh", tmp_path / "root", *GOOD, "--update-keys", str(keys))
+    assert p.returncode == 2
+    assert p.stderr.strip() == (f"install.sh: error: --update-keys: '{keys}' holds a line that "
+                                "is not a release public key: '-----BEGIN PRIVATE KEY-----'")
+    assert not (tmp_path / "root").exists()
 
 
 def render(values: dict[str, str]) -> str:
@@ -228,10 +246,11 @@ def test_init_script_reads_agent_env_as_data(tmp_path: Path) -> None:
     (root / "conf").mkdir(parents=True)
     bin_dir = root / "prefix" / "venv" / "bin"
     bin_dir.mkdir(parents=True)
-    launcher = bin_dir / "netroom-agent"  # what pip's console script does, for this checkout
-    launcher.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(REPO)!r})\n"
-                        "from agent.__main__ import main\nsys.exit(main())\n")
-    launcher.chmod(0o755)
+    script = bin_dir / "netroom-agent"  # what pip's console script does, for this checkout
+    script.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(REPO)!r})\n"
+                      "from agent.__main__ import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    shutil.copy(LINUX / "netroom-agent-launch", root / "prefix")  # as install.sh puts it
     (root / "conf" / "config.yaml").write_text(json.dumps({
         "mqtt": {"host": broker.host, "port": broker.port, "username": "sq-1/pc-01"},
         "agent": {"site": "sq-1", "host": "pc-01", "network": "gov", "role": "room",
@@ -298,7 +317,8 @@ def test_bundle_build_install_publish_upgrade_uninstall(tmp_path: Path,
         tar.extractall(tmp_path / "x", filter="data")
     (bundle,) = (tmp_path / "x").iterdir()
     wheels = sorted(p.name.split("-")[0].lower() for p in (bundle / "wheels").glob("*.whl"))
-    assert wheels == ["netroom", "paho_mqtt", "pip", "psutil", "pyyaml", "speedtest_cli"]
+    assert wheels == ["ecdsa", "netroom", "paho_mqtt", "pip", "psutil", "pyyaml", "six",
+                      "speedtest_cli"]
 
     root = tmp_path / "root"
     first = install(bundle / "install.sh", root, *GOOD, "--port", str(mosquitto.port),
@@ -354,22 +374,32 @@ def test_bundle_build_install_publish_upgrade_uninstall(tmp_path: Path,
     assert not initd.exists()
 
 
-def offline_bundle(tmp_path: Path) -> Path:
+def offline_bundle(tmp_path: Path, version: str = "",
+                   edit: Callable[[Path], None] | None = None) -> Path:
     """A bundle holding only netroom's wheel and pip's, made without the index
     (which tests must not contact): netroom's wheel built from a copy of the
     tree with the installed setuptools, pip's the one ensurepip carries. The
-    other files are build-bundle.sh's list."""
-    src = tmp_path / "src"
+    other files are build-bundle.sh's list. ``version``: build the tree as
+    that version (tests/test_update_e2e.py); ``edit(src)``: change the copy
+    first (a broken build)."""
+    src = tmp_path / f"src{version}"
     shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
-        ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "demo-data"))
-    bundle = tmp_path / "bundle"
+        ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "demo-data", "tests"))
+    if version:
+        init = src / "netroom" / "__init__.py"
+        init.write_text(init.read_text().replace('__version__ = "',
+                                                 f'__version__ = "{version}"  # '))
+    if edit is not None:
+        edit(src)
+    bundle = tmp_path / (f"netroom-agent-{version}-linux" if version else "bundle")
     wheels = bundle / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "--no-build-isolation", "--no-index", "-w", str(wheels), str(src)],
                    check=True, capture_output=True, timeout=300)
     (pip_wheel,) = (Path(ensurepip.__file__).parent / "_bundled").glob("pip-*.whl")
     shutil.copy(pip_wheel, wheels)
-    for f in (LINUX / "install.sh", LINUX / "netroom-agent.init", TEMPLATE,
+    for f in (LINUX / "install.sh", LINUX / "netroom-agent.init",
+              LINUX / "netroom-agent-launch", TEMPLATE,
               REPO / "deploy" / "systemd" / "netroom-agent.service",
               REPO / "docs" / "operations.md"):
         shutil.copy(f, bundle)
@@ -377,6 +407,7 @@ def offline_bundle(tmp_path: Path) -> Path:
     (bundle / "VERSION").write_text(
         subprocess.run([sys.executable, "-c", "import netroom; print(netroom.__version__)"],
                        cwd=src, capture_output=True, text=True, check=True).stdout)
+    shutil.rmtree(src)
     return bundle
 
 

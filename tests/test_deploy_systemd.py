@@ -78,8 +78,16 @@ def test_exec_start_runs_the_console_scripts_with_the_config() -> None:
                if line.strip()}
     for name in NAMES:
         argv = exec_start(name)
-        assert argv[0] == f"/opt/netroom/venv/bin/{name.removesuffix('.service')}"
-        assert Path(argv[0]).name in scripts
+        program = name.removesuffix(".service")
+        if program == "netroom-agent":
+            # The agent starts through its launcher (self-update trials), which
+            # runs the venv's console script of that name.
+            assert argv[0] == "/opt/netroom/netroom-agent-launch"
+            launcher = (REPO / "deploy" / "linux" / "netroom-agent-launch").read_text()
+            assert '"$PREFIX/venv/bin/netroom-agent" "$@"' in launcher
+        else:
+            assert argv[0] == f"/opt/netroom/venv/bin/{program}"
+        assert program in scripts
         assert argv[1:] == ["--config", "/etc/netroom/config.yaml"]
 
 

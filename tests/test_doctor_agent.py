@@ -195,3 +195,21 @@ def test_help_and_the_agents_own_help_mention_it() -> None:
     assert "netroom-agent doctor" in r.stdout
     r = run_cli("agent", "doctor", "--help")
     assert r.returncode == 0 and "--lang" in r.stdout
+
+
+def test_a_pc_that_cannot_update_itself_to_the_named_version_is_told_why(
+        tmp_path: Path, broker: ProductionMosquitto) -> None:
+    """This test's Python is no install.sh install: there is no launcher beside
+    its venv, so the version named would never land. (An installed agent's
+    doctor checking a release's signature: tests/test_update_e2e.py.)"""
+    cfg = write_config(tmp_path, broker, agent={
+        "host": "pc-01", "update": {"version": "9.9.9", "url": "http://127.0.0.1:1/releases"}},
+        mqtt={"host": broker.host, "port": broker.port, "username": "sq-1/pc-01"})
+    cfg.chmod(0o600)
+    r = doctor(cfg, "--lang", "en", password=broker.passwords["sq-1/pc-01"])
+    assert r.returncode == 1, r.stdout + r.stderr
+    [line] = problems(r)
+    assert line.startswith("[PROBLEM] self-update: the centre names 9.9.9, but this PC cannot "
+                           "update itself: ")
+    assert "netroom-agent-launch: reinstall with install.sh" in line
+    assert "-- fix: reinstall with the bundle's install.sh" in line

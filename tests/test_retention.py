@@ -65,7 +65,8 @@ def test_ensure_creates_then_is_a_no_op_then_applies_changes(influxd: Influxd,
     made = cqs(influxd, influx_db)
     assert sorted(n.rsplit("_", 1)[0] for n in made) == [
         "netroom_availability_1h", "netroom_bandwidth_1d", "netroom_compliance_1d",
-        "netroom_pc_5m", "netroom_room_5m", "netroom_site_5m", "netroom_unit_5m"]
+        "netroom_pc_5m", "netroom_room_5m", "netroom_site_5m", "netroom_unit_5m",
+        "netroom_unit_compliance_1d"]
     pc = next(q for n, q in made.items() if n.startswith("netroom_pc_5m"))
     assert "RESAMPLE FOR 15m" in pc and "GROUP BY time(5m), *" in pc
     site = next(q for n, q in made.items() if n.startswith("netroom_site_5m"))
@@ -84,7 +85,7 @@ def test_ensure_creates_then_is_a_no_op_then_applies_changes(influxd: Influxd,
     assert policies(influxd, influx_db)["rollup"] == ("17520h0m0s", "168h0m0s", False)
     now = cqs(influxd, influx_db)
     # The four 5-minute CQs were replaced (drop + create), the daily ones kept.
-    assert len(now) == 7 and len(set(now) & set(made)) == 3
+    assert len(now) == 8 and len(set(now) & set(made)) == 4
     assert all("RESAMPLE FOR 2h" in q for n, q in now.items() if "_5m_" in n)
     assert retention.ensure(sink, changed, LEVELS) == []
     # Another org tree: the per-site CQs group by its levels.
@@ -256,6 +257,43 @@ def test_daily_tiers_keep_compliance_bandwidth_and_availability(influxd: Influxd
     sink.close()
 
 
+def test_daily_unit_compliance_holds_the_days_means(influxd: Influxd, influx_db: str) -> None:
+    """`forever`.`unit_compliance`: per unit, rule and UTC day, the mean of each
+    count over the day's evaluations and how many there were; so that
+    sum(passing) / sum(sites) over units and days is still a pass rate."""
+    sink = InfluxSink(config(influxd, influx_db))
+    retention.ensure(sink, sink.cfg, LEVELS)
+    day = (int(time.time()) // 86400 - 3) * 86400
+    b1 = "battalion=b1,detachment=d1,battalion_name=一大队,detachment_name=一支队"
+    b2 = "battalion=b2,detachment=d1,battalion_name=二大队,detachment_name=一支队"
+    # (unit, seconds into the day, sites, passing, failing, no_data, waived)
+    passes = [(b1, 300, 3, 1, 1, 1, 0), (b1, 600, 3, 2, 1, 0, 1), (b1, 900, 3, 3, 0, 0, 0),
+              (b2, 300, 1, 0, 1, 0, 0), (b2, 600, 1, 1, 0, 0, 0),
+              (b1, 86400 + 300, 2, 2, 0, 0, 0)]  # the next day: a site became n/a
+    influxd.write("\n".join(
+        f"unit_compliance,{unit},rule=cadre_gov_pcs sites={n}i,passing={ok}i,failing={bad}i,"
+        f"no_data={nd}i,waived={w}i {(day + at) * 1000}"
+        for unit, at, n, ok, bad, nd, w in passes), influx_db)
+    written = retention.backfill(sink, sink.cfg, (day - 86400) * 1000, (day + 2 * 86400) * 1000,
+                                 LEVELS, only=("netroom_unit_compliance_1d",))
+    assert written == {"netroom_unit_compliance_1d": 3}  # b1 two days, b2 one
+    got = {(r["battalion"], r["time"]): r for r in rows(
+        influxd, influx_db, 'SELECT * FROM "forever"."unit_compliance" GROUP BY *')}
+    d1 = got[("b1", day * 1000)]
+    assert (d1["sites"], d1["passing"], d1["passes"]) == (3, 2, 3)
+    assert (d1["failing"], d1["no_data"], d1["waived"]) == pytest.approx((2 / 3, 1 / 3, 1 / 3))
+    assert (d1["rule"], d1["battalion_name"], d1["detachment"]) == ("cadre_gov_pcs", "一大队", "d1")
+    assert (got[("b2", day * 1000)]["passing"], got[("b2", day * 1000)]["passes"]) == (0.5, 2)
+    assert got[("b1", (day + 86400) * 1000)]["sites"] == 2
+    # The pass rate over a day, and over both: each day's typical pass weighs alike.
+    rate = 'SELECT sum("passing") / sum("sites") AS "rate" FROM "forever"."unit_compliance"'
+    [one] = rows(influxd, influx_db, f"{rate} WHERE time < {(day + 86400) * 1000}ms")
+    assert one["rate"] == pytest.approx((2 + 0.5) / (3 + 1))
+    [both] = rows(influxd, influx_db, rate)
+    assert both["rate"] == pytest.approx((2 + 0.5 + 2) / (3 + 1 + 2))
+    sink.close()
+
+
 def debug_series(influxd: Influxd, db: str) -> int:
     """The database's series keys, every RP together (what max-series-per-database counts)."""
     with OPENER.open(influxd.url + "/debug/vars", timeout=10) as r:
@@ -277,7 +315,7 @@ def test_keep_waits_for_influxdb(influxd_factory: Callable[..., Influxd]) -> Non
     assert thread.is_alive()  # still retrying
     influxd.start()
     assert wait_until(lambda: not thread.is_alive(), 20)
-    assert len(cqs(influxd, "kept")) == 7
+    assert len(cqs(influxd, "kept")) == 8
     stop.set()
 
 

@@ -7,11 +7,10 @@ read UTF-8 (Chinese) as such. Output is written as UTF-8 whatever the locale.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any, Callable
 
-from collector.cli.report import read_config
+from collector.cli.report import read_config, write_output
 from collector.compliance.model import Org
 from collector.influx.client import InfluxSink
 from collector.influx.errors import SinkError
@@ -61,7 +60,7 @@ def run_inventory(args: argparse.Namespace) -> int:
     pcs = _read(influx, lambda read: inventory.register(read, org, now, since_s / 86400))
     pcs = [p for p in pcs if wanted is None or p.site in wanted]
     rows = out.inventory_rows(pcs, org, args.lang)
-    _write(args, out.render(args.format, "inventory_title", out.INVENTORY_COLUMNS,
+    write_output(args, out.render(args.format, "inventory_title", out.INVENTORY_COLUMNS,
                             out.INVENTORY_TABLE, rows, args.lang))
     return 0
 
@@ -74,7 +73,7 @@ def run_changes(args: argparse.Namespace) -> int:
     points = _read(influx, lambda read: inventory.changes(read, now - since_s * 1000, now))
     points = [r for r in points if wanted is None or r.get("site") in wanted]
     rows = out.change_rows(points, org, args.lang)
-    _write(args, out.render(args.format, "changes_title", out.CHANGE_COLUMNS,
+    write_output(args, out.render(args.format, "changes_title", out.CHANGE_COLUMNS,
                             out.CHANGE_COLUMNS, rows, args.lang))
     return 0
 
@@ -99,11 +98,3 @@ def _read(influx: Any, work: Callable[[Read], Any]) -> Any:
         sink.close()
 
 
-def _write(args: argparse.Namespace, text: str) -> None:
-    data = text.encode("utf-8-sig" if args.format == "csv" else "utf-8")
-    if args.output:
-        with open(args.output, "wb") as fh:
-            fh.write(data)
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()

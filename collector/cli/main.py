@@ -30,6 +30,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("doctor", "collector.cli.doctor", "add_doctor"),
     ("inventory", "collector.cli.inventory", "add_inventory"),
     ("changes", "collector.cli.inventory", "add_changes"),
+    ("versions", "collector.cli.versions", "add_versions"),
+    ("release", "collector.cli.release", "add_release"),
 )
 
 

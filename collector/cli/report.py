@@ -75,6 +75,18 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_output(args: argparse.Namespace, text: str) -> None:
+    """``text`` to ``args.output`` or standard output; CSV with the BOM that
+    spreadsheet programs need to read UTF-8 as such."""
+    data = text.encode("utf-8-sig" if args.format == "csv" else "utf-8")
+    if args.output:
+        with open(args.output, "wb") as fh:
+            fh.write(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
 def _evaluate(args: argparse.Namespace) -> tuple[Evaluation, Org]:
     influx, org, state = read_config(args.config)
     if not org.sites:

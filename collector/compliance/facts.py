@@ -13,6 +13,7 @@ from typing import Mapping, NamedTuple
 
 from collector.compliance.availability import DayOpen, RoomNow
 from collector.compliance.model import Site
+from collector.compliance.rollout import AgentState
 from netroom.central import SettingsState
 
 
@@ -116,6 +117,9 @@ class Snapshot:
     clones: tuple[Clone, ...] = ()  # PCs sharing a hostname or machine id, to be fixed
     # Each PC's settings against its site's (its latest online status); no rule reads it.
     settings: tuple[SettingsState, ...] = ()
+    # Each PC's agent version and self-update against the version the centre
+    # names for it (its latest online status); no rule reads it.
+    agents: tuple[AgentState, ...] = ()
 
     def bandwidth_on(self, network: str) -> Bandwidth | None:
         return next((b for b in self.bandwidth if b.network == network), None)

@@ -20,8 +20,10 @@ Three tiers, so that years of history stay small and dashboards stay fast
   speeds. Fleet- and unit-level dashboard panels read it: one series per
   unit and network, however many sites a unit has.
 - ``forever`` (no expiry): ``compliance`` and ``bandwidth`` per UTC day,
-  ``availability`` as written (one point per room and day), and the small
-  ``rp_choice`` table the dashboards pick their retention policy from.
+  ``unit_compliance`` per unit, rule and UTC day (the means of the day's
+  evaluations, and how many there were), ``availability`` as written (one
+  point per room and day), and the small ``rp_choice`` table the dashboards
+  pick their retention policy from.
 
 CQs only see what has arrived by the time they run: each run recomputes the
 last ``retention.resample_for`` (5-minute tiers) or 2 days (daily tiers).
@@ -198,6 +200,16 @@ def continuous_queries(database: str, raw_rp: str, cfg: RetentionConfig,
         CQ("netroom_compliance_1d", daily(schema.COMPLIANCE, last(
             "status", "ok", "no_data", "waived", "required", "actual", "shortfall", "failed",
             "no_data_rules")), 0, DAILY_FOR_S, day_ms),
+        # Means, not sums or the last pass: a day's point is a typical pass of
+        # that day (sites = the unit's sites), so sum(passing) / sum(sites) over
+        # days counts each day once, whatever its number of passes (a day the
+        # collector was down half of included), and over one day is the share
+        # of the day's site verdicts that passed.
+        CQ("netroom_unit_compliance_1d", daily(schema.UNIT_COMPLIANCE, [
+            *(f"mean({schema.ident(f)}) AS {schema.ident(f)}"
+              for f in schema.UNIT_COMPLIANCE_FIELDS),
+            f"count({schema.ident(schema.SITES_APPLYING)}) AS {schema.ident(schema.PASSES)}"]),
+           0, DAILY_FOR_S, day_ms),
         CQ("netroom_bandwidth_1d", daily(schema.BANDWIDTH, [
             'mean("download_mbps") AS "download_mbps"', 'mean("upload_mbps") AS "upload_mbps"',
             'mean("latency_ms") AS "latency_ms"', 'max("download_mbps") AS "download_max_mbps"',

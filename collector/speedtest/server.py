@@ -11,7 +11,13 @@ Endpoints (agent.speedclient uses the first three):
 - ``POST /upload``: reads and discards the body, answers ``{"bytes": N}``;
 - a Speedtest Mini server for speedtest-cli (any speedtest-cli client pointed at it):
   ``/`` (names the upload extension), ``/speedtest/latency.txt``,
-  ``/speedtest/random<N>x<N>.jpg`` (2 * N^2 bytes), ``/speedtest/upload.php``.
+  ``/speedtest/random<N>x<N>.jpg`` (2 * N^2 bytes), ``/speedtest/upload.php``;
+- ``GET`` / ``HEAD /releases/<version>/<file>``: the agents' releases
+  (docs/updates.md), from the directory ``releases`` ("" = none), streamed
+  from disk one block at a time. Only a plain file of a version's directory,
+  named as a release names them, inside that directory once symlinks are
+  resolved: anything else under /releases is 404. These requests share the
+  limits below with the speed tests.
 
 Bounded, so idle or slow sockets cannot starve real tests:
 
@@ -41,14 +47,16 @@ import queue
 import re
 import selectors
 import socket
+import stat
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from netroom import release
 from netroom.ratelimit import RateLimitedLog
 from netroom.settings import ConfigError, Section
 
@@ -58,6 +66,10 @@ MAX_HEADER = 64 * 1024  # bytes of request line and headers; beyond: 431
 MIN_RATE = 4096  # bytes/s a body or an answer must average over each body_timeout
 ACCEPTS_PER_PASS = 32  # the reactor serves waiting connections between batches of accepts
 _RANDOM_JPG = re.compile(r"^/speedtest/random(\d{1,4})x\1\.jpg$")
+RELEASES = "/releases/"
+# A file name a release may serve: netroom.release's bundle names and its two
+# own files; never hidden (a leading dot), never a path.
+_RELEASE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 MINI_PAGE = (b'<html><body>Speedtest Mini (netroom)<script>upload_extension: "php"'
              b"</script></body></html>")
 
@@ -77,7 +89,8 @@ TOO_LARGE = _plain("431 Request Header Fields Too Large", "request header too la
 @dataclass(frozen=True)
 class SpeedServerConfig:
     """`collector.speedtest`: ``listen`` "host:port" ("" = off); bytes; requests
-    served at once; open connections; seconds."""
+    served at once; open connections; seconds; ``releases`` the directory of
+    the agents' releases served under /releases ("" = none)."""
 
     listen: str = ""
     max_bytes: int = 1 << 30
@@ -85,6 +98,7 @@ class SpeedServerConfig:
     max_connections: int = 512
     header_timeout_s: float = 10.0
     body_timeout_s: float = 15.0
+    releases: str = ""
 
 
 def parse_listen(text: str) -> tuple[str, int] | None:
@@ -105,7 +119,10 @@ def read_config(data: Any) -> SpeedServerConfig:
         max_connections=s.integer("max_connections", 512, 2, 100_000),
         header_timeout_s=s.number("header_timeout", 10, 0.1, 600),
         body_timeout_s=s.number("body_timeout", 15, 0.1, 600),
+        releases=s.text("releases", ""),
     )
+    if cfg.releases and (why := releases_error(cfg.releases)):
+        raise ConfigError(f"collector.speedtest.releases: {why}")
     if cfg.listen and parse_listen(cfg.listen) is None:
         raise ConfigError(f"collector.speedtest.listen: must be host:port, got {cfg.listen!r}")
     if cfg.max_connections <= cfg.max_clients:
@@ -113,6 +130,41 @@ def read_config(data: Any) -> SpeedServerConfig:
                           f"({cfg.max_clients}), got {cfg.max_connections}")
     s.done()
     return cfg
+
+
+def releases_error(path: str) -> str:
+    """Why ``path`` cannot be the releases directory, "" if it can be."""
+    if not os.path.exists(path):
+        return f"no such directory: {path!r}"
+    if not os.path.isdir(path):
+        return f"not a directory: {path!r}"
+    return ""
+
+
+def release_path(root: str, version: str, name: str) -> str | None:
+    """The real path of release ``version``'s file ``name`` under ``root`` (a
+    real path), None unless it may be served: a version's name, a plain
+    file name, and inside ``root`` once symlinks are resolved. Whether it is
+    a regular file is for the one who opens it to check (fstat)."""
+    if not release.VERSION_RE.fullmatch(version) or not _RELEASE_FILE.fullmatch(name):
+        return None
+    real = os.path.realpath(os.path.join(root, version, name))
+    return real if real.startswith(root.rstrip(os.sep) + os.sep) else None
+
+
+def _open_regular(path: str) -> io.FileIO | None:
+    """``path`` opened if it is a regular file, else None."""
+    try:
+        # O_NOFOLLOW: the path checked, not a symlink put there since;
+        # O_NONBLOCK: a FIFO cannot hang the worker in open().
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, a FIFO, a device
+        os.close(fd)
+        return None
+    return io.FileIO(fd, "rb")
 
 
 class TooSlow(OSError):
@@ -247,7 +299,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         path = url.path
-        if path == "/latency":
+        if path.startswith(RELEASES):
+            self._release(path)
+        elif path == "/latency":
             self._answer(b"ok", "text/plain")
         elif path == "/download":
             try:
@@ -266,6 +320,45 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(min(2 * int(m.group(1)) ** 2, self.srv.cfg.max_bytes), "image/jpeg")
         else:
             self.send_error(404)
+
+    def do_HEAD(self) -> None:
+        path = urlsplit(self.path).path
+        if path.startswith(RELEASES):
+            self._release(path, body=False)
+        else:
+            self.send_error(501, f"Unsupported method ({self.command!r})")
+
+    def _release(self, path: str, body: bool = True) -> None:
+        """A release's file, a block at a time: bundles are hundreds of MB."""
+        # Split before unquoting: an encoded "/" (%2F) stays in its part, which
+        # no version or file name may contain.
+        parts = [unquote(p) for p in path[len(RELEASES):].split("/")]
+        real = (release_path(self.srv.releases, *parts)
+                if self.srv.releases and len(parts) == 2 else None)
+        fh = _open_regular(real) if real is not None else None
+        if fh is None:
+            self.send_error(404)
+            return
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json" if parts[1] == release.MANIFEST
+                             else "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.send_header("Cache-Control", "no-store")  # `publish --force` replaces files
+            self.end_headers()
+            if body:
+                self._send_file(fh, size)
+
+    def _send_file(self, fh: io.FileIO, n: int) -> None:
+        buf = memoryview(bytearray(BLOCK))
+        while n > 0:
+            k = fh.readinto(buf[:min(n, BLOCK)])
+            if not k:  # shorter than announced (replaced meanwhile): the client must see it
+                self.close_connection = True
+                return
+            self.wfile.write(buf[:k])
+            n -= k
 
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
@@ -324,7 +417,11 @@ class SpeedServer:
         addr = parse_listen(cfg.listen)
         if addr is None:
             raise ConfigError(f"collector.speedtest.listen: must be host:port, got {cfg.listen!r}")
+        if cfg.releases and (why := releases_error(cfg.releases)):
+            raise ConfigError(f"collector.speedtest.releases: {why}")
         self.cfg = cfg
+        # Resolved once: what release_path compares served files' real paths with.
+        self.releases = os.path.realpath(cfg.releases) if cfg.releases else ""
         self.block = os.urandom(BLOCK)  # incompressible, in case a proxy compresses
         family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
         # Bound here, so a port in use fails at start-up (OSError).

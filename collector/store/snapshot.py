@@ -14,7 +14,15 @@ from typing import Any, Iterable
 
 from collector.compliance.facts import Snapshot, Snapshots, Stray
 from collector.compliance.model import Org
-from collector.store.loaders import availability, bandwidth, devices, isolation, probes, settings
+from collector.store.loaders import (
+    agents,
+    availability,
+    bandwidth,
+    devices,
+    isolation,
+    probes,
+    settings,
+)
 from collector.store.rows import Loaded, Loader, Read, reader
 
 __all__ = ["LOADERS", "build", "reader"]
@@ -27,6 +35,7 @@ LOADERS: tuple[Loader, ...] = (
     probes.load,
     isolation.load,
     settings.load,
+    agents.load,
 )
 
 

@@ -1,8 +1,10 @@
 """Write-backs: the points the collector derives from an evaluation.
 
-``compliance`` per site and rule, ``availability`` per room and complete day,
-``room_state`` per room now, ``site_info`` per site now. Pure: returns points;
-the service writes them.
+``compliance`` per site and rule, ``unit_compliance`` per lowest org unit and
+rule (its sites' verdicts counted), ``availability`` per room and complete day,
+``room_state`` per room now, ``site_info`` per site now, ``agent_versions``
+per site and ``agent_failures`` per PC whose update failed (agent_points).
+Pure: returns points; the service writes them.
 
 Every point of a site carries its display names as tags (``site_name`` and
 ``<level>_name`` per org level, netroom.schema.NAME_SUFFIX): one value per
@@ -10,8 +12,10 @@ site, so they cost no series, and dashboards show names while filtering by id.
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
+from collector.compliance import rollout
 from collector.compliance.availability import required_stretch
 from collector.compliance.evaluate import Evaluation, needs
 from collector.compliance.facts import Snapshots
@@ -92,10 +96,55 @@ def compliance_points(ev: Evaluation, org: Org) -> list[Point]:
     return out
 
 
+def unit_compliance_points(ev: Evaluation, org: Org) -> list[Point]:
+    """``unit_compliance`` points: per lowest org unit, one per rule switched on
+    at one of its sites and one with rule=all, counting its sites' verdicts.
+
+    A unit is a site's full unit path (its org tags and names, site_tags
+    without the site): a site hung higher up than its siblings' units is
+    counted under its own path, never merged into a sibling unit. Fields
+    (integers, netroom.schema): ``sites`` where the rule applies (status not
+    not_applicable), ``passing`` (ok = 1: pass or waived), ``failing``,
+    ``no_data`` (never passing), ``waived`` (of the passing); so
+    sum(passing) / sum(sites) over units is mean(ok) over their sites'
+    ``compliance`` points. rule=all: every site, passing every rule (ok),
+    failing, no data, and passing with a rule waived.
+    """
+    counts: dict[tuple[tuple[str, str], ...], dict[str, Counter[str]]] = {}
+    tags: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    site_name = schema.name_tag(schema.SITE)
+    for v in ev.verdicts:
+        unit = v.site.path
+        if unit not in tags:
+            tags[unit] = {k: x for k, x in org.tags_for(v.site.id).items() if k != site_name}
+        by_rule = counts.setdefault(unit, {})
+        for r in v.results:
+            if not r.disabled:
+                _count(by_rule.setdefault(r.rule, Counter()), r.status, r.ok,
+                       r.status == WAIVED)
+        _count(by_rule.setdefault(schema.RULE_ALL, Counter()), v.status, v.ok,
+               v.ok and any(r.status == WAIVED for r in v.results))
+    return [Point(schema.UNIT_COMPLIANCE, {**tags[unit], schema.RULE: rule},
+                  {f: c[f] for f in schema.UNIT_COMPLIANCE_FIELDS}, ev.now_ms)
+            for unit, by_rule in counts.items() for rule, c in by_rule.items()]
+
+
+def _count(c: Counter[str], status: str, ok: bool, waived: bool) -> None:
+    """One site's verdict on one rule (or all) into its unit's counts."""
+    if status == NOT_APPLICABLE:  # left out, as it has no ok; the point is still written
+        return
+    c[schema.SITES_APPLYING] += 1
+    c[schema.PASSING] += ok
+    c[schema.FAILING] += status == FAIL
+    c[schema.NO_DATA_SITES] += status == NO_DATA
+    c[schema.WAIVED_SITES] += waived
+
+
 def availability_points(snaps: Snapshots, org: Org) -> list[Point]:
     """``availability`` points for newly computed days old enough to keep, one per
-    site and day at local midnight, a ``room_state`` point per site now, and
-    the ``site_info`` points (site_info_points: every pass, every site).
+    site and day at local midnight, a ``room_state`` point per site now, the
+    ``site_info`` points (site_info_points: every pass, every site) and the
+    agents' (agent_points).
 
     availability fields: day (ISO date), required_s, open_s (s), open_share
     (0-1, absent on days off), target, ok (1/0). room_state fields: open
@@ -134,4 +183,48 @@ def availability_points(snaps: Snapshots, org: Org) -> list[Point]:
             fields.update({"required_now": int(began is not None),
                            "closed_required_s": round(closed_s, 3), "target": target})
             out.append(Point(schema.ROOM_STATE, tags, fields, snaps.now_ms))
-    return [*out, *site_info_points(org, snaps.now_ms)]
+    return [*out, *site_info_points(org, snaps.now_ms), *agent_points(snaps, org)]
+
+
+def agent_points(snaps: Snapshots, org: Org) -> list[Point]:
+    """Where each site's agents stand (collector.compliance.rollout), now.
+
+    ``agent_versions``: one point per site and (target, version, state),
+    tags site_tags and ``target`` (the version the centre names, ``none``),
+    ``version`` (the one the PCs run, ``none`` unknown), ``state`` (a
+    rollout.PHASES word), fields ``pcs`` and ``evaluated_ms``.
+    ``agent_failures``: one point per PC whose update failed or was rolled
+    back, tags site_tags, ``host``, ``state``; fields agent_version, target,
+    update_version, update_error, hostname, seen_ms (its status's time) and
+    evaluated_ms. A combination gone since the last pass leaves its series'
+    last point behind: readers take the points of the newest evaluated_ms.
+    """
+    now = snaps.now_ms
+    out = []
+    for site in org.sites:
+        snap = snaps.by_site.get(site.id)
+        if snap is None or not snap.agents:
+            continue
+        tags = site_tags(org, site)
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for a in snap.agents:
+            phase = rollout.phase(a, now)
+            counts[(a.target, a.running, phase)] += 1
+            if phase in rollout.BROKEN:
+                out.append(Point(schema.AGENT_FAILURES, {
+                    **tags, schema.HOST: a.host, schema.STATE_TAG: phase}, {
+                    "agent_version": a.running, "target": a.target,
+                    "update_version": a.version, "update_error": a.error,
+                    "hostname": a.hostname, "seen_ms": a.seen_ms, schema.EVALUATED_MS: now},
+                    now))
+        for (target, running, phase), n in sorted(counts.items()):
+            out.append(Point(schema.AGENT_VERSIONS, {
+                **tags, schema.TARGET_TAG: _version_tag(target),
+                schema.VERSION_TAG: _version_tag(running), schema.STATE_TAG: phase},
+                {schema.PCS: n, schema.EVALUATED_MS: now}, now))
+    return out
+
+
+def _version_tag(version: str) -> str:
+    """A version as a tag value: an agent's text may be one no tag can hold."""
+    return schema.tag_text(version, schema.NO_VERSION) if version else schema.NO_VERSION

@@ -12,6 +12,16 @@ The collector's `collector` points carry counters since its start
 (spool_batches); rates per minute use non_negative_derivative so that a
 collector restart does not show as a negative rate.
 
+Agent versions (a row of its own): the roll-up the collector writes each
+evaluation (collector/store/writeback.py, agent_points): PCs per site,
+target, running version and rollout stage (`agent_versions`), and a point
+per PC whose update failed or was rolled back (`agent_failures`). A
+combination gone since leaves its series' last point behind, so both
+tables read only the newest evaluation's points: the hidden variable
+EVALUATED holds its time (last("evaluated_ms"), re-read on every refresh),
+and each query asks for points at or after it. With "All" that is one point
+per site and combination: thousands, never one per PC.
+
 Clocks, two sources: the offset agents measure against a reference
 (`status` fields clock_offset_s, clock_error_s; agent.clock), listed from
 SKEWED_S on; and messages whose time the collector would not believe (too
@@ -22,6 +32,7 @@ only the PCs at fault, so they stay short with "All" selected.
 from __future__ import annotations
 
 from dashboards.model import (
+    DATASOURCE,
     LEVELS,
     ORG_LEVELS,
     SITE,
@@ -43,6 +54,7 @@ from dashboards.model import (
     table,
     target,
     timeseries,
+    value_map,
 )
 from netroom import schema
 
@@ -52,6 +64,15 @@ UNITS = f"FROM {UNIT_METRICS} WHERE $timeFilter AND {UNIT}"
 SELF = f"{schema.ident(schema.SELF)} WHERE $timeFilter"  # the collector's own points
 BY_SELF = schema.group_by(schema.SELF_TAG)
 SKEWED_S = 60  # a PC whose clock is off by this much (s) or more is listed
+EVALUATED = "agent_evaluated"  # the newest evaluation's time (epoch ms): _evaluated_var
+# A rollout stage (collector.compliance.rollout.PHASES) for people.
+PHASES = {"current": ("已是目标版本", "On target", "green"),
+          "pending": ("待升级", "Pending", "blue"),
+          "updating": ("升级中", "Updating", "blue"),
+          "failed": ("升级失败", "Failed", "red"),
+          "rolled_back": ("已回退", "Rolled back", "red"),
+          "unsupported": ("不支持自动升级", "Cannot self-update", "orange"),
+          "silent": ("失联", "Silent", "orange")}
 
 
 def build(t: Tr) -> Json:
@@ -100,11 +121,12 @@ def build(t: Tr) -> Json:
         f"{by_interval(schema.SELF_TAG)} fill(none)", alias="$tag_collector")],
         "none", interval="10s", lo=0))
     _clocks(g, t)
+    _agents(g, t)
     return dashboard(UID, t, t("终端", "Fleet"),
                      t("全部电脑按单位汇总的运行状况与采集服务自身统计；各电脑见电脑明细",
                        "PC health summed up per unit, and the collector's own counters; "
                        "each PC is on PC details"),
-                     g, org_vars(t))
+                     g, [*org_vars(t), _evaluated_var(t)])
 
 
 def _units(g: Grid, t: Tr) -> None:
@@ -186,3 +208,74 @@ def _clocks(g: Grid, t: Tr) -> None:
         transformations=[rename({"site": site, "host": host, "skew_s": skew,
                                  "restamped": count})],
         overrides=[override(skew, unit="s", decimals=0)]))
+
+
+def _evaluated_var(t: Tr) -> Json:
+    """Hidden: the time of the collector's newest evaluation that wrote agent
+    points (epoch ms). Refreshed on time range change, which the dashboard's
+    auto refresh is too (as the `$rp` variables are)."""
+    query = (f"SELECT last({schema.ident(schema.EVALUATED_MS)}) FROM "
+             f"{schema.ident(schema.AGENT_VERSIONS)} WHERE time > now() - 1d")
+    return {"type": "query", "name": EVALUATED, "label": t("客户端统计时间", "Agent roll-up"),
+            "datasource": DATASOURCE, "query": query, "definition": query, "refresh": 2,
+            "regex": "", "sort": 0, "includeAll": False, "multi": False, "hide": 2,
+            "current": {}, "options": [], "skipUrlSync": True}
+
+
+def _row(title: str) -> Json:
+    """A row heading across the board (Grafana's row panel, not collapsed)."""
+    return {"type": "row", "title": title, "collapsed": False, "panels": [],
+            "datasource": DATASOURCE, "targets": []}
+
+
+def _agents(g: Grid, t: Tr) -> None:
+    """Agent versions and self-update: PCs per site, version and stage, and
+    the PCs whose update failed or was rolled back, from the newest evaluation."""
+    g.add(24, 1, _row(t("客户端版本", "Agent versions")))
+    newest = f"time >= ${{{EVALUATED}}}ms AND {SITE}"
+    tags = (*UNIT_TAGS, schema.SITE, schema.name_tag(schema.SITE))
+    names = {**{name: t(zh, en) for name, (_, zh, en) in zip(UNIT_NAMES, ORG_LEVELS)},
+             schema.name_tag(schema.SITE): t("中队", "Site"),
+             schema.TARGET_TAG: t("目标版本", "Target"),
+             schema.VERSION_TAG: t("客户端版本", "Running"),
+             schema.STATE_TAG: t("状态", "Stage"), schema.PCS: t("电脑数", "PCs"),
+             schema.HOST: t("电脑", "PC"), "hostname": t("计算机名", "Hostname"),
+             "agent_version": t("客户端版本", "Running"),
+             "update_version": t("本机收到的目标", "Target it was given"),
+             "update_error": t("原因", "Reason"), "seen_ms": t("状态上报时间", "Status sent")}
+    stage = override(names[schema.STATE_TAG], mappings=value_map(t, PHASES),
+                     custom__cellOptions={"type": "color-text"})
+    g.add(12, 10, table(t("各中队客户端版本", "Agent versions per site"), [target(
+        f"SELECT {schema.ident(schema.PCS)} FROM {schema.ident(schema.AGENT_VERSIONS)} "
+        f"WHERE {newest} "
+        f"{schema.group_by(*tags, schema.TARGET_TAG, schema.VERSION_TAG, schema.STATE_TAG)}",
+        table=True)],
+        t("采集服务最近一次评估时，各中队按目标版本（config.yaml 的 agents.update.version）、"
+          "运行版本和升级状态统计的电脑数；失联：2 天内未收到状态或硬件信息；待升级：尚未收到"
+          "新设置或未到检查时间。命令行：netroom versions",
+          "PCs per site by target version (agents.update.version in config.yaml), running "
+          "version and stage, at the collector's latest evaluation; silent: no status or "
+          "inventory in 2 days; pending: the new settings or its next check have not come "
+          "yet. From the command line: netroom versions"),
+        transformations=[rename(names, hide=("Time", *LEVELS, schema.SITE)),
+                         {"id": "sortBy", "options": {"sort": [
+                             {"field": names[schema.name_tag(schema.SITE)]}]}}],
+        overrides=[stage,
+                   override(names[schema.TARGET_TAG], mappings=value_map(
+                       t, {schema.NO_VERSION: ("未指定", "None named", "text")})),
+                   override(names[schema.VERSION_TAG], mappings=value_map(
+                       t, {schema.NO_VERSION: ("未知", "Unknown", "text")}))]))
+    g.add(12, 10, table(t("升级失败或已回退的电脑", "PCs whose update failed or was rolled back"),
+                        [target(
+        'SELECT "hostname", "agent_version", "update_version", "update_error", "seen_ms" '
+        f"FROM {schema.ident(schema.AGENT_FAILURES)} WHERE {newest} "
+        f"{schema.group_by(*tags, schema.HOST, schema.STATE_TAG)}", table=True)],
+        t("采集服务最近一次评估时升级失败（稍后重试）或已回退（新版本未按时上报或崩溃，在中心"
+          "指定其他版本前不再尝试）的电脑及其上报的原因；只列出有问题的电脑。不支持自动升级的"
+          "电脑见 netroom versions --failed",
+          "PCs whose update failed (tried again later) or was rolled back (the new version "
+          "did not report in time or crashed; not tried again until the centre names "
+          "another) at the collector's latest evaluation, with the reason they sent; only "
+          "the PCs at fault. PCs that cannot self-update: netroom versions --failed"),
+        transformations=[rename(names, hide=("Time", *LEVELS, schema.SITE))],
+        overrides=[stage, override(names["seen_ms"], unit="dateTimeAsLocal")]))

@@ -16,14 +16,16 @@
 # (`pip wheel psutil PyYAML -w DIR`, needs gcc and python3-dev) and pass DIR
 # with --find-links.
 # Options: --out DIR (default dist/), --python PY (runs pip; default python3),
-# --no-index (use only --find-links dirs: an air-gapped mirror).
+# --no-index (use only --find-links dirs: an air-gapped mirror), --update-key
+# FILE (a release public key, `netroom release keygen`'s release.pub: every
+# PC installed from the bundle trusts it for self-updates; repeatable).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 OUT="$REPO/dist"
 PY=python3
-PLATFORMS=() VERSIONS=() LINKS=() CURRENT=0 NOINDEX=0
+PLATFORMS=() VERSIONS=() LINKS=() CURRENT=0 NOINDEX=0 KEYS=()
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -33,8 +35,10 @@ while [ $# -gt 0 ]; do
         --python-version) VERSIONS+=("$2"); shift 2 ;;
         --find-links) LINKS+=(--find-links "$(cd "$2" && pwd)"); shift 2 ;;
         --no-index) NOINDEX=1; shift ;;
+        --update-key) [ -f "$2" ] || { echo "build-bundle.sh: error: --update-key: no such file '$2'" >&2; exit 2; }
+            KEYS+=("$2"); shift 2 ;;
         --current-only) CURRENT=1; shift ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build-bundle.sh: error: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -79,11 +83,12 @@ fi
 for ((i = 1; i < ${#LINKS[@]}; i += 2)); do cp -n "${LINKS[$i]}"/*.whl "$STAGE/wheels/" 2>/dev/null || true; done
 
 echo "$VERSION" > "$STAGE/VERSION"
-install -m 0755 "$HERE/install.sh" "$HERE/netroom-agent.init" "$STAGE/"
+install -m 0755 "$HERE/install.sh" "$HERE/netroom-agent.init" "$HERE/netroom-agent-launch" "$STAGE/"
 install -m 0644 "$REPO/deploy/agent.yaml.in" "$REPO/deploy/systemd/netroom-agent.service" \
     "$REPO/docs/operations.md" "$STAGE/"
 install -m 0644 "$REPO/config.yaml" "$STAGE/config.example.yaml"
 install -m 0644 "$HERE/README.bundle.txt" "$STAGE/README.txt"
+if [ ${#KEYS[@]} -gt 0 ]; then cat "${KEYS[@]}" > "$STAGE/update-keys"; fi
 (cd "$STAGE" && sha256sum wheels/*.whl > SHA256SUMS)
 tar -C "$WORK" -czf "$OUT/$NAME.tar.gz" "$NAME"
 echo "==> $OUT/$NAME.tar.gz ($(du -h "$OUT/$NAME.tar.gz" | cut -f1), $(ls "$STAGE/wheels" | wc -l) wheels)"

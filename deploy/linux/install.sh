@@ -5,11 +5,15 @@
 #        --broker 10.1.2.3 --credentials sq-1.txt
 #   sudo ./install.sh                 # upgrade: keep /etc/netroom/config.yaml
 #   sudo ./install.sh --uninstall [--purge]
+#   ./install.sh --update --config F --python PY   # run by the agent's self-update
 #
 # Creates a venv per install under $NETROOM_PREFIX (venv-<version>-<time>),
 # points $NETROOM_PREFIX/venv at it (the previous one is kept for a rollback),
-# writes the config from agent.yaml.in, installs the systemd unit (or, without
-# systemd, a SysV init script) and starts the agent. Locations can be moved
+# puts the launcher (netroom-agent-launch) beside it, writes the config from
+# agent.yaml.in, installs the systemd unit (or, without systemd, a SysV init
+# script) and starts the agent. --update (docs/updates.md) only builds the new
+# venv, tests it with the running agent's config, writes its trial and
+# switches venv/ to it: the agent then restarts through the launcher. Locations can be moved
 # with environment variables (tests install into a temp dir this way):
 #   NETROOM_PREFIX=/opt/netroom  NETROOM_CONF_DIR=/etc/netroom
 #   NETROOM_STATE_DIR=/var/lib/netroom  NETROOM_UNIT_DIR=/etc/systemd/system
@@ -34,6 +38,7 @@ USER_RE='^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$'
 SITE="" NETWORK="" ROLE="" BROKER="" PORT="" HOST="" CA="" USERNAME="" PASSWORD_FILE=""
 CREDENTIALS="" PASSWORD="" HAVE_PASSWORD=0
 PY="python3" INIT="auto" START=1 UNINSTALL=0 PURGE=0 SYSTEM_PACKAGES=0
+UPDATE=0 AGENT_CONFIG="" TRIAL_DEADLINE=600 UPDATE_KEYS=""
 
 usage() {
     sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
@@ -63,6 +68,14 @@ Options:
   --no-start         install and enable, but do not start the agent
   --uninstall        stop and remove the agent; --purge also removes the
                      config and the state dir (outbox, host id)
+  --update           for the agent's self-update: install this bundle beside
+                     the running version and put it on trial; needs --config
+                     (the running agent's config) and --python
+  --update-keys F    release public keys (`netroom release keygen`'s
+                     release.pub, one per line) this PC trusts for
+                     self-updates; default: the bundle's update-keys file
+  --trial-deadline S with --update: seconds the new version has to report
+                     before the launcher rolls it back (default 600)
 EOF
 }
 
@@ -72,18 +85,21 @@ say() { echo "==> $*"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
-        --site|--network|--role|--broker|--port|--host|--ca|--username|--password-file|--credentials|--python|--init)
+        --site|--network|--role|--broker|--port|--host|--ca|--username|--password-file|--credentials|--python|--init|--config|--trial-deadline|--update-keys)
             [ $# -ge 2 ] || bad "$1: needs a value"
             case "$1" in
                 --site) SITE=$2 ;; --network) NETWORK=$2 ;; --role) ROLE=$2 ;;
                 --broker) BROKER=$2 ;; --port) PORT=$2 ;; --host) HOST=$2 ;;
                 --ca) CA=$2 ;; --username) USERNAME=$2 ;; --password-file) PASSWORD_FILE=$2 ;;
                 --credentials) CREDENTIALS=$2 ;; --python) PY=$2 ;; --init) INIT=$2 ;;
+                --config) AGENT_CONFIG=$2 ;; --trial-deadline) TRIAL_DEADLINE=$2 ;;
+                --update-keys) UPDATE_KEYS=$2 ;;
             esac
             shift 2 ;;
         --no-start) START=0; shift ;;
         --system-packages) SYSTEM_PACKAGES=1; shift ;;
         --uninstall) UNINSTALL=1; shift ;;
+        --update) UPDATE=1; shift ;;
         --purge) PURGE=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) bad "unknown option $1 (see --help)" ;;
@@ -134,7 +150,18 @@ read_credentials() {  # file user: the password on the user's line ("<user>:<pas
 case "$INIT" in auto|systemd|sysv|none) ;; *) bad "--init: must be systemd, sysv or none, got '$INIT'" ;; esac
 
 WRITE_CONFIG=0
-if [ "$UNINSTALL" -eq 0 ]; then
+if [ "$UPDATE" -eq 1 ]; then
+    [ -z "$SITE$NETWORK$ROLE$BROKER$CREDENTIALS$PASSWORD_FILE$USERNAME$HOST$CA" ] && [ "$UNINSTALL" -eq 0 ] \
+        || bad "--update: takes only --config, --python and --trial-deadline"
+    [ -n "$AGENT_CONFIG" ] && [ -f "$AGENT_CONFIG" ] || bad "--config: the running agent's config file, got '$AGENT_CONFIG'"
+    [[ $TRIAL_DEADLINE =~ ^[0-9]{2,6}$ ]] || bad "--trial-deadline: must be seconds, got '$TRIAL_DEADLINE'"
+    [ -L "$PREFIX/venv" ] && [ -x "$PREFIX/netroom-agent-launch" ] \
+        || die "$PREFIX: no install.sh install with its launcher to update (run install.sh once by hand)"
+    [ ! -f "$PREFIX/update/trial" ] || die "$PREFIX: version $(sed -n 's/^version=//p' "$PREFIX/update/trial") is on trial: wait for it to end"
+elif [ -n "$AGENT_CONFIG" ]; then
+    bad "--config: only with --update (the config installed is $CONF_DIR/config.yaml)"
+fi
+if [ "$UNINSTALL" -eq 0 ] && [ "$UPDATE" -eq 0 ]; then
     if [ -n "$SITE$NETWORK$ROLE$BROKER" ]; then
         for opt in site network role broker; do
             var=$(echo "$opt" | tr '[:lower:]' '[:upper:]')
@@ -152,11 +179,20 @@ if [ "$UNINSTALL" -eq 0 ]; then
         [ -z "$USERNAME" ] || [[ $USERNAME =~ $USER_RE ]] \
             || bad "--username: must be <site>/<host> (or a plain id), got '$USERNAME'"
         [ -z "$CA" ] || [ -f "$CA" ] || bad "--ca: no such file '$CA'"
+        if [ -z "$UPDATE_KEYS" ] && [ -f "$HERE/update-keys" ]; then UPDATE_KEYS="$HERE/update-keys"; fi
+        if [ -n "$UPDATE_KEYS" ]; then
+            [ -f "$UPDATE_KEYS" ] || bad "--update-keys: no such file '$UPDATE_KEYS'"
+            while IFS= read -r key || [ -n "$key" ]; do
+                key=${key%$'\r'}
+                [ -z "$key" ] || [[ $key =~ ^[A-Za-z0-9+/]{43}=$ ]] \
+                    || bad "--update-keys: '$UPDATE_KEYS' holds a line that is not a release public key: '$key'"
+            done < "$UPDATE_KEYS"
+        fi
         WRITE_CONFIG=1
     elif [ ! -f "$CONF_DIR/config.yaml" ]; then
         bad "no $CONF_DIR/config.yaml to keep: give --site, --network, --role and --broker"
-    elif [ -n "$CREDENTIALS$USERNAME$HOST" ]; then
-        bad "--credentials, --username and --host go with --site, --network, --role and --broker (alone, --password-file changes the password)"
+    elif [ -n "$CREDENTIALS$USERNAME$HOST$UPDATE_KEYS" ]; then
+        bad "--credentials, --username, --host and --update-keys go with --site, --network, --role and --broker (alone, --password-file changes the password)"
     fi
     # Passwords: from a file or standard input only, read before anything is touched.
     if [ -n "${NETROOM_MQTT_PASSWORD+set}" ]; then
@@ -261,6 +297,35 @@ if ! { [ "$SYSTEM_PACKAGES" -eq 0 ] || bundled --ignore-installed --no-deps pip 
 fi
 "$NEW/bin/netroom-agent" --version >/dev/null || { rm -rf "$NEW"; die "the new venv does not run"; }
 
+switch_venv() {  # point venv/ at $NEW; keep it and the one before it (rollback)
+    OLD=$(readlink "$PREFIX/venv" 2>/dev/null || true)
+    ln -sfn "$NEW" "$PREFIX/venv.tmp" && mv -Tf "$PREFIX/venv.tmp" "$PREFIX/venv"
+    for d in "$PREFIX"/venv-*; do
+        if [ "$d" != "$NEW" ] && [ "$d" != "$OLD" ]; then rm -rf "$d"; fi
+    done
+}
+
+if [ "$UPDATE" -eq 1 ]; then
+    got=$("$NEW/bin/netroom-agent" --version 2>&1)
+    [ "$got" = "$VERSION" ] || { rm -rf "$NEW"; die "the new venv runs version '$got', the bundle says $VERSION"; }
+    if ! out=$(cd / && "$NEW/bin/netroom-agent" --config "$AGENT_CONFIG" --once --print 2>&1 >/dev/null); then
+        rm -rf "$NEW"
+        die "version $VERSION does not run with $AGENT_CONFIG: $(printf '%s' "$out" | tail -n 1)"
+    fi
+    current=$(readlink -f "$PREFIX/venv")
+    current_version=$("$PREFIX/venv/bin/netroom-agent" --version 2>/dev/null || echo unknown)
+    # The trial first, then the switch: a power cut between the two leaves the
+    # old version running and a trial the launcher ends at once (no venv change).
+    mkdir -p "$PREFIX/update"
+    rm -f "$PREFIX/update/trial.ok" "$PREFIX/update/trial.late"
+    printf '%s\n' "version=$VERSION" "previous=$current" "previous_version=$current_version" \
+        "deadline_s=$TRIAL_DEADLINE" "starts=0" > "$PREFIX/update/trial.tmp"
+    mv -f "$PREFIX/update/trial.tmp" "$PREFIX/update/trial"
+    switch_venv
+    echo "staged $VERSION in $NEW (on trial for $TRIAL_DEADLINE s; previous $current_version)"
+    exit 0
+fi
+
 # --- config ------------------------------------------------------------------------
 mkdir -p "$CONF_DIR" "$STATE_DIR"
 chmod 0755 "$CONF_DIR"
@@ -275,6 +340,13 @@ if [ "$WRITE_CONFIG" -eq 1 ]; then
         PORT=${PORT:-8883}
     fi
     if [ -n "$HOST" ]; then agent_extra+="  host: '$HOST'"$'\n'; fi
+    if [ -n "$UPDATE_KEYS" ]; then
+        agent_extra+="  update_keys:"$'\n'
+        while IFS= read -r key || [ -n "$key" ]; do
+            key=${key%$'\r'}
+            if [ -n "$key" ]; then agent_extra+="    - '$key'"$'\n'; fi
+        done < "$UPDATE_KEYS"
+    fi
     text=$(cat "$HERE/agent.yaml.in")
     text=${text//@BROKER@/$BROKER}
     text=${text//@PORT@/${PORT:-1883}}
@@ -307,11 +379,10 @@ fi
 
 # --- switch over -----------------------------------------------------------------
 stop_agent
-OLD=$(readlink "$PREFIX/venv" 2>/dev/null || true)
-ln -sfn "$NEW" "$PREFIX/venv.tmp" && mv -Tf "$PREFIX/venv.tmp" "$PREFIX/venv"
-for d in "$PREFIX"/venv-*; do  # keep the new venv and the one before it (rollback)
-    if [ "$d" != "$NEW" ] && [ "$d" != "$OLD" ]; then rm -rf "$d"; fi
-done
+switch_venv
+# What a hand install puts in place wins over an update on trial.
+rm -f "$PREFIX/update/trial" "$PREFIX/update/trial.ok" "$PREFIX/update/trial.late"
+install -m 0755 "$HERE/netroom-agent-launch" "$PREFIX/netroom-agent-launch"
 mkdir -p "$PREFIX/docs"
 install -m 0644 "$HERE/operations.md" "$PREFIX/docs/operations.md"
 say "installed netroom $VERSION in $PREFIX/venv"
@@ -341,6 +412,6 @@ case "$INIT" in
         say "init script $INITD_DIR/netroom-agent installed"
         ;;
     none)
-        say "no service installed; run: $PREFIX/venv/bin/netroom-agent --config $CONF_DIR/config.yaml"
+        say "no service installed; run: $PREFIX/netroom-agent-launch --config $CONF_DIR/config.yaml"
         ;;
 esac

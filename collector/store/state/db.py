@@ -10,7 +10,8 @@ What is kept, pruned to what the rules look back on (``prune``):
 - ``inventory``: per PC placement (host, site, network, role) and host id, the
   first and last inventory and the newest hostname, while the last is within
   ``rules.freshness_days``;
-- ``online``: each PC's latest ``online`` status (the settings it runs);
+- ``online``: each PC's latest ``online`` status (the settings and the agent
+  version it runs, its self-update's state);
 - ``offline``: room PCs' ``offline`` statuses (heartbeats' ends), and
   ``intervals``: the intervals room PCs announced, with the first and last
   time each was announced (a heartbeat's allowed silence), both kept for the
@@ -40,7 +41,9 @@ from typing import Any, Callable, Iterable
 from collector.store.state import hardware
 from collector.store.state import records as rec
 
-SCHEMA_VERSION = "4"  # 4: room_first (an older file is rebuilt, which fills it)
+# 4: room_first; 5: online's agent version and update fields (an older file
+# is rebuilt, which fills them).
+SCHEMA_VERSION = "5"
 FILE = "state.sqlite"
 DEFAULT_INTERVAL_S = 60.0  # an agent that never announced one (collector.store.heartbeats)
 
@@ -50,7 +53,8 @@ _TABLES = (
     "host_id TEXT, hostname TEXT, first_ts INTEGER, last_ts INTEGER, "
     "PRIMARY KEY (site, host, network, role, host_id)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS online (site TEXT, host TEXT, ts INTEGER, version TEXT, "
-    "error TEXT, local TEXT, PRIMARY KEY (site, host)) WITHOUT ROWID",
+    "error TEXT, local TEXT, agent TEXT, update_state TEXT, update_version TEXT, "
+    "update_error TEXT, PRIMARY KEY (site, host)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS offline (site TEXT, host TEXT, ts INTEGER, will INTEGER, "
     "PRIMARY KEY (site, host, ts)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS intervals (site TEXT, host TEXT, interval_s REAL, "
@@ -263,10 +267,13 @@ class StateDB:
     def _status(self, r: rec.Status) -> None:
         x = self.db.execute
         if r.state == "online":
-            x("INSERT INTO online VALUES (?,?,?,?,?,?) ON CONFLICT (site, host) DO UPDATE SET "
-              "ts = excluded.ts, version = excluded.version, error = excluded.error, "
-              "local = excluded.local WHERE excluded.ts >= online.ts",
-              (r.site, r.host, r.ts, r.version, r.error, r.local))
+            x("INSERT INTO online VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (site, host) DO UPDATE "
+              "SET ts = excluded.ts, version = excluded.version, error = excluded.error, "
+              "local = excluded.local, agent = excluded.agent, "
+              "update_state = excluded.update_state, update_version = excluded.update_version, "
+              "update_error = excluded.update_error WHERE excluded.ts >= online.ts",
+              (r.site, r.host, r.ts, r.version, r.error, r.local, r.agent, r.update_state,
+               r.update_version, r.update_error))
         if r.role != rec.ROOM:
             return
         if r.interval_s is not None:

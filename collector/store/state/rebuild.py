@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from collector.compliance import skew
+from collector.compliance import rollout, skew
 from collector.compliance.model import Org
 from collector.compliance.rules import room_open_all_day
 from collector.store import heartbeats
@@ -71,7 +71,7 @@ def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
                           str(r["host_id"]), str(r.get("hostname") or ""), int(r["time"]))
             for r in rows if r.get("host_id") is not None]
     fields = schema.tags("state", "will", "interval_s", central.VERSION_FIELD,
-                         central.ERROR_FIELD, central.LOCAL_FIELD)
+                         central.ERROR_FIELD, central.LOCAL_FIELD, *rollout.STATUS_FIELDS)
     statuses = read(f"SELECT {fields} FROM {schema.ident(schema.STATUS)} "  # noqa: S608
                     f"WHERE time >= {k['status']}ms AND time <= {hi}ms {by_series}")
     out += [_status(r) for r in statuses if r.get("state") in ("online", "offline")]
@@ -140,7 +140,9 @@ def _status(r: Row) -> rec.Status:
                       int(r["time"]), str(r["state"]), bool(r.get("will")),
                       None if interval is None else float(interval),
                       rec.text(r, central.VERSION_FIELD), rec.text(r, central.ERROR_FIELD),
-                      rec.text(r, central.LOCAL_FIELD))
+                      rec.text(r, central.LOCAL_FIELD), rec.text(r, "agent_version"),
+                      rec.text(r, "update_state"), rec.text(r, "update_version"),
+                      rec.text(r, "update_error"))
 
 
 def _probe(r: Row) -> rec.Probe:

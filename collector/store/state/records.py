@@ -3,8 +3,8 @@
 Pure. Made by ingest for each valid message (``record_of``), applied to the
 state database by the writer once the message is durable (db.py). Times are
 the epoch ms the message's points were stored at. Only what the rules read
-is kept: inventories (devices, clones), statuses (settings; room PCs' are
-heartbeats too), room PCs' metrics ticks (heartbeats), probe and isolation
+is kept: inventories (devices, clones), statuses (settings, agent versions;
+room PCs' are heartbeats too), room PCs' metrics ticks (heartbeats), probe and isolation
 results, speed tests.
 """
 from __future__ import annotations
@@ -43,6 +43,12 @@ class Status(NamedTuple):
     version: str | None  # settings_version
     error: str | None  # settings_error
     local: str | None  # settings_local
+    # What the agent runs and its self-update (collector.compliance.rollout);
+    # defaults: records made before these were kept.
+    agent: str | None = None  # agent_version
+    update_state: str | None = None
+    update_version: str | None = None
+    update_error: str | None = None
 
 
 class Beat(NamedTuple):
@@ -143,7 +149,9 @@ def record_of(msg: protocol.Message, stored_ms: int) -> Record | None:
         return Status(msg.site, msg.host, msg.network, msg.role, stored_ms, str(f["state"]),
                       bool(f.get("will")), None if interval is None else float(interval),
                       text(f, "settings_version"), text(f, "settings_error"),
-                      text(f, "settings_local"))
+                      text(f, "settings_local"), text(f, "agent_version"),
+                      text(f, "update_state"), text(f, "update_version"),
+                      text(f, "update_error"))
     if kind == schema.PROBE:
         return Probe(msg.site, msg.host, msg.network, str(f["probe"]), stored_ms, bool(f["ok"]))
     if kind == schema.ISOLATION:

@@ -19,7 +19,7 @@ from collector.compliance.facts import Snapshots
 from collector.compliance.model import Org
 from collector.compliance.rules import room_open_all_day
 from collector.store import heartbeats, snapshot
-from collector.store.loaders import bandwidth, devices, isolation, probes, settings
+from collector.store.loaders import agents, bandwidth, devices, isolation, probes, settings
 from collector.store.rows import Loaded, Row
 from collector.store.state.db import StateDB
 from netroom import schema
@@ -111,6 +111,22 @@ def load_settings(db: StateDB, org: Org, now_ms: int) -> Loaded:
     return settings.assemble(db.db.execute(
         "SELECT site, host, version, error, local, ts FROM online WHERE ts > ? AND ts <= ?",
         (_since(org, now_ms), skew.horizon(now_ms))).fetchall(), org)
+
+
+# Each (site, host)'s newest inventory: its hostname and time (SQLite takes the
+# bare column from the row max() picks).
+_HOSTNAMES = ("SELECT site, host, hostname, max(last_ts) FROM inventory "
+              "WHERE last_ts > ? AND last_ts <= ? GROUP BY site, host")
+
+
+def load_agents(db: StateDB, org: Org, now_ms: int) -> Loaded:
+    args = (_since(org, now_ms), skew.horizon(now_ms))
+    statuses = db.db.execute(
+        "SELECT site, host, agent, version, update_state, update_version, update_error, ts "
+        "FROM online WHERE ts > ? AND ts <= ?", args).fetchall()
+    inventories = {(site, host): (hostname or "", ts)
+                   for site, host, hostname, ts in db.db.execute(_HOSTNAMES, args)}
+    return agents.assemble(statuses, inventories, org)
 
 
 def load_availability(db: StateDB, org: Org, now_ms: int) -> Loaded:
@@ -235,6 +251,7 @@ LOADERS: tuple[Callable[[StateDB, Org, int], Loaded], ...] = (
     load_probes,
     load_isolation,
     load_settings,
+    load_agents,
 )
 
 
