@@ -14,6 +14,7 @@ from typing import Iterator
 
 import pytest
 from harness import REPO, run_cli
+from test_poison import tmpfs
 
 import netroom
 from agent.config import AgentConfig, read
@@ -206,3 +207,21 @@ def test_a_failed_try_is_reported_and_backed_off(tmp_path: Path) -> None:
     u.try_update()
     assert u.hold_s() > first * 1.9
     assert not u.staged
+
+
+def test_a_full_disk_is_said_before_anything_is_downloaded(
+        tmp_path: Path, releases: tuple[str, Path]) -> None:
+    """The prefix on a 16 MB disk, a release of a 64 MB bundle: refused with
+    the room it needs, nothing written there."""
+    url, d = releases
+    m = release.Manifest("1.5.0", 1.0, {"linux": release.File("b.tar.gz", "0" * 64, 64 << 20)})
+    data = release.encode(m)
+    (d / release.MANIFEST).write_bytes(data)
+    (d / release.SIGNATURE).write_bytes(signing.sign(data, signing.load_private(KEY_PEM)))
+    with tmpfs(tmp_path / "disk", "16m") as disk:
+        p = child("--prefix", str(disk), "--url", url, "--version", "1.5.0", "--key", KEY,
+                  "--config", str(tmp_path / "c.yaml"))
+        assert p.returncode == 1
+        assert p.stderr.splitlines() == [
+            f"update to 1.5.0: {disk}: 16 MB free, the update needs 328 MB"]
+        assert list((disk / files.DIR).iterdir()) == []

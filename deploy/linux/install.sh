@@ -282,7 +282,7 @@ fi
 mkdir -p "$PREFIX"
 NEW="$PREFIX/venv-$VERSION-$(date +%Y%m%d%H%M%S)"
 say "creating $NEW with $("$PY" -V 2>&1)"
-"$PY" -m venv "${VENV_OPTS[@]}" "$NEW" || die "python3 -m venv failed (is the venv module installed?)"
+"$PY" -m venv "${VENV_OPTS[@]}" "$NEW" || { rm -rf "$NEW"; die "python3 -m venv failed (is the venv module installed? is the disk full?)"; }
 bundled() {  # pip install from the bundle only; PIP_CONFIG_FILE=/dev/null: a
     # site pip.conf must not add an index or proxy.
     PIP_CONFIG_FILE=/dev/null "$NEW/bin/python" "$PIP_WHEEL/pip" install --no-index \
@@ -299,7 +299,7 @@ fi
 
 switch_venv() {  # point venv/ at $NEW; keep it and the one before it (rollback)
     OLD=$(readlink "$PREFIX/venv" 2>/dev/null || true)
-    ln -sfn "$NEW" "$PREFIX/venv.tmp" && mv -Tf "$PREFIX/venv.tmp" "$PREFIX/venv"
+    ln -sfn "$NEW" "$PREFIX/venv.tmp" && mv -Tf "$PREFIX/venv.tmp" "$PREFIX/venv" || return 1
     for d in "$PREFIX"/venv-*; do
         if [ "$d" != "$NEW" ] && [ "$d" != "$OLD" ]; then rm -rf "$d"; fi
     done
@@ -318,10 +318,18 @@ if [ "$UPDATE" -eq 1 ]; then
     # old version running and a trial the launcher ends at once (no venv change).
     mkdir -p "$PREFIX/update"
     rm -f "$PREFIX/update/trial.ok" "$PREFIX/update/trial.late"
-    printf '%s\n' "version=$VERSION" "previous=$current" "previous_version=$current_version" \
-        "deadline_s=$TRIAL_DEADLINE" "starts=0" > "$PREFIX/update/trial.tmp"
-    mv -f "$PREFIX/update/trial.tmp" "$PREFIX/update/trial"
-    switch_venv
+    if ! printf '%s\n' "version=$VERSION" "previous=$current" "previous_version=$current_version" \
+            "deadline_s=$TRIAL_DEADLINE" "starts=0" > "$PREFIX/update/trial.tmp" \
+            || ! mv -f "$PREFIX/update/trial.tmp" "$PREFIX/update/trial"; then
+        rm -f "$PREFIX/update/trial.tmp"
+        rm -rf "$NEW"
+        die "cannot write $PREFIX/update/trial (is the disk full?): the running version stays"
+    fi
+    if ! switch_venv; then
+        rm -f "$PREFIX/update/trial" "$PREFIX/venv.tmp"
+        rm -rf "$NEW"
+        die "cannot point $PREFIX/venv at $NEW: the running version stays"
+    fi
     echo "staged $VERSION in $NEW (on trial for $TRIAL_DEADLINE s; previous $current_version)"
     exit 0
 fi
@@ -379,7 +387,7 @@ fi
 
 # --- switch over -----------------------------------------------------------------
 stop_agent
-switch_venv
+switch_venv || die "cannot point $PREFIX/venv at $NEW (is the disk full?)"
 # What a hand install puts in place wins over an update on trial.
 rm -f "$PREFIX/update/trial" "$PREFIX/update/trial.ok" "$PREFIX/update/trial.late"
 install -m 0755 "$HERE/netroom-agent-launch" "$PREFIX/netroom-agent-launch"
