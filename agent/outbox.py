@@ -45,6 +45,12 @@ class Outbox:
         self._ids: dict[int, None] = dict.fromkeys(sorted(ids))
         self._next = max(ids) + 1 if ids else 1
 
+    @property
+    def next_id(self) -> int:
+        """The id the next put() gives: every id below it was there before."""
+        with self._lock:
+            return self._next
+
     def __len__(self) -> int:
         return len(self._ids)
 

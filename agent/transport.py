@@ -98,13 +98,15 @@ class Publisher:
         """``subscribe``: topic -> handler(payload), called on the network
         thread (keep it short; its exceptions are logged, never raised).
         ``sub_refused(topic, cause)``: the broker refused a subscription.
-        ``accepted(topic)``: the broker accepted a message (network thread)."""
+        ``accepted(topic)``: the broker accepted a message this process sent,
+        not one left in the outbox by an earlier run (network thread)."""
         self.cfg = cfg
         self._accepted = accepted
         self._subscribe = dict(subscribe or {})
         self._sub_refused = sub_refused
         self._sub_mids: dict[int, str] = {}  # SUBSCRIBE mid -> topic
         self.outbox = Outbox(outbox_path, max_items=outbox_max)
+        self._fresh_from = self.outbox.next_id  # ids from here on are this run's
         self._client = make_client(cfg, client_id)
         # Not loop_start(): its thread wakes every second, which costs an idle
         # agent more CPU than its collection (see IdleLoop).
@@ -392,7 +394,7 @@ class Publisher:
                     del self._gates[topic]
                 waiting = len(self._by_topic.get(topic, ()))
             self.outbox.delete([oid])
-            if self._accepted is not None:
+            if self._accepted is not None and oid >= self._fresh_from:
                 self._accepted(topic)
             if opened:
                 log.info("the broker accepts %s again: sending the %d message(s) kept for it",

@@ -14,15 +14,19 @@ from typing import Iterator
 
 import pytest
 from harness import REPO, run_cli
+from servers import Mosquitto, wait_until
 from test_poison import tmpfs
 
 import netroom
+from agent import transport
 from agent.config import AgentConfig, read
+from agent.outbox import Outbox
 from agent.update import fetch, files, unpack
 from agent.update.job import LAUNCHER, Updater
 from collector.speedtest.server import SpeedServer, SpeedServerConfig
 from netroom import central, release, signing
 from netroom.agentsettings import UpdateConfig
+from netroom.mqtt import MqttConfig
 from netroom.settings import ConfigError
 
 KEY_PEM, KEY = signing.keygen()
@@ -225,3 +229,21 @@ def test_a_full_disk_is_said_before_anything_is_downloaded(
         assert p.stderr.splitlines() == [
             f"update to 1.5.0: {disk}: 16 MB free, the update needs 328 MB"]
         assert list((disk / files.DIR).iterdir()) == []
+
+
+def test_only_this_runs_own_metrics_confirm_a_trial(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Metrics an earlier version left in the outbox are delivered by the new
+    one, but say nothing about it: only its own confirm (real broker)."""
+    box = str(tmp_path / "outbox")
+    Outbox(box).put([transport.pack("netroom/v1/sq-1/pc-01/metrics", b"old", False)])
+    accepted: list[str] = []
+    pub = transport.Publisher(MqttConfig(host=mosquitto.host, port=mosquitto.port), "t-trial",
+                              box, accepted=accepted.append)
+    try:
+        pub.start()
+        assert wait_until(lambda: pub.pending() == 0, 10), pub.last_error
+        assert accepted == []
+        pub.send("netroom/v1/sq-1/pc-01/metrics", b"new")
+        assert wait_until(lambda: accepted == ["netroom/v1/sq-1/pc-01/metrics"], 10)
+    finally:
+        pub.close()

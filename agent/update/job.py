@@ -169,8 +169,9 @@ class Updater:
         return os.path.join(self.prefix, LAUNCHER)
 
     def confirm(self, topic: str) -> None:
-        """``accepted(topic)`` of the publisher: the first metrics accepted
-        while on trial confirm this version (the network thread)."""
+        """``accepted(topic)`` of the publisher: the first metrics of this
+        process accepted while on trial confirm this version (not those an
+        earlier version left in the outbox; the network thread)."""
         if not self.trial or not topic.endswith("/metrics"):
             return
         trial, self.trial = self.trial, ""
