@@ -105,23 +105,30 @@ def _evaluate(args: argparse.Namespace) -> tuple[Evaluation, Org]:
     return ev, org
 
 
-def _from_state(args: argparse.Namespace, org: Org, path: str) -> Snapshots | None:
-    """The sites from the collector's state file at ``path``; None (auto) when it
-    is missing or not yet complete; with --source state, that is an error."""
+def open_state(source: str, path: str) -> StateDB | None:
+    """The collector's state file at ``path``, read-only; None (--source auto)
+    when it is missing or not yet complete; with --source state, that is an
+    error."""
     try:
         db = StateDB(path, readonly=True) if os.path.exists(path) else None
         if db is not None and not db.complete:
             db.close()
             db = None
     except StateError as exc:
-        if args.source == "state":
+        if source == "state":
             raise OSError(f"{exc} (run as the collector's user)") from exc
         return None
+    if db is None and source == "state":
+        raise ConfigError(f"--source state: {path} is missing, not yet complete, or "
+                          "from another netroom version (is the collector running with "
+                          "this config, and restarted since an upgrade?)")
+    return db
+
+
+def _from_state(args: argparse.Namespace, org: Org, path: str) -> Snapshots | None:
+    """The sites from the collector's state file at ``path`` (open_state)."""
+    db = open_state(args.source, path)
     if db is None:
-        if args.source == "state":
-            raise ConfigError(f"--source state: {path} is missing, not yet complete, or "
-                              "from another netroom version (is the collector running with "
-                              "this config, and restarted since an upgrade?)")
         return None
     try:
         return state_snapshot.build(db, org, int(time.time() * 1000))

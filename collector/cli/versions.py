@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import time
 from typing import Any, Mapping, Sequence
 
-from collector.cli.report import SOURCES, read_config, write_output
+from collector.cli.report import SOURCES, open_state, read_config, write_output
 from collector.compliance import rollout
 from collector.compliance.model import Org, Site
 from collector.compliance.rollout import AgentState
@@ -27,7 +26,6 @@ from collector.report.i18n import LANGS
 from collector.store.loaders import agents
 from collector.store.rows import reader
 from collector.store.state import snapshot as state_snapshot
-from collector.store.state.db import StateDB, StateError
 from netroom.settings import ConfigError
 
 Agents = Mapping[str, Sequence[AgentState]]
@@ -95,22 +93,9 @@ def _sites(org: Org, site: str | None, unit: str | None) -> list[Site]:
 
 
 def _from_state(source: str, org: Org, path: str, now_ms: int) -> Agents | None:
-    """Each site's AgentStates from the collector's state file; None (auto)
-    when it is missing or not complete; with --source state, that is an error."""
-    try:
-        db = StateDB(path, readonly=True) if os.path.exists(path) else None
-        if db is not None and not db.complete:
-            db.close()
-            db = None
-    except StateError as exc:
-        if source == "state":
-            raise OSError(f"{exc} (run as the collector's user)") from exc
-        return None
+    """Each site's AgentStates from the collector's state file (open_state)."""
+    db = open_state(source, path)
     if db is None:
-        if source == "state":
-            raise ConfigError(f"--source state: {path} is missing, not yet complete, or "
-                              "from another netroom version (is the collector running with "
-                              "this config, and restarted since an upgrade?)")
         return None
     try:
         return _agents(state_snapshot.load_agents(db, org, now_ms).facts)
