@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping
 
 from agent.config import AgentConfig, ConfigError, local_keys, with_central
 from netroom import central
+from netroom.durable import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +36,6 @@ KEPT_FILE = "settings.json"
 
 def kept_path(state_dir: str) -> str:
     return os.path.join(state_dir, KEPT_FILE)
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """``data`` into ``path`` whole or not at all (OSError)."""
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if hasattr(os, "O_DIRECTORY"):  # POSIX: make the rename itself durable
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class Central:

@@ -10,6 +10,7 @@ agent (on every PC) pays for nothing the collector needs.
 - ``agentsettings``: what an agent runs beyond identity and broker, and its reader;
 - ``central``: the settings document the collector publishes to each site's agents;
 - ``ratelimit``: rate-limited logging;
+- ``durable``: files written whole or not at all, renames made durable;
 - ``release``: agent releases' signed manifest and key text (docs/updates.md);
 - ``signing``: their Ed25519 signatures; the one module importing a third
   library (python-ecdsa, 4.5 MB), so only the agent's update process and

@@ -101,13 +101,14 @@ class Updater:
         if not target:
             return {}
         state, error = "updating", ""
+        why = self.unsupported()
         if target == netroom.__version__:
             state = "current"
         elif self.rolled_back():
             assert self.result is not None
             state, error = "rolled_back", self.result.reason
-        elif self.unsupported():
-            state, error = "unsupported", self.unsupported()
+        elif why:
+            state, error = "unsupported", why
         elif self.error:
             state, error = "failed", self.error
         out = {"update_state": state, "update_version": target}

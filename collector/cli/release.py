@@ -30,15 +30,15 @@ from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 from ecdsa import SigningKey
-from ecdsa.der import UnexpectedDER
 
 from collector.report.format import grid
+from collector.report.i18n import LANGS
 from collector.speedtest.server import parse_listen, release_path
 from netroom import release, signing
+from netroom.durable import fsync_dir
 from netroom.settings import ConfigError, Section, load_yaml
 
 Sub = argparse._SubParsersAction  # argparse's own type for add_parser
-LANGS = ("zh", "en")
 KEY, PUB = "release.key", "release.pub"
 # Bundle names as deploy/linux/build-bundle.sh and deploy/windows/build-bundle.sh
 # write them; the windows one names its architecture.
@@ -204,8 +204,7 @@ def _private_key(path: str) -> SigningKey:
         raise ConfigError(f"--key: cannot read {path}: {exc.strerror}") from None
     try:
         return signing.load_private(pem)
-    # UnexpectedDER: a damaged PEM, which signing.load_private lets through.
-    except (release.ReleaseError, UnexpectedDER) as exc:
+    except release.ReleaseError as exc:
         raise ConfigError(f"--key: {path}: not a release key ({exc})") from None
 
 
@@ -273,7 +272,7 @@ def _build(root: Path, final: Path, version: str, bundles: Sequence[Bundle],
         _write(work / release.MANIFEST, data)
         _write(work / release.SIGNATURE, sig)  # last: a manifest without it is never trusted
         work.chmod(0o755)  # mkdtemp's 0700; the collector's user serves it
-        _fsync_dir(work)
+        fsync_dir(work)
         if final.exists() or final.is_symlink():  # --force
             old = Path(tempfile.mkdtemp(prefix=f".{version}.old.", dir=root))
             os.replace(final, old / version)
@@ -281,7 +280,7 @@ def _build(root: Path, final: Path, version: str, bundles: Sequence[Bundle],
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(work, final)
-        _fsync_dir(root)
+        fsync_dir(root)
         return manifest
     finally:
         shutil.rmtree(work, ignore_errors=True)  # gone already when all went well
@@ -308,14 +307,6 @@ def _write(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     path.chmod(0o644)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _print_published(args: argparse.Namespace, final: Path,

@@ -28,6 +28,7 @@ import threading
 from typing import Iterable, Iterator
 
 from collector.ingest.entry import Entry
+from netroom.durable import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class Spool:
                 finally:
                     os.close(fd)
                 os.replace(tmp, self._path(seq))
-                _fsync_dir(self.folder)
+                fsync_dir(self.folder)
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
@@ -186,11 +187,3 @@ def decode(lines: Iterable[bytes]) -> Iterator[Entry]:
             raise ValueError("not a [topic, payload, lines] record")
         topic, payload, body = item
         yield Entry(0, 0, body, topic=topic, payload=payload.encode("utf-8", "surrogateescape"))
-
-
-def _fsync_dir(folder: str) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -227,4 +227,4 @@ def agent_points(snaps: Snapshots, org: Org) -> list[Point]:
 
 def _version_tag(version: str) -> str:
     """A version as a tag value: an agent's text may be one no tag can hold."""
-    return schema.tag_text(version, schema.NO_VERSION) if version else schema.NO_VERSION
+    return schema.tag_text(version, schema.NO_VERSION)
