@@ -1,10 +1,11 @@
 """Collector throughput: MQTT messages per second made durable in InfluxDB.
 
 Method: start a real mosquitto and influxd on loopback; register the
-collector's persistent session; with the collector stopped, queue N agent
-messages in the broker; start the collector and time from its connection to
-the broker (its "connected to" log line: the broker starts sending the
-queued messages then) until InfluxDB holds all N (count(uptime_s), polled
+collector's persistent session; with the collector stopped, queue 500 PCs'
+online statuses (announcing their interval) and N metrics messages in the
+broker; start the collector and time from its connection to the broker
+(its "connected to" log line: the broker starts sending the queued messages
+then) until InfluxDB holds all N (count(uptime_s), polled
 every 50 ms once influxd's own write counter says N points may be there:
 the count scans every point, and polling it throughout loaded influxd, the
 system under test, as the bare peer is not; --poll count does that). CPU is counted from the
@@ -42,6 +43,7 @@ from servers import OPENER, Influxd, Mosquitto  # noqa: E402
 from collector.config import load  # noqa: E402
 
 GOLDEN = json.loads((REPO / "tests/fixtures/golden/metrics.json").read_text())
+HOSTS = 500  # PCs the metrics come from, each preceded by its online status
 
 
 def messages(n: int, size: str) -> list[tuple[str, bytes]]:
@@ -49,10 +51,15 @@ def messages(n: int, size: str) -> list[tuple[str, bytes]]:
     if size == "small":
         base = {k: base[k] for k in ("schema", "ts", "site", "host", "network", "role",
                                      "cpu_percent", "mem_used_percent", "uptime_s", "collect_ms")}
-    out = []
     t0 = int(time.time()) - 3600  # within the collector's clock bounds: stored as sent
+    # Each PC's online status first, as an agent sends at every connection:
+    # it announces the interval its heartbeats keep.
+    envelope = {k: GOLDEN["payload"][k] for k in ("schema", "site", "network", "role")}
+    out = [(f"netroom/v1/sq-1/{host}/status", json.dumps(
+        {**envelope, "ts": t0 - 1, "host": host, "state": "online", "agent_version": "0.1.0",
+         "interval_s": 60.0}).encode()) for host in (f"pc-{i:03d}" for i in range(HOSTS))]
     for i in range(n):
-        host = f"pc-{i % 500:03d}"
+        host = f"pc-{i % HOSTS:03d}"
         p = {**base, "host": host, "ts": t0 + i / 1000}
         out.append((f"netroom/v1/sq-1/{host}/metrics", json.dumps(p).encode()))
     return out
@@ -196,7 +203,8 @@ def run_collector(tmp: Path, mosq: Mosquitto, influxd: Influxd, db: str, n: int,
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - t0
-        got = influx_count(influxd, db)
+        # The statuses went first (the broker keeps a session's order).
+        got = influx_count(influxd, db) + len(msgs) - n
         db_cpu = cpu_s(db_proc) - db_cpu0  # with the benchmark's own count queries
     finally:
         s.stop()

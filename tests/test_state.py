@@ -39,6 +39,7 @@ from collector.config import load
 from collector.influx.client import InfluxSink
 from collector.store import snapshot
 from collector.store.rows import reader
+from collector.store.state import rebuild
 from collector.store.state import records as rec
 from collector.store.state import snapshot as state_snapshot
 from collector.store.state.db import REAL_RUN, StateDB, path_in
@@ -317,6 +318,81 @@ def test_runs_give_the_spans_every_tick_gives(tmp_path: Path, shuffled: bool) ->
                 clean = sum(1 for _, will in offline if not will)
                 assert abs(_measure(got) - _measure(want)) <= clean * 3 * interval * 1000, host
     db.close()
+
+
+def test_a_batch_of_ticks_makes_the_runs_ticks_one_by_one_make(tmp_path: Path) -> None:
+    """A backlog holds many ticks per PC in one batch, written as one run
+    update: the runs, closes and room_first equal one transaction per record's."""
+    rnd = random.Random(11)
+    day0 = 1_700_000_000_000
+    records: list[rec.Record] = []
+    for n in range(6):
+        host = f"h{n}"
+        interval = rnd.choice((30, 60, 120))
+        if n % 2:  # half announce their interval; the rest are judged at 60 s
+            records.append(rec.Status("s", host, "gov", "room", day0 + n, "online", False,
+                                      float(interval), None, None, None))
+        t = day0 + 1000 + n
+        while t < day0 + 3 * 3_600_000:
+            records.append(rec.Beat("s", host, t))
+            if rnd.random() < 0.05:  # a redelivered tick
+                records.append(rec.Beat("s", host, t))
+            t += round(interval * 1000 * rnd.choice((0.5, 1, 1, 1, 2.9, 3.1, 7)))
+            if rnd.random() < 0.03:
+                records.append(rec.Status("s", host, "gov", "room", t, "offline",
+                                          rnd.random() < 0.5, None, None, None, None))
+                t += rnd.choice((1000, interval * 5000))
+    records.sort(key=lambda r: r.ts)  # type: ignore[union-attr]
+
+    def tables(db: StateDB) -> tuple[list[Any], ...]:
+        return tuple(sorted(db.db.execute(f"SELECT * FROM {t}").fetchall())
+                     for t in ("runs", "room_first", "offline", "intervals"))
+
+    one = StateDB(str(tmp_path / "one" / "state.sqlite"), lambda site: 3.0)
+    for r in records:
+        one.apply([r])
+    batched = StateDB(str(tmp_path / "batch" / "state.sqlite"), lambda site: 3.0)
+    for k in range(0, len(records), 400):
+        batched.apply(records[k:k + 400])
+    assert sum(1 for r in tables(batched)[0] if r[2] < r[3]) > 6  # runs of many ticks
+    assert tables(batched) == tables(one)
+    one.close()
+    batched.close()
+
+
+def test_a_rebuild_keeps_of_room_statuses_what_the_state_needs(tmp_path: Path) -> None:
+    """rebuild.room_statuses turns most online statuses into ticks: the state
+    it makes equals the one every status as a status makes, also when a PC
+    announces intervals back and forth and restarts."""
+    rnd = random.Random(5)
+    day0 = 1_700_000_000_000
+    rows: list[dict[str, Any]] = []
+    beats: list[rec.Record] = []
+    for n in range(8):
+        host, t = f"h{n}", day0 + n
+        while t < day0 + 4 * 3_600_000:
+            st = "offline" if rnd.random() < 0.1 else "online"
+            rows.append({"time": t, "site": "s", "host": host, "network": "gov", "role": "room",
+                         "state": st, "will": rnd.random() < 0.5 if st == "offline" else None,
+                         "interval_s": rnd.choice((None, 30.0, 60.0, 60.0, 60.0)),
+                         "settings_version": str(t), "agent_version": "1.0"})
+            beats += [rec.Beat("s", host, t + k * 20_000) for k in range(1, rnd.choice((2, 9)))]
+            t += rnd.choice((60_000, 300_000, 1_200_000))
+    reduced = rebuild.room_statuses(rows)
+    assert sum(isinstance(r, rec.Status) for r in reduced) < len(rows) / 2
+
+    def state(records: list[rec.Record], name: str) -> tuple[list[Any], ...]:
+        db = StateDB(str(tmp_path / name / "state.sqlite"), lambda site: 3.0)
+        records.sort(key=lambda r: r.ts)  # type: ignore[union-attr]
+        for k in range(0, len(records), 500):  # as rebuild applies them
+            db.apply(records[k:k + 500])
+        out = tuple(sorted(db.db.execute(f"SELECT * FROM {t}").fetchall())
+                    for t in ("online", "intervals", "offline", "runs", "room_first"))
+        db.close()
+        return out
+
+    every = [rebuild.status(r) for r in rows]
+    assert state(reduced + beats, "reduced") == state(every + beats, "every")
 
 
 def _measure(spans: list[tuple[int, int]]) -> int:

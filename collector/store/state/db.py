@@ -127,7 +127,7 @@ class StateDB:
                     "docs/scale.md)") if damaged else ""
             raise StateError(f"state database {path}: {exc}{hint}") from exc
         self._intervals: dict[tuple[str, str], float] = {}
-        # Each PC's latest open run as this connection last wrote it (db._tick).
+        # Each PC's latest open run as this connection last wrote it (db._ticks).
         self._runs: dict[tuple[str, str], tuple[int, int]] = {}
         # Each site's room_first as this connection last wrote it (db._first).
         self._firsts: dict[str, int] = {}
@@ -202,22 +202,7 @@ class StateDB:
                     marks = ",".join("?" * len(rows[0]))
                     sql = f"INSERT OR REPLACE INTO {table} VALUES ({marks})"  # noqa: S608
                     self.db.executemany(sql, rows)
-                for r in timed:
-                    if isinstance(r, rec.Beat):
-                        self._tick(r.site, r.host, r.ts)
-                        self._first(r.site, r.ts)
-                    elif isinstance(r, rec.First):
-                        self._first(r.site, r.ts)
-                    elif isinstance(r, rec.Run):
-                        self._span(r.site, r.host, r.ts, r.end_ms)
-                    elif isinstance(r, rec.Status):
-                        self._status(r)
-                        if r.role == rec.ROOM:
-                            self._first(r.site, r.ts)
-                    elif isinstance(r, rec.Inventory):
-                        self._inventory(r)
-                    elif isinstance(r, rec.ChangesWritten):
-                        hardware.written(self.db.execute, r)
+                self._timed(timed)
             except BaseException:
                 self.db.execute("ROLLBACK")
                 self._runs.clear()  # may hold what was rolled back
@@ -227,6 +212,33 @@ class StateDB:
         except sqlite3.Error as exc:
             full = getattr(exc, "sqlite_errorcode", None) == 13 or "disk is full" in str(exc)
             raise StateError(f"state database {self.path}: {exc}", full) from exc
+
+    def _timed(self, timed: list[rec.Record]) -> None:
+        """Records that shape runs, in time order. A PC's ticks wait in
+        ``beats`` until a record that bears on its runs (its status, a run)
+        or the end of the batch: a backlog's many ticks per PC become one
+        write, not one per tick."""
+        beats: dict[tuple[str, str], list[int]] = {}
+        for r in timed:
+            if isinstance(r, rec.Beat):
+                beats.setdefault((r.site, r.host), []).append(r.ts)
+                continue
+            if isinstance(r, (rec.Run, rec.Status)) and (r.site, r.host) in beats:
+                self._ticks(r.site, r.host, beats.pop((r.site, r.host)))
+            if isinstance(r, rec.First):
+                self._first(r.site, r.ts)
+            elif isinstance(r, rec.Run):
+                self._span(r.site, r.host, r.ts, r.end_ms)
+            elif isinstance(r, rec.Status):
+                self._status(r)
+                if r.role == rec.ROOM:
+                    self._first(r.site, r.ts)
+            elif isinstance(r, rec.Inventory):
+                self._inventory(r)
+            elif isinstance(r, rec.ChangesWritten):
+                hardware.written(self.db.execute, r)
+        for (site, host), ts in beats.items():
+            self._ticks(site, host, ts)
 
     def _first(self, site: str, ts: int) -> None:
         """The room's first report: one statement per site and connection,
@@ -238,22 +250,30 @@ class StateDB:
                         "DO UPDATE SET first_ms = min(first_ms, excluded.first_ms)", (site, ts))
         self._firsts[site] = ts
 
-    def _tick(self, site: str, host: str, ts: int) -> None:
-        """One tick; the common case, the latest run of this PC growing by a
-        tick, is one UPDATE (checked against the row, as another worker may
-        have changed it)."""
-        last = self._runs.get((site, host))
-        if last is not None and last[1] < ts <= last[1] + self.gap_ms(site, host):
-            # Another worker may have started a run in between: then the general way.
-            cur = self.db.execute(
-                "UPDATE runs SET end_ms=? WHERE site=? AND host=? AND start_ms=? AND end_ms=? "
-                "AND closed=0 AND NOT EXISTS (SELECT 1 FROM runs WHERE site=? AND host=? "
-                "AND start_ms > ? AND start_ms <= ?)",
-                (ts, site, host, last[0], last[1], site, host, last[0], ts))
-            if cur.rowcount == 1:
-                self._runs[(site, host)] = (last[0], ts)
-                return
-        self._span(site, host, ts, ts)
+    def _ticks(self, site: str, host: str, ticks: list[int]) -> None:
+        """A PC's ticks (epoch ms, in order). The common case, its latest run
+        growing by ticks each within a gap of the one before, is one UPDATE
+        (checked against the row, as another worker may have changed it)."""
+        self._first(site, ticks[0])
+        i = 0
+        while i < len(ticks):
+            last = self._runs.get((site, host))
+            if last is not None:
+                gap, end, j = self.gap_ms(site, host), last[1], i
+                while j < len(ticks) and end < ticks[j] <= end + gap:
+                    end, j = ticks[j], j + 1
+                # Another worker may have started a run in between: then the general way.
+                if j > i and self.db.execute(
+                        "UPDATE runs SET end_ms=? WHERE site=? AND host=? AND start_ms=? "
+                        "AND end_ms=? AND closed=0 AND NOT EXISTS (SELECT 1 FROM runs WHERE "
+                        "site=? AND host=? AND start_ms > ? AND start_ms <= ?)",
+                        (end, site, host, last[0], last[1], site, host, last[0], end)
+                ).rowcount == 1:
+                    self._runs[(site, host)] = (last[0], end)
+                    i = j
+                    continue
+            self._span(site, host, ticks[i], ticks[i])
+            i += 1
 
     def _inventory(self, r: rec.Inventory) -> None:
         self.db.execute(

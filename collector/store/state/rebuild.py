@@ -24,9 +24,11 @@ from netroom import central, schema
 
 log = logging.getLogger(__name__)
 
-QUERIES = 13
+QUERIES = 14
 CHUNK = 5000  # records per transaction
 ROOM = schema.tag_is(schema.ROLE, rec.ROOM)
+NOT_ROOM = f"{schema.ident(schema.ROLE)} != '{rec.ROOM}'"
+ONLINE = schema.tag_is("state", "online")  # a field, compared the same way
 
 
 def keep(org: Org, now_ms: int) -> dict[str, int]:
@@ -70,11 +72,15 @@ def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
     out += [rec.Inventory(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], r[schema.ROLE],
                           str(r["host_id"]), str(r.get("hostname") or ""), int(r["time"]))
             for r in rows if r.get("host_id") is not None]
-    fields = schema.tags("state", "will", "interval_s", central.VERSION_FIELD,
-                         central.ERROR_FIELD, central.LOCAL_FIELD, *rollout.STATUS_FIELDS)
-    statuses = read(f"SELECT {fields} FROM {schema.ident(schema.STATUS)} "  # noqa: S608
-                    f"WHERE time >= {k['status']}ms AND time <= {hi}ms {by_series}")
-    out += [_status(r) for r in statuses if r.get("state") in ("online", "offline")]
+    others = schema.tags("will", "interval_s", central.VERSION_FIELD, central.ERROR_FIELD,
+                         central.LOCAL_FIELD, *rollout.STATUS_FIELDS)
+    frm = f"FROM {schema.ident(schema.STATUS)} WHERE time >= {k['status']}ms AND time <= {hi}ms"
+    # Room PCs' statuses are heartbeats; of other PCs' only the newest online
+    # one counts (db._status), and last() picks it with its other fields.
+    statuses = read(f'SELECT "state", {others} {frm} AND {ROOM} {by_series}')
+    out += room_statuses([r for r in statuses if r.get("state") in ("online", "offline")])
+    out += [status(r) for r in read(f'SELECT last("state") AS "state", {others} {frm} '
+                                     f"AND {NOT_ROOM} AND {ONLINE} {by_series}")]
     out += _runs(read, org, statuses, k["runs"], hi)
     out += _latest(read, schema.PROBE, ("ok",),
                    schema.group_by(schema.SITE, schema.HOST, schema.NETWORK, schema.PROBE_TAG),
@@ -134,7 +140,35 @@ def _latest(read: Read, measurement: str, fields: tuple[str, ...], group: str, s
     return [make(r) for r in (*newest, *recent) if r.get(fields[0]) is not None]
 
 
-def _status(r: Row) -> rec.Status:
+def room_statuses(rows: list[Row]) -> list[rec.Record]:
+    """Room PCs' statuses as records that make the state all of them make.
+
+    An online status is a heartbeat (a tick), sets the PC's newest ``online``
+    row, and announces an interval (first and last time per value, and the
+    gap the ticks after it bridge). So only the newest of a PC, and the first
+    and last of each run of equal announced intervals, must stay statuses;
+    the rest are ticks (rec.Beat), which a batch writes once per PC, not once
+    each (db._ticks). Offline statuses all stay.
+    """
+    rows = sorted(rows, key=lambda r: int(r["time"]))
+    online: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(rows):
+        if r["state"] == "online":
+            online.setdefault((r[schema.SITE], r[schema.HOST]), []).append(i)
+    keep = {i for i, r in enumerate(rows) if r["state"] != "online"}
+    for idx in online.values():
+        keep.add(idx[-1])
+        said = [i for i in idx if rows[i].get("interval_s") is not None]
+        for a, b, c in zip([None, *said], said, [*said[1:], None]):
+            iv = rows[b]["interval_s"]
+            if a is None or c is None or rows[a]["interval_s"] != iv \
+                    or rows[c]["interval_s"] != iv:
+                keep.add(b)
+    return [status(r) if i in keep else rec.Beat(r[schema.SITE], r[schema.HOST], int(r["time"]))
+            for i, r in enumerate(rows)]
+
+
+def status(r: Row) -> rec.Status:
     interval = r.get("interval_s")
     return rec.Status(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], r[schema.ROLE],
                       int(r["time"]), str(r["state"]), bool(r.get("will")),
