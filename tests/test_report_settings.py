@@ -26,7 +26,7 @@ from collector.compliance.orgconfig import read_org
 from collector.report import output
 from collector.report.html import context
 from collector.store.loaders import settings as loader
-from collector.store.snapshot import LOADERS
+from collector.store.snapshot import VERDICT_LOADERS
 from netroom import central, schema
 
 NOW = 1_764_000_000_000  # 2025-11-24 16:00 UTC
@@ -88,7 +88,7 @@ def _section(table: str, title: str) -> list[str]:
 
 
 def test_loader_is_registered_and_reads_the_fleet_in_one_bounded_query() -> None:
-    assert loader.load in LOADERS
+    assert loader.load in VERDICT_LOADERS
     org = _org()
     seen: list[str] = []
 

@@ -131,7 +131,8 @@ def _from_state(args: argparse.Namespace, org: Org, path: str) -> Snapshots | No
     if db is None:
         return None
     try:
-        return state_snapshot.build(db, org, int(time.time() * 1000))
+        return state_snapshot.build(db, org, int(time.time() * 1000),
+                                    state_snapshot.VERDICT_LOADERS)
     finally:
         db.close()
 
@@ -141,7 +142,8 @@ def _from_influxdb(influx: InfluxConfig, org: Org) -> Snapshots:
     client = importlib.import_module("collector.influx.client")  # requests: see the docstring
     sink = client.InfluxSink(influx)
     try:
-        got: Snapshots = snapshot.build(snapshot.reader(sink), org, int(time.time() * 1000))
+        got: Snapshots = snapshot.build(snapshot.reader(sink), org, int(time.time() * 1000),
+                                        snapshot.VERDICT_LOADERS)
         return got
     except SinkError as exc:
         raise SinkError(f"cannot read InfluxDB at {influx.url} (database "

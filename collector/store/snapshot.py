@@ -25,23 +25,25 @@ from collector.store.loaders import (
 )
 from collector.store.rows import Loaded, Loader, Read, reader
 
-__all__ = ["LOADERS", "build", "reader"]
+__all__ = ["LOADERS", "VERDICT_LOADERS", "build", "reader"]
 
-# Every loader; one line each.
-LOADERS: tuple[Loader, ...] = (
+# What the rules and `netroom report` read; one line each.
+VERDICT_LOADERS: tuple[Loader, ...] = (
     devices.load,
     bandwidth.load,
     availability.load,
     probes.load,
     isolation.load,
     settings.load,
-    agents.load,
 )
+# Every loader: the collector's pass also writes the agents' roll-up.
+LOADERS: tuple[Loader, ...] = (*VERDICT_LOADERS, agents.load)
 
 
-def build(read: Read, org: Org, now_ms: int) -> Snapshots:
-    """Run every loader once and assemble a Snapshot per site of ``org``."""
-    return assemble((load(read, org, now_ms) for load in LOADERS), org, now_ms)
+def build(read: Read, org: Org, now_ms: int,
+          loaders: tuple[Loader, ...] = LOADERS) -> Snapshots:
+    """Run each loader once and assemble a Snapshot per site of ``org``."""
+    return assemble((load(read, org, now_ms) for load in loaders), org, now_ms)
 
 
 def assemble(found: Iterable[Loaded], org: Org, now_ms: int) -> Snapshots:

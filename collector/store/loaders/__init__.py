@@ -1,1 +1,1 @@
-"""One loader per kind of fact, registered in collector.store.snapshot.LOADERS."""
+"""One loader per kind of fact, registered in collector.store.snapshot."""

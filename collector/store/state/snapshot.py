@@ -243,18 +243,21 @@ def _live(db: StateDB, since: int, now_ms: int) -> dict[tuple[str, str], Timelin
             for k in set(beats) | set(offline)}
 
 
-# Every fact, read from the state; one line each (as collector.store.snapshot.LOADERS).
-LOADERS: tuple[Callable[[StateDB, Org, int], Loaded], ...] = (
+StateLoader = Callable[[StateDB, Org, int], Loaded]
+# The facts, read from the state; one line each (as collector.store.snapshot's).
+VERDICT_LOADERS: tuple[StateLoader, ...] = (
     load_devices,
     load_bandwidth,
     load_availability,
     load_probes,
     load_isolation,
     load_settings,
-    load_agents,
 )
+LOADERS: tuple[StateLoader, ...] = (*VERDICT_LOADERS, load_agents)
 
 
-def build(db: StateDB, org: Org, now_ms: int) -> Snapshots:
-    """Every site's Snapshot at ``now_ms`` (epoch ms), as collector.store.snapshot.build."""
-    return snapshot.assemble((load(db, org, now_ms) for load in LOADERS), org, now_ms)
+def build(db: StateDB, org: Org, now_ms: int,
+          loaders: tuple[StateLoader, ...] = LOADERS) -> Snapshots:
+    """Every site's Snapshot at ``now_ms`` (epoch ms), as collector.store.snapshot.build;
+    ``loaders``: VERDICT_LOADERS for the verdicts alone."""
+    return snapshot.assemble((load(db, org, now_ms) for load in loaders), org, now_ms)
