@@ -79,9 +79,12 @@ def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
     # one counts (db._status), and last() picks it with its other fields.
     statuses = read(f'SELECT "state", {others} {frm} AND {ROOM} {by_series}')
     out += room_statuses([r for r in statuses if r.get("state") in ("online", "offline")])
+    shortest = min([DEFAULT_INTERVAL_S, *(float(r["interval_s"]) for r in statuses
+                                          if r.get("interval_s") is not None)])
+    del statuses  # the rows, not held while the largest query's are read
     out += [status(r) for r in read(f'SELECT last("state") AS "state", {others} {frm} '
                                      f"AND {NOT_ROOM} AND {ONLINE} {by_series}")]
-    out += _runs(read, org, statuses, k["runs"], hi)
+    out += _runs(read, org, shortest, k["runs"], hi)
     out += _latest(read, schema.PROBE, ("ok",),
                    schema.group_by(schema.SITE, schema.HOST, schema.NETWORK, schema.PROBE_TAG),
                    k["inventory"], now_ms, hi, _probe)
@@ -102,13 +105,13 @@ def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
     return out
 
 
-def _runs(read: Read, org: Org, statuses: list[Row], since: int, hi: int) -> list[rec.Record]:
+def _runs(read: Read, org: Org, shortest_s: float, since: int, hi: int) -> list[rec.Record]:
     """Room PCs' runs of ticks: InfluxDB's elapsed() finds every silence longer
-    than the shortest gap any run bridges; the runs lie between them."""
+    than the shortest gap any run bridges (``shortest_s``: the shortest interval
+    a room PC announced, at most 60 s); the runs lie between them."""
     missing = min((float(room_open_all_day.site_params(org, s)["missing_intervals"])
                    for s in org.sites), default=3.0)
-    intervals = [float(r["interval_s"]) for r in statuses if r.get("interval_s") is not None]
-    gap = round(missing * min([DEFAULT_INTERVAL_S, *intervals]) * 1000)
+    gap = round(missing * shortest_s * 1000)
     where = f"WHERE {ROOM} AND time >= {since}ms AND time <= {hi}ms"
     frm = f"FROM {schema.ident(schema.METRICS)}"
     ends: dict[tuple[str, str], list[int]] = {}
