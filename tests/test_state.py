@@ -320,9 +320,10 @@ def test_runs_give_the_spans_every_tick_gives(tmp_path: Path, shuffled: bool) ->
     db.close()
 
 
-def test_a_batch_of_ticks_makes_the_runs_ticks_one_by_one_make(tmp_path: Path) -> None:
+def test_a_batch_of_ticks_and_runs_makes_the_runs_one_by_one_make(tmp_path: Path) -> None:
     """A backlog holds many ticks per PC in one batch, written as one run
-    update: the runs, closes and room_first equal one transaction per record's."""
+    update, and a rebuild many runs, written at once: the runs, closes and
+    room_first equal one transaction per record's."""
     rnd = random.Random(11)
     day0 = 1_700_000_000_000
     records: list[rec.Record] = []
@@ -337,6 +338,9 @@ def test_a_batch_of_ticks_makes_the_runs_ticks_one_by_one_make(tmp_path: Path) -
             records.append(rec.Beat("s", host, t))
             if rnd.random() < 0.05:  # a redelivered tick
                 records.append(rec.Beat("s", host, t))
+            if rnd.random() < 0.2:  # a run, as a rebuild reads them; some overlap ticks
+                records.append(rec.Run("s", host, t - rnd.choice((0, interval * 500)),
+                                       t + rnd.choice((0, interval * 1000, interval * 4000))))
             t += round(interval * 1000 * rnd.choice((0.5, 1, 1, 1, 2.9, 3.1, 7)))
             if rnd.random() < 0.03:
                 records.append(rec.Status("s", host, "gov", "room", t, "offline",
@@ -348,12 +352,19 @@ def test_a_batch_of_ticks_makes_the_runs_ticks_one_by_one_make(tmp_path: Path) -
         return tuple(sorted(db.db.execute(f"SELECT * FROM {t}").fetchall())
                      for t in ("runs", "room_first", "offline", "intervals"))
 
+    # Then runs that bridge silences the first records left: they absorb runs.
+    bridges: list[rec.Record] = [rec.Run("s", f"h{n}", day0 + k * 1_800_000,
+                                         day0 + k * 1_800_000 + 2_400_000)
+                                 for k in range(5) for n in range(6)]
     one = StateDB(str(tmp_path / "one" / "state.sqlite"), lambda site: 3.0)
-    for r in records:
+    for r in records + bridges:
         one.apply([r])
     batched = StateDB(str(tmp_path / "batch" / "state.sqlite"), lambda site: 3.0)
     for k in range(0, len(records), 400):
         batched.apply(records[k:k + 400])
+    before = len(tables(batched)[0])
+    batched.apply(bridges)
+    assert len(tables(batched)[0]) < before / 2  # the runs they span are gone
     assert sum(1 for r in tables(batched)[0] if r[2] < r[3]) > 6  # runs of many ticks
     assert tables(batched) == tables(one)
     one.close()

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Tuple
 
 from collector.store.state import hardware
 from collector.store.state import records as rec
@@ -214,21 +214,20 @@ class StateDB:
             raise StateError(f"state database {self.path}: {exc}", full) from exc
 
     def _timed(self, timed: list[rec.Record]) -> None:
-        """Records that shape runs, in time order. A PC's ticks wait in
-        ``beats`` until a record that bears on its runs (its status, a run)
-        or the end of the batch: a backlog's many ticks per PC become one
-        write, not one per tick."""
-        beats: dict[tuple[str, str], list[int]] = {}
+        """Records that shape runs, in time order. A PC's ticks and runs wait
+        in ``spans`` until its next status or the end of the batch: a
+        backlog's many ticks per PC, or a rebuild's many runs, become one
+        write, not one each."""
+        spans: dict[tuple[str, str], list[tuple[int, int, bool]]] = {}
         for r in timed:
-            if isinstance(r, rec.Beat):
-                beats.setdefault((r.site, r.host), []).append(r.ts)
+            if isinstance(r, (rec.Beat, rec.Run)):
+                end = r.end_ms if isinstance(r, rec.Run) else r.ts
+                spans.setdefault((r.site, r.host), []).append((r.ts, end, isinstance(r, rec.Beat)))
                 continue
-            if isinstance(r, (rec.Run, rec.Status)) and (r.site, r.host) in beats:
-                self._ticks(r.site, r.host, beats.pop((r.site, r.host)))
+            if isinstance(r, rec.Status) and (r.site, r.host) in spans:
+                self._join(r.site, r.host, spans.pop((r.site, r.host)))
             if isinstance(r, rec.First):
                 self._first(r.site, r.ts)
-            elif isinstance(r, rec.Run):
-                self._span(r.site, r.host, r.ts, r.end_ms)
             elif isinstance(r, rec.Status):
                 self._status(r)
                 if r.role == rec.ROOM:
@@ -237,8 +236,18 @@ class StateDB:
                 self._inventory(r)
             elif isinstance(r, rec.ChangesWritten):
                 hardware.written(self.db.execute, r)
-        for (site, host), ts in beats.items():
-            self._ticks(site, host, ts)
+        for (site, host), got in spans.items():
+            self._join(site, host, got)
+
+    def _join(self, site: str, host: str, got: list[tuple[int, int, bool]]) -> None:
+        """A PC's ticks and runs (start, end, is a tick), in time order."""
+        ticks = [start for start, _, tick in got if tick]
+        if len(ticks) == len(got):
+            self._ticks(site, host, ticks)
+            return
+        if ticks:
+            self._first(site, ticks[0])
+        self._spans(site, host, [(start, end) for start, end, _ in got])
 
     def _first(self, site: str, ts: int) -> None:
         """The room's first report: one statement per site and connection,
@@ -326,29 +335,37 @@ class StateDB:
         return self.missing_of(site) * min(interval, DEFAULT_INTERVAL_S) * 1000
 
     def _span(self, site: str, host: str, start: int, end: int) -> None:
-        """Ticks from ``start`` to ``end`` (one tick: both the same) join the runs
-        within a gap of them, unless a clean offline status closed that run first."""
-        gap = self.gap_ms(site, host)
-        near = self.db.execute(
+        self._spans(site, host, [(start, end)])
+
+    def _spans(self, site: str, host: str, spans: list[tuple[int, int]]) -> None:
+        """Ticks from ``start`` to ``end`` (one tick: both the same), in time
+        order, each join the runs within a gap of them, unless a clean offline
+        status closed that run first: one read and one write for all of them."""
+        gap, key = self.gap_ms(site, host), (site, host)
+        was = {r[0]: r for r in self.db.execute(
             "SELECT start_ms, end_ms, closed FROM runs WHERE site=? AND host=? AND "
-            "start_ms <= ? AND end_ms >= ?", (site, host, end + gap, start - gap)).fetchall()
-        # A run a clean offline status closed (at n[2]) takes no tick after that,
-        # and ticks before it never join a run that began after it.
-        near = [n for n in near if not (n[2] and start > n[2])]
-        closed = min((n[2] for n in near if n[2]), default=0)
-        if closed:
-            near = [n for n in near if n[0] <= closed]
-        if len(near) == 1 and near[0][0] <= start and end <= near[0][1]:
-            return  # a redelivery, or ticks the run already spans
-        lo = min([start, *(n[0] for n in near)])
-        hi = max([end, *(n[1] for n in near)])
-        self.db.executemany("DELETE FROM runs WHERE site=? AND host=? AND start_ms=?",
-                            [(site, host, n[0]) for n in near])
-        self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?)",
-                        (site, host, lo, hi, closed))
-        last = self._runs.get((site, host))
-        if not closed and (last is None or hi >= last[1]):
-            self._runs[(site, host)] = (lo, hi)
+            "start_ms <= ? AND end_ms >= ?",
+            (site, host, max(e for _, e in spans) + gap, min(s for s, _ in spans) - gap))}
+        rows = dict(was)
+        active = dict(was)  # rows a later span may still reach (spans come in order)
+        for start, end in spans:
+            for n in [n for n in active.values() if n[1] < start - gap]:
+                del active[n[0]]
+            joined = _joined([n for n in active.values() if n[0] <= end + gap], start, end)
+            if joined is None:
+                continue
+            absorbed, made = joined
+            for n in absorbed:
+                del rows[n[0]], active[n[0]]
+            lo, hi, closed = rows[made[0]] = active[made[0]] = made
+            last = self._runs.get(key)
+            if not closed and (last is None or hi >= last[1]):
+                self._runs[key] = (lo, hi)
+        gone = [(site, host, start) for start in was if start not in rows]
+        if gone:
+            self.db.executemany("DELETE FROM runs WHERE site=? AND host=? AND start_ms=?", gone)
+        self.db.executemany("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?)",
+                            [(site, host, *r) for start, r in rows.items() if was.get(start) != r])
 
     def _close(self, site: str, host: str, ts: int) -> None:
         """A clean offline status at ``ts``: the run it ends takes no later tick."""
@@ -412,6 +429,25 @@ class StateDB:
     # --- reads: each returns rows shaped like the InfluxQL rows the loaders read ---
     def rows(self, sql: str, args: tuple[Any, ...], names: tuple[str, ...]) -> list[dict[str, Any]]:
         return [dict(zip(names, r)) for r in self.db.execute(sql, args)]
+
+
+Run = Tuple[int, int, int]  # a runs row: start_ms, end_ms, closed
+
+
+def _joined(near: list[Run], start: int, end: int) -> tuple[list[Run], Run] | None:
+    """Pure: ticks from ``start`` to ``end`` joined to the runs ``near`` them
+    (within a gap): the runs they absorb and the run they make; None when a
+    run already spans them (a redelivery)."""
+    # A run a clean offline status closed (at n[2]) takes no tick after that,
+    # and ticks before it never join a run that began after it.
+    near = [n for n in near if not (n[2] and start > n[2])]
+    closed = min((n[2] for n in near if n[2]), default=0)
+    if closed:
+        near = [n for n in near if n[0] <= closed]
+    if len(near) == 1 and near[0][0] <= start and end <= near[0][1]:
+        return None
+    return near, (min([start, *(n[0] for n in near)]), max([end, *(n[1] for n in near)]),
+                  closed)
 
 
 # Records that only add a row, by the table they go to.

@@ -50,14 +50,25 @@ def rebuild(db: StateDB, read: Read, org: Org, now_ms: int) -> int:
     state stays incomplete; the caller tries again later).
     """
     got = records(read, org, now_ms)
-    # In time order (an offline status closes the run before it), in short
-    # transactions: the ingest workers write to the same file meanwhile.
-    got.sort(key=lambda r: r.start_ms if isinstance(r, rec.Day) else r.ts)
+    # PC by PC, each in time order (an offline status closes the run before
+    # it; PCs are independent), so that a transaction holds whole PCs and
+    # writes each one's runs at once (db._spans); in short transactions: the
+    # ingest workers write to the same file meanwhile.
+    got.sort(key=_by_pc)
     for i in range(0, len(got), CHUNK):
         db.apply(got[i:i + CHUNK])
     db.put("complete", "1")
     log.info("state rebuilt from InfluxDB: %d records", len(got))
     return len(got)
+
+
+def _by_pc(r: rec.Record) -> tuple[str, str, int]:
+    """Site, PC (a site's own records first) and time (epoch ms)."""
+    if isinstance(r, rec.Day):
+        return r.site, "", r.start_ms
+    if isinstance(r, rec.ChangesWritten):  # ingest's, never a rebuild's
+        return "", "", 0
+    return r.site, getattr(r, "host", ""), r.ts
 
 
 def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
