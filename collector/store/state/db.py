@@ -438,6 +438,8 @@ def _joined(near: list[Run], start: int, end: int) -> tuple[list[Run], Run] | No
     """Pure: ticks from ``start`` to ``end`` joined to the runs ``near`` them
     (within a gap): the runs they absorb and the run they make; None when a
     run already spans them (a redelivery)."""
+    if not near:  # the common case: a run of its own
+        return near, (start, end, 0)
     # A run a clean offline status closed (at n[2]) takes no tick after that,
     # and ticks before it never join a run that began after it.
     near = [n for n in near if not (n[2] and start > n[2])]
