@@ -16,7 +16,6 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 import requests
 
 from collector.influx.errors import SinkError
@@ -117,8 +116,8 @@ class InfluxSink:
         if r.status_code != 200:
             raise SinkError(f"{self.base}: {r.status_code}: {_error_text(r)}")
         try:
-            answer = orjson.loads(r.content)  # a fleet-wide answer is megabytes
-        except orjson.JSONDecodeError:
+            answer = r.json()
+        except ValueError:
             raise SinkError(f"{self.base}: 200 but not JSON: {_one_line(r.text)}") from None
         if not isinstance(answer, dict):
             raise SinkError(f"{self.base}: unexpected answer: {_one_line(r.text)}")
