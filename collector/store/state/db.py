@@ -431,10 +431,10 @@ class StateDB:
         return [dict(zip(names, r)) for r in self.db.execute(sql, args)]
 
 
-Run = Tuple[int, int, int]  # a runs row: start_ms, end_ms, closed
+RunRow = Tuple[int, int, int]  # a runs row: start_ms, end_ms, closed
 
 
-def _joined(near: list[Run], start: int, end: int) -> tuple[list[Run], Run] | None:
+def _joined(near: list[RunRow], start: int, end: int) -> tuple[list[RunRow], RunRow] | None:
     """Pure: ticks from ``start`` to ``end`` joined to the runs ``near`` them
     (within a gap): the runs they absorb and the run they make; None when a
     run already spans them (a redelivery)."""
