@@ -394,8 +394,8 @@ def test_a_rebuild_keeps_of_room_statuses_what_the_state_needs(tmp_path: Path) -
 
     def state(records: list[rec.Record], name: str) -> tuple[list[Any], ...]:
         db = StateDB(str(tmp_path / name / "state.sqlite"), lambda site: 3.0)
-        records.sort(key=lambda r: r.ts)  # type: ignore[union-attr]
-        for k in range(0, len(records), 500):  # as rebuild applies them
+        records.sort(key=lambda r: (r.host, r.ts))  # type: ignore[union-attr]
+        for k in range(0, len(records), 500):  # as rebuild applies them: PC by PC
             db.apply(records[k:k + 500])
         out = tuple(sorted(db.db.execute(f"SELECT * FROM {t}").fetchall())
                     for t in ("online", "intervals", "offline", "runs", "room_first"))
