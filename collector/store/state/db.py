@@ -194,7 +194,7 @@ class StateDB:
                 timed.append(r)
             else:
                 plain.setdefault(table, []).append(r)
-        timed.sort(key=_ts)
+        timed.sort(key=rec.time_of)
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -456,6 +456,3 @@ def _joined(near: list[RunRow], start: int, end: int) -> tuple[list[RunRow], Run
 _PLAIN: dict[type, str] = {rec.Probe: "probe",
                            rec.Isolation: "isolation", rec.Test: "bandwidth", rec.Day: "days"}
 
-
-def _ts(r: rec.Record) -> int:
-    return r.start_ms if isinstance(r, rec.Day) else r.ts

@@ -64,11 +64,7 @@ def rebuild(db: StateDB, read: Read, org: Org, now_ms: int) -> int:
 
 def _by_pc(r: rec.Record) -> tuple[str, str, int]:
     """Site, PC (a site's own records first) and time (epoch ms)."""
-    if isinstance(r, rec.Day):
-        return r.site, "", r.start_ms
-    if isinstance(r, rec.ChangesWritten):  # ingest's, never a rebuild's
-        return "", "", 0
-    return r.site, getattr(r, "host", ""), r.ts
+    return getattr(r, "site", ""), getattr(r, "host", ""), rec.time_of(r)
 
 
 def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:

@@ -133,6 +133,11 @@ Record = Union[Inventory, Status, Beat, Run, Probe, Isolation, Test, Day, First,
                ChangesWritten]
 
 
+def time_of(r: Record) -> int:
+    """When ``r`` happened, epoch ms (a day: its start): records apply in this order."""
+    return r.start_ms if isinstance(r, Day) else r.ts
+
+
 def record_of(msg: protocol.Message, stored_ms: int) -> Record | None:
     """The record the state keeps of ``msg``, stored at ``stored_ms`` (epoch ms)."""
     f = msg.fields
