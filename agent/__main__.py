@@ -78,7 +78,7 @@ class Agent:
 
     def message(self, kind: str, body: dict[str, Any], ts: float) -> tuple[str, bytes]:
         c = self.cfg
-        if kind == "status" and body.get("state") == "online":
+        if kind == "status" and body.get(protocol.STATE) == protocol.ONLINE:
             if self.central is not None:
                 body = {**body, **self.central.status_fields()}
             if self.updater is not None:
@@ -121,8 +121,8 @@ def publish(a: Agent, once: bool, timeout_s: float) -> int:
     central = a.central
     updater = a.updater
     pub = Publisher(cfg.mqtt, client_id, outbox_path(cfg.state_dir),
-                    will=a.status("offline", will=True), outbox_max=cfg.outbox_max,
-                    birth=None if once else lambda: a.status("online"),
+                    will=a.status(protocol.OFFLINE, will=True), outbox_max=cfg.outbox_max,
+                    birth=None if once else lambda: a.status(protocol.ONLINE),
                     subscribe=None if central is None else {central.topic: central.offer},
                     sub_refused=None if central is None else central.not_subscribed,
                     accepted=None if updater is None else updater.confirm)
@@ -151,7 +151,7 @@ def publish(a: Agent, once: bool, timeout_s: float) -> int:
              cfg.network, cfg.role, cfg.interval_s)
     runner.run_forever(stop)
     log.info("stopping: publishing offline")
-    pub.close(last=a.status("offline"))
+    pub.close(last=a.status(protocol.OFFLINE))
     return 0
 
 
@@ -167,7 +167,7 @@ def settings_changed(a: Agent, runner: Runner, emit: Emit, once: bool) -> None:
         runner.replace(jobs)
         log.info("agent %s now every %g s: %s", a.cfg.host, a.cfg.interval_s,
                  ", ".join(j.key for j in jobs))
-    emit("status", a.state.body("online"), time.time())
+    emit("status", a.state.body(protocol.ONLINE), time.time())
 
 
 def once_result(pub: Publisher, timeout_s: float) -> int:
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     central.load_kept()  # the last-known-good settings: the broker may be away
     a = Agent(central.cfg, central)
     if not args.print and not args.once:
-        a.updater = Updater(a.cfg, args.config, lambda: a.state.body("online"))
+        a.updater = Updater(a.cfg, args.config, lambda: a.state.body(protocol.ONLINE))
     if args.print:
         runner = print_runner(a)
         if args.once:

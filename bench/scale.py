@@ -287,7 +287,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         read, n = counted(reader(sink))
         db = StateDB(spec["state"])
         c, w = time.process_time(), time.perf_counter()
-        out["records"] = rebuild.rebuild(db, read, org, now)
+        out["kinds"] = rebuild.rebuild(db, read, org, now)
+        out["records"] = sum(out["kinds"].values())
         rc, rw = time.process_time() - c, time.perf_counter() - w
         with gcpause.paused():
             ev = evaluate_all(org, state_snapshot.build(db, org, now))
@@ -553,6 +554,7 @@ def table(res: dict[str, Any]) -> None:
     c = res["cold"]
     print(f"cold start: rebuild {c['rebuild_cpu_s']:.2f} s CPU / {c['rebuild_wall_s']:.2f} s "
           f"wall, {c['queries']} queries, {c['records']:,} records")
+    print("  of them: " + ", ".join(f"{k} {n:,}" for k, n in c.get("kinds", {}).items()))
 
 
 def main() -> int:

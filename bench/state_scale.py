@@ -11,6 +11,11 @@ network and site); then, medians of --repeat:
   midnight": the real hour after a site's midnight, yesterday computed from
   the runs) and with none stored ("no day": every day of the rolling week
   from the runs, the worst case);
+- the collector's first pass after a restart: a new process loads the
+  config, opens the state file and runs the service's pass
+  (collector/passes.py: prune, snapshot, rules, the lines it writes back);
+  CPU s of its start-up (interpreter, imports, config: "start-up") and of
+  the pass ("1st pass");
 - `netroom report --format json --source state` as a subprocess: wall s and
   peak RSS (MB);
 - CPU per PC across fleet sizes (the curve should be flat).
@@ -47,6 +52,19 @@ from collector.store.state import snapshot  # noqa: E402
 from collector.store.state.db import StateDB  # noqa: E402
 
 DAY = 86_400_000
+# The collector's first pass in a process of its own; prints the CPU s of
+# its start-up (interpreter, imports, config) and of the pass.
+RESTART_CHILD = """\
+import sys, time
+from collector import passes
+from collector.config import load
+from collector.store.state.db import StateDB, path_in
+cfg = load(sys.argv[1])
+db = StateDB(path_in(cfg.state_dir or cfg.spool_dir))
+start = time.process_time()
+passes.outcome(cfg.org, passes.snapshots(db, cfg.org, int(time.time() * 1000)))
+print(start, time.process_time() - start)
+"""
 
 
 def fill(db: StateDB, fl: simfleet.Fleet, now_ms: int, stored: int) -> int:
@@ -96,6 +114,15 @@ def one_pass(db: StateDB, org: object, now_ms: int) -> float:
     return time.process_time() - t
 
 
+def restart(cfg: Path) -> tuple[float, float]:
+    """CPU s of a new collector process's start-up and of its first pass
+    (RESTART_CHILD)."""
+    r = subprocess.run([sys.executable, "-c", RESTART_CHILD, str(cfg)],
+                       capture_output=True, text=True, cwd=REPO, check=True)
+    start, first = r.stdout.split()
+    return float(start), float(first)
+
+
 def report(cfg: Path) -> tuple[float, float]:
     """(wall s, peak RSS MB) of `netroom report --format json --source state`."""
     t = time.perf_counter()
@@ -113,7 +140,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     print(f"{'sites':>6} {'PCs':>7} {'records':>8} {'pass s':>7} {'midnight s':>10} "
-          f"{'no day s':>8} {'us/PC':>6} {'report s':>8} {'RSS MB':>7}")
+          f"{'no day s':>8} {'us/PC':>6} {'start-up s':>10} {'1st pass s':>10} {'report s':>8} "
+          f"{'RSS MB':>7}")
     for n in (int(x) for x in a.sites.split(",")):
         fl = simfleet.build(n, a.pcs, fail=("room_gov_share", "portal_reachable"), seed=1)
         org = read_org(simfleet.sites_tree(fl), {})
@@ -132,9 +160,13 @@ def main() -> int:
                                                    "sites": simfleet.sites_tree(fl)},
                                                   allow_unicode=True), encoding="utf-8")
                     runs = [report(cfg) for _ in range(a.repeat)]
+                    restarts = [restart(cfg) for _ in range(a.repeat)]
         pcs = n * a.pcs
         print(f"{n:>6} {pcs:>7} {recs:>8} {got[7]:>7.2f} {got[6]:>10.2f} {got[0]:>8.2f} "
-              f"{got[7] / pcs * 1e6:>6.1f} {statistics.median(w for w, _ in runs):>8.2f} "
+              f"{got[7] / pcs * 1e6:>6.1f} "
+              f"{statistics.median(c for c, _ in restarts):>10.2f} "
+              f"{statistics.median(p for _, p in restarts):>10.2f} "
+              f"{statistics.median(w for w, _ in runs):>8.2f} "
               f"{statistics.median(r for _, r in runs):>7.0f}", flush=True)
     return 0
 

@@ -8,10 +8,9 @@ import threading
 import time
 from typing import Any, Callable, Mapping
 
-from collector import gcpause
+from collector import passes
 from collector.changelog import ChangeLog
 from collector.compliance import evaluate as compliance
-from collector.compliance import skew
 from collector.compliance.rules import room_open_all_day
 from collector.config import CollectorConfig
 from collector.influx import retention
@@ -26,11 +25,9 @@ from collector.ingest.subscriber import Ingest
 from collector.ingest.writer import NotDurable, Writer
 from collector.publish import SettingsPublisher, settings_login
 from collector.speedtest.server import SpeedServer
-from collector.store import writeback
 from collector.store.rows import Read, reader
 from collector.store.state import rebuild
 from collector.store.state import records as state_records
-from collector.store.state import snapshot as state_snapshot
 from collector.store.state.db import StateDB, StateError, path_in
 from collector.watchdog import Notifier
 from netroom import protocol, schema
@@ -300,22 +297,11 @@ class Collector:
         points (and the rooms' ``availability`` and ``room_state``)."""
         org = self.cfg.org
         with self._eval_lock:
-            db = self._eval_state
             if not self._ensure_state(read):
                 raise SinkError("the state is being rebuilt once the spool has drained")
-            now = int(time.time() * 1000)
-            db.prune(rebuild.keep(org, now), now - skew.AHEAD_MS)
-            with gcpause.paused():
-                snaps = state_snapshot.build(db, org, now)
-        with gcpause.paused():
-            ev = compliance.evaluate_all(org, snaps)
-        points = writeback.availability_points(snaps, org)
-        lines = LineEncoder().lines([*writeback.compliance_points(ev, org),
-                                     *writeback.unit_compliance_points(ev, org), *points])
+            snaps = passes.snapshots(self._eval_state, org, int(time.time() * 1000))
+        ev, lines, days = passes.outcome(org, snaps)
         # The days written are read back from the state once they are durable.
-        days = [state_records.Day(p.tags[schema.SITE], p.fields["day"], p.time_ms,
-                                  p.fields["required_s"], p.fields["open_s"])
-                for p in points if p.measurement == schema.AVAILABILITY]
         self.writer.put(Entry(0, 0, lines, facts=days))  # blocks while the queue is full
         if ev.unregistered and errors is not None:
             errors.log(logging.WARNING, "unregistered", "%d hosts report sites not in the "

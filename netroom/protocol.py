@@ -32,7 +32,9 @@ ROLES = ("cadre", "room", "class", "office")
 # within the deadline, or crashed, and the PC went back; not tried again
 # until the settings name another version), unsupported (this install
 # cannot update itself: see update_error).
-UPDATE_STATES = ("current", "updating", "failed", "rolled_back", "unsupported")
+UP_TO_DATE, UPDATING, UPDATE_FAILED, ROLLED_BACK, UNSUPPORTED = (
+    "current", "updating", "failed", "rolled_back", "unsupported")
+UPDATE_STATES = (UP_TO_DATE, UPDATING, UPDATE_FAILED, ROLLED_BACK, UNSUPPORTED)
 # An identifier is one MQTT topic level and one InfluxDB tag value: keep it
 # free of wildcards, separators and spaces.
 # \Z, not $: "$" also matches before a trailing newline.
@@ -154,11 +156,15 @@ _NIC_USE = {
     "is_up": F(bool),
 }
 
+# A status's state: online (at each connection) or offline (at a clean
+# stop, or the Last Will).
+STATE, ONLINE, OFFLINE = "state", "online", "offline"
+
 KINDS: dict[str, Kind] = {
     "status": Kind(
         retained=True,
         fields={
-            "state": F(str, True, choices=("online", "offline")),
+            STATE: F(str, True, choices=(ONLINE, OFFLINE)),
             # True only in the Last Will: the broker sends it when the agent
             # vanished, so `ts` is when the agent connected, not when it died.
             "will": F(bool),

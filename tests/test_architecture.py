@@ -26,7 +26,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "collector.report": ("netroom", "collector.compliance"),
     # netroom simulate's fleet, messages and publisher: the contract and the rules' names.
     "collector.simulate": ("netroom", "collector.compliance"),
-    # Wiring: service, workers, config, __main__.
+    # Wiring: service, passes, workers, config, __main__.
     "collector": ("netroom", "collector.compliance", "collector.influx", "collector.speedtest",
                   "collector.ingest", "collector.store"),
     # Entry points: may use the wiring (the collector's config) and every layer.

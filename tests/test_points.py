@@ -252,6 +252,21 @@ def test_encoder_escapes_what_influxdb_reads_back() -> None:
         assert enc.line(tricky) == TRICKY_LINE
 
 
+def test_tags_shared_across_series_are_escaped_as_each_alone() -> None:
+    # A write-back's points share their org path's tags but are series of their
+    # own; the encoder escapes each tag once. Its lines must be what a fresh
+    # encoder writes for each point on its own.
+    shared = {"detachment": "d 1,=x", "battalion_name": "第一大队", "empty": ""}
+    points = [Point("compliance", {**shared, "site": site, "rule": rule, "n": n},
+                    {"ok": 1}, 1764000000000)
+              for site in ("sq-1", "sq 2", "sq\\3") for rule in ("all", "room video")
+              for n in ("1", "1 2", "")]
+    enc = LineEncoder()
+    assert enc.lines(points) == [LineEncoder().line(p) for p in points]
+    assert enc.lines(points)[1].startswith(
+        "compliance,battalion_name=第一大队,detachment=d\\ 1\\,\\=x,n=1\\ 2,rule=all,site=sq-1 ")
+
+
 def test_both_encoders_escape_alike() -> None:
     text = 'say "hi"\\ now\n,=x 政务网'
     msg = golden_message("metrics", errors=text, disks=[

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import netroom
 from agent.collectors.base import Job
 from agent.config import AgentConfig, ClockConfig
+from netroom import protocol
 
 SAMPLES = 5  # requests per measurement
 SPACING_S = 0.25  # between requests: SAMPLES of them span a second boundary
@@ -150,12 +151,12 @@ class Status:
             return self._offset
 
     def body(self, state: str, will: bool = False) -> dict[str, Any]:
-        body: dict[str, Any] = {"state": state, "agent_version": netroom.__version__,
+        body: dict[str, Any] = {protocol.STATE: state, "agent_version": netroom.__version__,
                                 "interval_s": self.interval_s}
         if will:
             body["will"] = True
         off = self.offset
-        if state == "online" and off is not None:
+        if state == protocol.ONLINE and off is not None:
             body.update(clock_offset_s=off.offset_s, clock_error_s=off.error_s)
         return body
 
@@ -174,7 +175,7 @@ class Status:
 
     def collect(self) -> dict[str, Any]:
         self.measure()
-        return self.body("online")
+        return self.body(protocol.ONLINE)
 
 
 def jobs(cfg: AgentConfig, status: Status) -> list[Job]:

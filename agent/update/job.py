@@ -28,6 +28,7 @@ import netroom
 from agent.collectors.base import Job
 from agent.config import AgentConfig
 from agent.update import files
+from netroom import protocol
 
 log = logging.getLogger(__name__)
 
@@ -100,17 +101,17 @@ class Updater:
         target = self.target
         if not target:
             return {}
-        state, error = "updating", ""
+        state, error = protocol.UPDATING, ""
         why = self.unsupported()
         if target == netroom.__version__:
-            state = "current"
+            state = protocol.UP_TO_DATE
         elif self.rolled_back():
             assert self.result is not None
-            state, error = "rolled_back", self.result.reason
+            state, error = protocol.ROLLED_BACK, self.result.reason
         elif why:
-            state, error = "unsupported", why
+            state, error = protocol.UNSUPPORTED, why
         elif self.error:
-            state, error = "failed", self.error
+            state, error = protocol.UPDATE_FAILED, self.error
         out = {"update_state": state, "update_version": target}
         if error:
             out["update_error"] = error

@@ -14,10 +14,13 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Any, Iterable, Mapping, NamedTuple, Optional, Tuple
 
-from netroom import central, schema
+from netroom import central, protocol, schema
 
-CURRENT, PENDING, UPDATING = "current", "pending", "updating"
-FAILED, ROLLED_BACK, UNSUPPORTED, SILENT = "failed", "rolled_back", "unsupported", "silent"
+# A PC's phase: the agent's own update_state (netroom.protocol), or pending
+# (its settings name a version it has not taken up) or silent (not heard of).
+CURRENT, UPDATING, FAILED = protocol.UP_TO_DATE, protocol.UPDATING, protocol.UPDATE_FAILED
+ROLLED_BACK, UNSUPPORTED = protocol.ROLLED_BACK, protocol.UNSUPPORTED
+PENDING, SILENT = "pending", "silent"
 # Worst first: the order of lists and of the counts' columns.
 PHASES = (FAILED, ROLLED_BACK, UNSUPPORTED, SILENT, UPDATING, PENDING, CURRENT)
 # The status fields of a PC's agent and its self-update (netroom.protocol).

@@ -97,6 +97,7 @@ class LineEncoder:
     def __init__(self) -> None:
         self._series: dict[tuple[Any, ...], str] = {}
         self._keys: dict[str, str] = {}
+        self._names: dict[str, str] = {}  # tag keys and values, escaped
 
     def line(self, p: Point) -> str:
         """One line; ValueError for what InfluxDB cannot store (module docstring)."""
@@ -105,7 +106,7 @@ class LineEncoder:
         if series is None:
             if len(self._series) >= SERIES_CACHE_MAX:
                 self._series.clear()
-            series = self._series[key] = series_key(p.measurement, p.tags)
+            series = self._series[key] = self._series_key(key)
         fields = []
         for name in sorted(p.fields):
             value = p.fields[name]
@@ -128,6 +129,25 @@ class LineEncoder:
         if not fields:
             raise ValueError(f"{p.measurement}: a point needs at least one field")
         return f"{series} {','.join(fields)} {int(p.time_ms)}"
+
+    def _series_key(self, key: tuple[Any, ...]) -> str:
+        """series_key of (measurement, *tags sorted by key), each tag key and value
+        escaped once: the points of one write-back share most of them (their org
+        path's ids and names), though each is a series of its own."""
+        parts = [escape_measurement(key[0])]
+        names = self._names
+        if len(names) >= SERIES_CACHE_MAX:
+            names.clear()
+        for k, v in key[1:]:
+            ek = names.get(k)
+            if ek is None:
+                ek = names[k] = escape_name(k)
+            ev = names.get(v)
+            if ev is None:
+                ev = names[v] = escape_name(v)
+            if ek and ev:
+                parts.append(f"{ek}={ev}")
+        return ",".join(parts)
 
     def lines(self, points: list[Point]) -> list[str]:
         return [self.line(p) for p in points]

@@ -69,13 +69,13 @@ def due(fleet: Fleet, site: SimSite, pc: PC, t: float, n: int, check: bool = Tru
     prev = t - fleet.interval_s
     if not up(fleet, site, pc, t):
         if n > 0 and up(fleet, site, pc, prev):  # switched off since the last tick
-            return [_status(pc, t, "offline", fleet, check)]
+            return [_status(pc, t, protocol.OFFLINE, fleet, check)]
         return []
     boot = boot_time(fleet, site, pc, t)
     started = n == 0 or not up(fleet, site, pc, prev) or boot > prev
     out = []
     if started or n % every(fleet, STATUS_S) == 0:
-        out.append(_status(pc, t, "online", fleet, check))
+        out.append(_status(pc, t, protocol.ONLINE, fleet, check))
     if started or n % every(fleet, INVENTORY_S) == 0:
         out.append(build(pc, "inventory", t, inventory(pc, boot), check))
     out.append(build(pc, "metrics", t, metrics(pc, t, boot), check))
@@ -90,7 +90,7 @@ def due(fleet: Fleet, site: SimSite, pc: PC, t: float, n: int, check: bool = Tru
 
 def offline(fleet: Fleet, pc: PC, t: float, will: bool = False, check: bool = True) -> Out:
     """The retained status offline of a clean shutdown (or, ``will``, the Last Will)."""
-    return _status(pc, t, "offline", fleet, check, will)
+    return _status(pc, t, protocol.OFFLINE, fleet, check, will)
 
 
 def history(fleet: Fleet, start: float, end: float, check: bool = True) -> Iterator[Out]:
@@ -161,11 +161,11 @@ def noise(pc: PC, what: str, t: float) -> float:
 
 def _status(pc: PC, t: float, state: str, fleet: Fleet, check: bool, will: bool = False
             ) -> Out:
-    body: dict[str, Any] = {"state": state, "agent_version": AGENT_VERSION,
+    body: dict[str, Any] = {protocol.STATE: state, "agent_version": AGENT_VERSION,
                             "interval_s": fleet.interval_s}
     if will:
         body["will"] = True
-    if state == "online":
+    if state == protocol.ONLINE:
         body["clock_offset_s"] = round((noise(pc, "clock", t) - 0.5) * 0.2, 4)
         body["clock_error_s"] = 0.002
     return build(pc, "status", t, body, check)

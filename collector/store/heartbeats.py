@@ -22,7 +22,7 @@ from collector.compliance.availability import (
 )
 from collector.compliance.model import Site
 from collector.store.rows import Read, Row
-from netroom import schema
+from netroom import protocol, schema
 
 # Heartbeats read around a window to know whether a PC was already (or
 # still) online at its edges: enough for agent.interval up to 20 min with
@@ -61,9 +61,9 @@ def build(ticks: Iterable[Row], statuses: Iterable[Row],
     for r in statuses:
         key = (r[schema.SITE], r[schema.HOST])
         t = int(r["time"])
-        if r.get("state") == "online":
+        if r.get(protocol.STATE) == protocol.ONLINE:
             beats.setdefault(key, []).append(t)
-        elif r.get("state") == "offline":
+        elif r.get(protocol.STATE) == protocol.OFFLINE:
             offline.setdefault(key, []).append((t, bool(r.get("will"))))
         if r.get("interval_s") is not None:
             interval[key] = max(interval.get(key, 0.0), float(r["interval_s"]))

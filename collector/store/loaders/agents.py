@@ -18,7 +18,7 @@ from typing import Iterable
 from collector.compliance import rollout, skew
 from collector.compliance.model import Org
 from collector.store.rows import Loaded, Read, Row
-from netroom import central, schema
+from netroom import central, protocol, schema
 
 
 def _where(org: Org, now_ms: int) -> str:
@@ -28,10 +28,10 @@ def _where(org: Org, now_ms: int) -> str:
 
 def status_query(org: Org, now_ms: int) -> str:
     """The newest online status of every (site, host), with its agent's fields."""
-    fields = schema.tags("state", central.VERSION_FIELD, *rollout.STATUS_FIELDS)
+    fields = schema.tags(protocol.STATE, central.VERSION_FIELD, *rollout.STATUS_FIELDS)
     # Only numbers we computed and constants go into the query texts.
     return (f"SELECT {fields} FROM {schema.ident(schema.STATUS)} "  # noqa: S608
-            f"WHERE \"state\" = 'online' AND {_where(org, now_ms)} "
+            f"WHERE {schema.tag_is(protocol.STATE, protocol.ONLINE)} AND {_where(org, now_ms)} "
             f"{schema.BY_SITE_HOST} ORDER BY time DESC LIMIT 1")
 
 

@@ -17,7 +17,7 @@ from typing import Iterable
 from collector.compliance import skew
 from collector.compliance.model import Org
 from collector.store.rows import Loaded, Read, Row
-from netroom import central, schema
+from netroom import central, protocol, schema
 
 FIELDS = (central.VERSION_FIELD, central.ERROR_FIELD, central.LOCAL_FIELD)
 
@@ -26,8 +26,9 @@ def query(org: Org, now_ms: int) -> str:
     """The newest online status of every (site, host), with its settings fields."""
     since = now_ms - round(org.freshness_days * schema.DAY_MS)
     # Only numbers we computed and constants go into the query text.
-    return (f"SELECT {schema.tags('state', *FIELDS)} "  # noqa: S608
-            f"FROM {schema.ident(schema.STATUS)} WHERE \"state\" = 'online' "
+    return (f"SELECT {schema.tags(protocol.STATE, *FIELDS)} "  # noqa: S608
+            f"FROM {schema.ident(schema.STATUS)} "
+            f"WHERE {schema.tag_is(protocol.STATE, protocol.ONLINE)} "
             f"AND time > {since}ms AND time <= {skew.horizon(now_ms)}ms "
             f"{schema.BY_SITE_HOST} ORDER BY time DESC LIMIT 1")
 

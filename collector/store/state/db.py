@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Tuple
 
 from collector.store.state import hardware
 from collector.store.state import records as rec
+from netroom import protocol
 
 # 4: room_first; 5: online's agent version and update fields (an older file
 # is rebuilt, which fills them).
@@ -295,7 +296,7 @@ class StateDB:
 
     def _status(self, r: rec.Status) -> None:
         x = self.db.execute
-        if r.state == "online":
+        if r.state == protocol.ONLINE:
             x("INSERT INTO online VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (site, host) DO UPDATE "
               "SET ts = excluded.ts, version = excluded.version, error = excluded.error, "
               "local = excluded.local, agent = excluded.agent, "
@@ -311,9 +312,9 @@ class StateDB:
               "last_ts = max(last_ts, excluded.last_ts)",
               (r.site, r.host, r.interval_s, r.ts, r.ts))
             self._intervals[(r.site, r.host)] = r.interval_s
-        if r.state == "online":  # a heartbeat
+        if r.state == protocol.ONLINE:  # a heartbeat
             self._span(r.site, r.host, r.ts, r.ts)
-        elif r.state == "offline":
+        elif r.state == protocol.OFFLINE:
             x("INSERT OR REPLACE INTO offline VALUES (?,?,?,?)", (r.site, r.host, r.ts, r.will))
             if not r.will:
                 self._close(r.site, r.host, r.ts)

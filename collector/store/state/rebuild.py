@@ -9,6 +9,7 @@ run may bridge, and only the ticks on either side of one come back.
 """
 from __future__ import annotations
 
+import collections
 import logging
 from typing import Callable
 
@@ -20,15 +21,16 @@ from collector.store.loaders import bandwidth
 from collector.store.rows import Read, Row
 from collector.store.state import records as rec
 from collector.store.state.db import DEFAULT_INTERVAL_S, StateDB
-from netroom import central, schema
+from netroom import central, protocol, schema
 
 log = logging.getLogger(__name__)
 
 QUERIES = 14
 CHUNK = 5000  # records per transaction
+STATE = schema.ident(protocol.STATE)
 ROOM = schema.tag_is(schema.ROLE, rec.ROOM)
 NOT_ROOM = f"{schema.ident(schema.ROLE)} != '{rec.ROOM}'"
-ONLINE = schema.tag_is("state", "online")  # a field, compared the same way
+ONLINE = schema.tag_is(protocol.STATE, protocol.ONLINE)  # a field, compared the same way
 
 
 def keep(org: Org, now_ms: int) -> dict[str, int]:
@@ -43,8 +45,9 @@ def keep(org: Org, now_ms: int) -> dict[str, int]:
             "bandwidth": now_ms - bandwidth.LOOKBACK_DAYS * schema.DAY_MS}
 
 
-def rebuild(db: StateDB, read: Read, org: Org, now_ms: int) -> int:
-    """Apply InfluxDB's history to ``db`` and mark it complete; the records applied.
+def rebuild(db: StateDB, read: Read, org: Org, now_ms: int) -> dict[str, int]:
+    """Apply InfluxDB's history to ``db`` and mark it complete; the records
+    applied, by kind (records.py's class names).
 
     Raises collector.influx.client.SinkError when InfluxDB cannot answer (the
     state stays incomplete; the caller tries again later).
@@ -58,8 +61,10 @@ def rebuild(db: StateDB, read: Read, org: Org, now_ms: int) -> int:
     for i in range(0, len(got), CHUNK):
         db.apply(got[i:i + CHUNK])
     db.put("complete", "1")
-    log.info("state rebuilt from InfluxDB: %d records", len(got))
-    return len(got)
+    kinds = dict(collections.Counter(type(r).__name__ for r in got).most_common())
+    log.info("state rebuilt from InfluxDB: %d records (%s)", len(got),
+             ", ".join(f"{k} {n}" for k, n in kinds.items()))
+    return kinds
 
 
 def _by_pc(r: rec.Record) -> tuple[str, str, int]:
@@ -84,12 +89,13 @@ def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
     frm = f"FROM {schema.ident(schema.STATUS)} WHERE time >= {k['status']}ms AND time <= {hi}ms"
     # Room PCs' statuses are heartbeats; of other PCs' only the newest online
     # one counts (db._status), and last() picks it with its other fields.
-    statuses = read(f'SELECT "state", {others} {frm} AND {ROOM} {by_series}')
-    out += room_statuses([r for r in statuses if r.get("state") in ("online", "offline")])
+    statuses = read(f"SELECT {STATE}, {others} {frm} AND {ROOM} {by_series}")
+    out += room_statuses([r for r in statuses
+                          if r.get(protocol.STATE) in (protocol.ONLINE, protocol.OFFLINE)])
     shortest = min([DEFAULT_INTERVAL_S, *(float(r["interval_s"]) for r in statuses
                                           if r.get("interval_s") is not None)])
     del statuses  # the rows, not held while the largest query's are read
-    out += [status(r) for r in read(f'SELECT last("state") AS "state", {others} {frm} '
+    out += [status(r) for r in read(f"SELECT last({STATE}) AS {STATE}, {others} {frm} "
                                      f"AND {NOT_ROOM} AND {ONLINE} {by_series}")]
     out += _runs(read, org, shortest, k["runs"], hi)
     out += _latest(read, schema.PROBE, ("ok",),
@@ -163,9 +169,9 @@ def room_statuses(rows: list[Row]) -> list[rec.Record]:
     rows = sorted(rows, key=lambda r: int(r["time"]))
     online: dict[tuple[str, str], list[int]] = {}
     for i, r in enumerate(rows):
-        if r["state"] == "online":
+        if r[protocol.STATE] == protocol.ONLINE:
             online.setdefault((r[schema.SITE], r[schema.HOST]), []).append(i)
-    keep = {i for i, r in enumerate(rows) if r["state"] != "online"}
+    keep = {i for i, r in enumerate(rows) if r[protocol.STATE] != protocol.ONLINE}
     for idx in online.values():
         keep.add(idx[-1])
         said = [i for i in idx if rows[i].get("interval_s") is not None]
@@ -181,7 +187,7 @@ def room_statuses(rows: list[Row]) -> list[rec.Record]:
 def status(r: Row) -> rec.Status:
     interval = r.get("interval_s")
     return rec.Status(r[schema.SITE], r[schema.HOST], r[schema.NETWORK], r[schema.ROLE],
-                      int(r["time"]), str(r["state"]), bool(r.get("will")),
+                      int(r["time"]), str(r[protocol.STATE]), bool(r.get("will")),
                       None if interval is None else float(interval),
                       rec.text(r, central.VERSION_FIELD), rec.text(r, central.ERROR_FIELD),
                       rec.text(r, central.LOCAL_FIELD), rec.text(r, "agent_version"),

@@ -151,7 +151,7 @@ def record_of(msg: protocol.Message, stored_ms: int) -> Record | None:
                          json.dumps(doc, sort_keys=True, separators=(",", ":")))
     if kind == schema.STATUS:
         interval = f.get("interval_s")
-        return Status(msg.site, msg.host, msg.network, msg.role, stored_ms, str(f["state"]),
+        return Status(msg.site, msg.host, msg.network, msg.role, stored_ms, str(f[protocol.STATE]),
                       bool(f.get("will")), None if interval is None else float(interval),
                       text(f, "settings_version"), text(f, "settings_error"),
                       text(f, "settings_local"), text(f, "agent_version"),

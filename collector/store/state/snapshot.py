@@ -22,7 +22,7 @@ from collector.store import heartbeats, snapshot
 from collector.store.loaders import agents, bandwidth, devices, isolation, probes, settings
 from collector.store.rows import Loaded, Row
 from collector.store.state.db import StateDB
-from netroom import schema
+from netroom import protocol, schema
 
 
 def _since(org: Org, now_ms: int) -> int:
@@ -188,7 +188,7 @@ def _days(db: StateDB, org: Org, now_ms: int, windows: dict[tuple[str, Any], tup
             "SELECT site, host, ts, will FROM offline WHERE ts >= ? AND ts <= ?",
             (lo - schema.DAY_MS, hi)):
         statuses.setdefault(site, []).append({schema.SITE: site, schema.HOST: host, "time": t,
-                                              "state": "offline", "will": will})
+                                              protocol.STATE: protocol.OFFLINE, "will": will})
     intervals: dict[str, list[tuple[str, float, int, int]]] = {}
     for site, host, interval, first, last in db.db.execute(
             "SELECT site, host, interval_s, first_ts, last_ts FROM intervals "
