@@ -1,7 +1,7 @@
 # netroom developer entry points; the scripts do the work.
 PYTHON ?= python3
 
-.PHONY: setup test demo bench lint
+.PHONY: setup test demo bench bench-bureau lint
 
 setup:
 	bash scripts/setup.sh
@@ -14,6 +14,9 @@ demo:
 
 bench:
 	$(PYTHON) bench/run.py
+
+bench-bureau:
+	$(PYTHON) bench/bureau.py
 
 lint:
 	$(PYTHON) -m ruff check .

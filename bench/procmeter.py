@@ -27,6 +27,13 @@ CLI_CHILD = ("import re, sys\nfrom collector.cli.main import main\nrc = main(sys
              "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), "
              "file=sys.stderr)\nsys.exit(rc)\n")
 
+# A command timed as users run it: an installed netroom's modules are
+# compiled once (pip does it at install), so a process that imports them
+# does not compile them again. A checkout run with PYTHONDONTWRITEBYTECODE
+# would compile every module in every timed process; without it the first
+# run writes __pycache__ (ignored by git) and the timed ones read it.
+INSTALLED_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
 
 def peak_rss_mb() -> float:
     """This process's peak RSS, MB (VmHWM; see CLI_CHILD for why not ru_maxrss)."""

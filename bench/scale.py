@@ -64,7 +64,7 @@ from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
-from procmeter import CLI_CHILD, peak_rss_mb  # noqa: E402
+from procmeter import CLI_CHILD, INSTALLED_ENV, peak_rss_mb  # noqa: E402
 from servers import OPENER, Influxd  # noqa: E402
 
 from collector import gcpause  # noqa: E402
@@ -325,7 +325,7 @@ def report(cfg: Path, source: str, out: Path) -> dict[str, Any]:
     r = subprocess.run([sys.executable, "-c", CLI_CHILD, "report", "--config", str(cfg),
                         "--format", "json", "--source", source, "--output", str(out)],
                        check=False, capture_output=True, text=True, cwd=REPO,
-                       timeout=1800)
+                       timeout=1800, env=INSTALLED_ENV)
     wall = time.perf_counter() - t
     if r.returncode:
         raise SystemExit(f"report --source {source} failed:\n{r.stderr[-3000:]}")

@@ -16,17 +16,20 @@ network and site); then, medians of --repeat:
   (collector/passes.py: prune, snapshot, rules, the lines it writes back);
   CPU s of its start-up (interpreter, imports, config: "start-up") and of
   the pass ("1st pass");
+  with that process's peak RSS (MB);
 - `netroom report --format json --source state` as a subprocess: wall s and
   peak RSS (MB);
 - CPU per PC across fleet sizes (the curve should be flat).
 The InfluxDB-reading path is not run here (tests/test_state.py shows both
 paths agree; docs/benchmarks.md quotes its figures from the issue).
 Run: python3 bench/state_scale.py [--sites 100,500,1000,2000] [--pcs 40] [--repeat 3]
+     [--json FILE]
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import statistics
 import subprocess
@@ -40,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from procmeter import CLI_CHILD  # noqa: E402
+from procmeter import CLI_CHILD, INSTALLED_ENV  # noqa: E402
 
 from collector import gcpause  # noqa: E402
 from collector.compliance.availability import complete_days  # noqa: E402
@@ -53,7 +56,8 @@ from collector.store.state.db import StateDB  # noqa: E402
 
 DAY = 86_400_000
 # The collector's first pass in a process of its own; prints the CPU s of
-# its start-up (interpreter, imports, config) and of the pass.
+# its start-up (interpreter, imports, config) and of the pass, and its peak
+# RSS (MB; VmHWM, see procmeter.CLI_CHILD).
 RESTART_CHILD = """\
 import sys, time
 from collector import passes
@@ -63,7 +67,8 @@ cfg = load(sys.argv[1])
 db = StateDB(path_in(cfg.state_dir or cfg.spool_dir))
 start = time.process_time()
 passes.outcome(cfg.org, passes.snapshots(db, cfg.org, int(time.time() * 1000)))
-print(start, time.process_time() - start)
+hwm = open("/proc/self/status").read().split("VmHWM:", 1)[1].split()[0]
+print(start, time.process_time() - start, int(hwm) / 1024)
 """
 
 
@@ -114,13 +119,13 @@ def one_pass(db: StateDB, org: object, now_ms: int) -> float:
     return time.process_time() - t
 
 
-def restart(cfg: Path) -> tuple[float, float]:
-    """CPU s of a new collector process's start-up and of its first pass
-    (RESTART_CHILD)."""
+def restart(cfg: Path) -> tuple[float, float, float]:
+    """A new collector process's start-up and first pass (CPU s) and its peak
+    RSS (MB): RESTART_CHILD."""
     r = subprocess.run([sys.executable, "-c", RESTART_CHILD, str(cfg)],
-                       capture_output=True, text=True, cwd=REPO, check=True)
-    start, first = r.stdout.split()
-    return float(start), float(first)
+                       capture_output=True, text=True, cwd=REPO, check=True, env=INSTALLED_ENV)
+    start, first, rss = (float(x) for x in r.stdout.split())
+    return start, first, rss
 
 
 def report(cfg: Path) -> tuple[float, float]:
@@ -128,7 +133,7 @@ def report(cfg: Path) -> tuple[float, float]:
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", CLI_CHILD, "report", "--config", str(cfg),
                         "--format", "json", "--source", "state"],
-                       capture_output=True, text=True, cwd=REPO, check=True)
+                       capture_output=True, text=True, cwd=REPO, check=True, env=INSTALLED_ENV)
     wall = time.perf_counter() - t
     return wall, int(r.stderr.strip().splitlines()[-1]) / 1024
 
@@ -138,10 +143,12 @@ def main() -> int:
     ap.add_argument("--sites", default="100,500,1000,2000")
     ap.add_argument("--pcs", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
     a = ap.parse_args()
     print(f"{'sites':>6} {'PCs':>7} {'records':>8} {'pass s':>7} {'midnight s':>10} "
-          f"{'no day s':>8} {'us/PC':>6} {'start-up s':>10} {'1st pass s':>10} {'report s':>8} "
-          f"{'RSS MB':>7}")
+          f"{'no day s':>8} {'us/PC':>6} {'start-up s':>10} {'1st pass s':>10} {'RSS MB':>7} "
+          f"{'report s':>8} {'RSS MB':>7}")
+    rows = []
     for n in (int(x) for x in a.sites.split(",")):
         fl = simfleet.build(n, a.pcs, fail=("room_gov_share", "portal_reachable"), seed=1)
         org = read_org(simfleet.sites_tree(fl), {})
@@ -162,12 +169,21 @@ def main() -> int:
                     runs = [report(cfg) for _ in range(a.repeat)]
                     restarts = [restart(cfg) for _ in range(a.repeat)]
         pcs = n * a.pcs
+        row = {"sites": n, "pcs": pcs, "records": recs, "pass_cpu_s": got[7],
+               "after_midnight_cpu_s": got[6], "no_day_cpu_s": got[0],
+               "us_per_pc": got[7] / pcs * 1e6,
+               "startup_cpu_s": statistics.median(r[0] for r in restarts),
+               "first_pass_cpu_s": statistics.median(r[1] for r in restarts),
+               "first_pass_rss_mb": statistics.median(r[2] for r in restarts),
+               "report_wall_s": statistics.median(w for w, _ in runs),
+               "report_rss_mb": statistics.median(r for _, r in runs)}
+        rows.append(row)
         print(f"{n:>6} {pcs:>7} {recs:>8} {got[7]:>7.2f} {got[6]:>10.2f} {got[0]:>8.2f} "
-              f"{got[7] / pcs * 1e6:>6.1f} "
-              f"{statistics.median(c for c, _ in restarts):>10.2f} "
-              f"{statistics.median(p for _, p in restarts):>10.2f} "
-              f"{statistics.median(w for w, _ in runs):>8.2f} "
-              f"{statistics.median(r for _, r in runs):>7.0f}", flush=True)
+              f"{row['us_per_pc']:>6.1f} {row['startup_cpu_s']:>10.2f} "
+              f"{row['first_pass_cpu_s']:>10.2f} {row['first_pass_rss_mb']:>7.0f} "
+              f"{row['report_wall_s']:>8.2f} {row['report_rss_mb']:>7.0f}", flush=True)
+    if a.json:
+        a.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
