@@ -67,7 +67,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from procmeter import CLI_CHILD, INSTALLED_ENV, peak_rss_mb  # noqa: E402
 from servers import OPENER, Influxd  # noqa: E402
 
-from collector import gcpause  # noqa: E402
+from collector import gcpause, passes  # noqa: E402
 from collector.compliance import skew  # noqa: E402
 from collector.compliance.evaluate import evaluate_all  # noqa: E402
 from collector.compliance.model import Org  # noqa: E402
@@ -470,11 +470,9 @@ def series(a: argparse.Namespace) -> dict[str, Any]:
         generate(fl, tree, now_s - a.series_hours * 3600, now_s, db, influxd.url, a.workers)
         now_ms = round(now_s * 1000)
         settle(db, org, now_ms)
-        snaps = state_snapshot.build(db, org, now_ms)
-        ev = evaluate_all(org, snaps)
-        post(influxd.url, "\n".join(LineEncoder().lines(
-            [*writeback.compliance_points(ev, org),
-             *writeback.availability_points(snaps, org)])).encode())
+        # The service's pass and its write-back (collector/passes.py).
+        post(influxd.url, "\n".join(
+            passes.outcome(org, state_snapshot.build(db, org, now_ms)).lines).encode())
         db.close()
         influx = InfluxConfig(url=influxd.url, database=DB, timeout_s=600.0)
         sink = InfluxSink(influx)

@@ -1,7 +1,7 @@
 """One compliance pass over the state, as the service runs it each period.
 
 Apart from the service so that a benchmark can time exactly this in a new
-process (bench/state_scale.py, "restart"): the first pass after a restart.
+process, as a restarted collector's first pass (bench/state_scale.py).
 """
 from __future__ import annotations
 
@@ -22,8 +22,12 @@ from netroom import schema
 
 
 class Outcome(NamedTuple):
+    """A pass's verdicts and what it writes back (through the writer)."""
+
     evaluation: compliance.Evaluation
-    lines: list[str]  # compliance, unit_compliance, availability, room_state
+    # compliance, unit_compliance, availability, room_state, site_info,
+    # agent_versions, agent_failures
+    lines: list[str]
     days: list[state_records.Day]  # the availability days among them
 
 
@@ -45,6 +49,8 @@ def outcome(org: Org, snaps: Snapshots) -> Outcome:
         lines += enc.lines(writeback.unit_compliance_points(ev, org))
         points = writeback.availability_points(snaps, org)
         lines += enc.lines(points)
+        lines += enc.lines(writeback.site_info_points(org, snaps.now_ms))
+        lines += enc.lines(writeback.agent_points(snaps, org))
     days = [state_records.Day(p.tags[schema.SITE], p.fields["day"], p.time_ms,
                               p.fields["required_s"], p.fields["open_s"])
             for p in points if p.measurement == schema.AVAILABILITY]

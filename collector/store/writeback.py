@@ -142,9 +142,7 @@ def _count(c: Counter[str], status: str, ok: bool, waived: bool) -> None:
 
 def availability_points(snaps: Snapshots, org: Org) -> list[Point]:
     """``availability`` points for newly computed days old enough to keep, one per
-    site and day at local midnight, a ``room_state`` point per site now, the
-    ``site_info`` points (site_info_points: every pass, every site) and the
-    agents' (agent_points).
+    site and day at local midnight, and a ``room_state`` point per site now.
 
     availability fields: day (ISO date), required_s, open_s (s), open_share
     (0-1, absent on days off), target, ok (1/0). room_state fields: open
@@ -183,7 +181,7 @@ def availability_points(snaps: Snapshots, org: Org) -> list[Point]:
             fields.update({"required_now": int(began is not None),
                            "closed_required_s": round(closed_s, 3), "target": target})
             out.append(Point(schema.ROOM_STATE, tags, fields, snaps.now_ms))
-    return [*out, *site_info_points(org, snaps.now_ms), *agent_points(snaps, org)]
+    return out
 
 
 def agent_points(snaps: Snapshots, org: Org) -> list[Point]:
