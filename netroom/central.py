@@ -31,6 +31,7 @@ import hashlib
 import json
 import math
 from operator import attrgetter
+from sys import intern
 from typing import Any, Iterable, Mapping, NamedTuple
 
 from netroom import protocol
@@ -342,7 +343,8 @@ def settings_states(expected: Mapping[str, str],
                     ) -> list[SettingsState]:
     """One SettingsState per (site, host, running, error, local, seen_ms) of
     the PCs' latest online statuses, sorted by site and host."""
-    return sorted((SettingsState(site, host, expected.get(site, ""), running or "",
-                                 error or "", local or "", seen)
+    # Interned: one string per site, PC and version across a fleet's statuses.
+    return sorted((SettingsState(intern(site), intern(host), expected.get(site, ""),
+                                 intern(running or ""), error or "", intern(local or ""), seen)
                    for site, host, running, error, local, seen in statuses),
                   key=attrgetter("site", "host"))

@@ -12,6 +12,7 @@ to its PCs. docs/updates.md, "Watching a rollout", has the table.
 from __future__ import annotations
 
 from operator import attrgetter
+from sys import intern
 from typing import Any, Iterable, Mapping, NamedTuple, Optional, Tuple
 
 from netroom import central, protocol, schema
@@ -129,7 +130,7 @@ def agent_states(sites: Mapping[str, central.Settings], settings_versions: Mappi
         hostname, inv_ms = inventories.get((site, host), ("", 0))
         target = target_of(s, host, hostname) if s.hosts else defaults[site]
         by_site.setdefault(site, []).append(AgentState(
-            site, host, hostname, target, running or "", state or "", version or "",
-            error or "", ts, max(ts, inv_ms),
+            intern(site), intern(host), hostname, target, intern(running or ""),
+            intern(state or ""), intern(version or ""), error or "", ts, max(ts, inv_ms),
             settings is not None and settings == settings_versions.get(site)))
     return {site: tuple(sorted(pcs, key=attrgetter("host"))) for site, pcs in by_site.items()}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from operator import attrgetter
+from sys import intern
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from collector.compliance import skew
@@ -74,7 +75,10 @@ def pc(site: str, host: str, network: str, role: str, host_id: str, hostname: st
        seen: int, began: int) -> Pc:
     """A Pc from one series' newest inventory (``hostname`` as reported)."""
     name = str(hostname or host).split(".")[0].lower()
-    return Pc(site, host, network, role, host_id, name, seen, began, *split_host_id(host_id))
+    # Interned: a fleet's facts hold one string per site, PC, network and
+    # role, not one per row read (docs/scale.md, "What a pass costs").
+    return Pc(intern(site), intern(host), intern(network), intern(role), host_id, name, seen,
+              began, *split_host_id(host_id))
 
 
 def assemble(last: list[Row], first: list[Row], org: Org,

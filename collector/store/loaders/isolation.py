@@ -12,6 +12,7 @@ sent after it (docs/compliance.md, "Clocks"). ``latest`` is also what
 from __future__ import annotations
 
 from operator import attrgetter
+from sys import intern
 from typing import Any, Iterable
 
 from collector.compliance import skew
@@ -58,7 +59,7 @@ def assemble(reports: Iterable[tuple[str, str, Any, Any, Any, int]], org: Org) -
             continue
         # checked: how many canaries it has; absent: not said.
         by_site.setdefault(site, []).append(IsolationReport(
-            host, bool(violated), str(reasons or ""), time_ms,
+            intern(host), bool(violated), str(reasons or ""), time_ms,
             None if checked is None else int(checked)))
     return Loaded({s: {"isolation": tuple(sorted(rs, key=attrgetter("host")))}
                    for s, rs in by_site.items()})

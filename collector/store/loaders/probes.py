@@ -9,6 +9,7 @@ exists: it counts at once, while a success stamped ahead waits for its time
 from __future__ import annotations
 
 from operator import attrgetter
+from sys import intern
 from typing import Any, Iterable
 
 from collector.compliance import skew
@@ -45,6 +46,7 @@ def assemble(results: Iterable[tuple[str, str, str, str, Any, int]], org: Org) -
     for site, host, network, probe, ok, time_ms in results:
         if ok is None or site not in org.site_ids:
             continue  # strays are the devices loader's to report
-        by_site.setdefault(site, []).append(ProbeResult(host, network, probe, bool(ok), time_ms))
+        by_site.setdefault(site, []).append(ProbeResult(intern(host), intern(network),
+                                                        intern(probe), bool(ok), time_ms))
     return Loaded({s: {"probes": tuple(sorted(ps, key=attrgetter("probe", "host")))}
                    for s, ps in by_site.items()})
