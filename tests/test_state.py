@@ -78,6 +78,13 @@ def history(now: float, seed: int = 7) -> list[tuple[str, bytes]]:
             out.append(message("isolation", {"violated": i % 3 == 0, "canaries_checked": 2,
                                              "reasons": "reached" if i % 3 == 0 else ""},
                                ts=now - 1800 + i, **kw))
+        if i % 4 == 1:  # results of the last minutes, and bad news from a clock ahead
+            probe = {"probe": "portal", "method": "http", "target": "http://portal.example/"}
+            out += [message("probe", {**probe, "ok": ok}, ts=now + off + i, **kw)
+                    for ok, off in ((False, -150), (True, -90), (False, 300))]
+            if net == "gov":
+                out.append(message("isolation", {"violated": True, "canaries_checked": 2,
+                                                 "reasons": "reached"}, ts=now + 240 + i, **kw))
     # Identities the devices loader must untangle: two host ids under one
     # placement (clones given one agent.host; the newest names it), and an
     # agent upgraded from a bare machine id to <machine>.<hardware> in place.

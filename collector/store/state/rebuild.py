@@ -145,15 +145,16 @@ def _runs(read: Read, org: Org, shortest_s: float, since: int, hi: int) -> list[
 
 def _latest(read: Read, measurement: str, fields: tuple[str, ...], group: str, since: int,
             now_ms: int, hi: int, make: Callable[[Row], rec.Record]) -> list[rec.Record]:
-    """The newest result per series up to now, and every one since a clock's
-    reach before now (what the state keeps after a prune). ``fields[0]`` is
-    the one every result has."""
+    """The newest result per series up to now, and every one stamped after now
+    (a clock ahead): all that a read at now or later takes, as the newest
+    before a time or bad news stamped ahead of it (snapshot._latest); the
+    older ones a prune keeps would never be read. ``fields[0]`` is the one
+    every result has."""
     frm = f"SELECT {schema.tags(*fields)} FROM {schema.ident(measurement)}"  # noqa: S608
     newest = read(f"{frm} WHERE time > {since}ms AND time <= {now_ms}ms {group} "
                   "ORDER BY time DESC LIMIT 1")
-    recent = read(f"{frm} WHERE time > {now_ms - skew.AHEAD_MS}ms AND time <= {hi}ms "
-                  f"{group}")
-    return [make(r) for r in (*newest, *recent) if r.get(fields[0]) is not None]
+    ahead = read(f"{frm} WHERE time > {now_ms}ms AND time <= {hi}ms {group}")
+    return [make(r) for r in (*newest, *ahead) if r.get(fields[0]) is not None]
 
 
 def room_statuses(rows: list[Row]) -> list[rec.Record]:
