@@ -412,6 +412,21 @@ def test_a_rebuild_keeps_of_room_statuses_what_the_state_needs(tmp_path: Path) -
     every = [rebuild.status(r) for r in rows]
     assert state(reduced + beats, "reduced") == state(every + beats, "every")
 
+    # The metrics ticks as a rebuild reads them, runs (no silence over 90 s
+    # inside); of the statuses' ticks, those inside a run change nothing.
+    runs: list[rec.Run] = []
+    for b in sorted(beats, key=lambda r: (r.host, r.ts)):  # type: ignore[union-attr]
+        assert isinstance(b, rec.Beat)
+        if runs and runs[-1].host == b.host and b.ts - runs[-1].end_ms <= 90_000:
+            runs[-1] = runs[-1]._replace(end_ms=b.ts)
+        else:
+            runs.append(rec.Run("s", b.host, b.ts, b.ts))
+    kept = rebuild.outside(reduced, list(runs))
+    dropped = len(reduced) - len(kept)
+    assert 0 < dropped < sum(isinstance(r, rec.Beat) for r in reduced)
+    assert all(isinstance(r, rec.Beat) for r in reduced if r not in kept)
+    assert state([*kept, *runs], "outside") == state([*reduced, *runs], "inside")
+
 
 def _measure(spans: list[tuple[int, int]]) -> int:
     return sum(e - s for s, e in spans)

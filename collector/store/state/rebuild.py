@@ -9,6 +9,7 @@ run may bridge, and only the ticks on either side of one come back.
 """
 from __future__ import annotations
 
+import bisect
 import collections
 import logging
 from typing import Callable
@@ -90,14 +91,16 @@ def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
     # Room PCs' statuses are heartbeats; of other PCs' only the newest online
     # one counts (db._status), and last() picks it with its other fields.
     statuses = read(f"SELECT {STATE}, {others} {frm} AND {ROOM} {by_series}")
-    out += room_statuses([r for r in statuses
+    room = room_statuses([r for r in statuses
                           if r.get(protocol.STATE) in (protocol.ONLINE, protocol.OFFLINE)])
     shortest = min([DEFAULT_INTERVAL_S, *(float(r["interval_s"]) for r in statuses
                                           if r.get("interval_s") is not None)])
     del statuses  # the rows, not held while the largest query's are read
     out += [status(r) for r in read(f"SELECT last({STATE}) AS {STATE}, {others} {frm} "
                                      f"AND {NOT_ROOM} AND {ONLINE} {by_series}")]
-    out += _runs(read, org, shortest, k["runs"], hi)
+    runs = _runs(read, org, shortest, k["runs"], hi)
+    out += outside(room, runs)
+    out += runs
     out += _latest(read, schema.PROBE, ("ok",),
                    schema.group_by(schema.SITE, schema.HOST, schema.NETWORK, schema.PROBE_TAG),
                    k["inventory"], now_ms, hi, _probe)
@@ -118,7 +121,7 @@ def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
     return out
 
 
-def _runs(read: Read, org: Org, shortest_s: float, since: int, hi: int) -> list[rec.Record]:
+def _runs(read: Read, org: Org, shortest_s: float, since: int, hi: int) -> list[rec.Run]:
     """Room PCs' runs of ticks: InfluxDB's elapsed() finds every silence longer
     than the shortest gap any run bridges (``shortest_s``: the shortest interval
     a room PC announced, at most 60 s); the runs lie between them."""
@@ -136,7 +139,7 @@ def _runs(read: Read, org: Org, shortest_s: float, since: int, hi: int) -> list[
                   f"{schema.BY_SITE_HOST}"):
         t = int(r["time"])
         ends.setdefault((r[schema.SITE], r[schema.HOST]), []).extend((t - int(r["gap"]), t))
-    out: list[rec.Record] = []
+    out: list[rec.Run] = []
     for (site, host), ts in ends.items():
         ts.sort()  # first, (end, start) around each silence, last
         out += [rec.Run(site, host, ts[i], ts[i + 1]) for i in range(0, len(ts) - 1, 2)]
@@ -183,6 +186,25 @@ def room_statuses(rows: list[Row]) -> list[rec.Record]:
                 keep.add(b)
     return [status(r) if i in keep else rec.Beat(r[schema.SITE], r[schema.HOST], int(r["time"]))
             for i, r in enumerate(rows)]
+
+
+def outside(records: list[rec.Record], runs: list[rec.Run]) -> list[rec.Record]:
+    """``records`` but the ticks (rec.Beat) inside a run of their PC: an online
+    status is also a metrics tick, which the run already stands for, and a
+    tick inside a run changes no row (db._spans; a status between splits
+    the run, and the tick lies in one of the parts)."""
+    spans: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for r in runs:
+        spans.setdefault((r.site, r.host), []).append((r.ts, r.end_ms))
+    starts = {k: [a for a, _ in sorted(v)] for k, v in spans.items()}
+    ends = {k: [b for _, b in sorted(v)] for k, v in spans.items()}
+
+    def inside(b: rec.Beat) -> bool:
+        key = (b.site, b.host)
+        i = bisect.bisect_right(starts.get(key, ()), b.ts) - 1
+        return i >= 0 and b.ts <= ends[key][i]
+
+    return [r for r in records if not (type(r) is rec.Beat and inside(r))]
 
 
 def status(r: Row) -> rec.Status:
