@@ -1,13 +1,13 @@
 """Issue 11's targets at bureau scale, from one command: each measured, then met or not.
 
-    python3 bench/bureau.py                  # about 25 minutes here
+    python3 bench/bureau.py                  # about 15 minutes here
     python3 bench/bureau.py --json out.json
 
 Runs, in turn (each starts and stops its own servers on 127.0.0.1):
 - bench/state_scale.py at 100, 1,000 and 2,000 sites x 40 PCs: a pass, the
   hour after midnight, a new collector process's first pass (start-up
   apart), `netroom report`, peak RSS, CPU per PC across the sizes;
-- bench/scale.py on 10 sites x 40 PCs with 26 h of history at the agents'
+- bench/scale.py on 25 sites x 40 PCs with 26 h of history at the agents'
   60 s: the state rebuilt from InfluxDB when its file is missing (CPU per
   PC, scaled to 40,000 PCs), and series per PC on 25 sites;
 - bench/panels.py: every dashboard panel's query on (a) 500 PCs over 7 days
@@ -58,7 +58,7 @@ def measure(tmp: Path) -> dict[str, Any]:
     run("state_scale.py", "--sites", "100,1000,2000", "--repeat", "3",
         "--json", str(tmp / "state.json"))
     got["state"] = json.loads((tmp / "state.json").read_text())
-    run("scale.py", "--sites", "10", "--pcs", "40", "--hours", "26", "--interval", "60",
+    run("scale.py", "--sites", "25", "--pcs", "40", "--hours", "26", "--interval", "60",
         "--repeat", "3", "--old-repeat", "1", "--curve", "", "--series", "25",
         "--json", str(tmp / "scale.json"))
     got["scale"] = json.loads((tmp / "scale.json").read_text())
