@@ -63,8 +63,8 @@ def rebuild(db: StateDB, read: Read, org: Org, now_ms: int) -> dict[str, int]:
         db.apply(got[i:i + CHUNK])
     db.put("complete", "1")
     kinds = dict(collections.Counter(type(r).__name__ for r in got).most_common())
-    log.info("state rebuilt from InfluxDB: %d records (%s)", len(got),
-             ", ".join(f"{k} {n}" for k, n in kinds.items()))
+    log.info("state rebuilt from InfluxDB: %d records%s", len(got),
+             f" ({', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else "")
     return kinds
 
 
