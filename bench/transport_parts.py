@@ -45,7 +45,8 @@ def child(variant: str, port: int, state: str) -> None:
     sys.path.insert(0, str(REPO))
     from agent.config import MqttConfig
     from agent.outbox import Outbox
-    from agent.transport import Publisher, connect_args, make_client
+    from agent.transport import Publisher
+    from netroom.mqtt import connect_args, make_client
 
     payload = json.dumps({f"k{i}": i * 1.5 for i in range(120)}).encode()
     cfg = MqttConfig(host="127.0.0.1", port=port)
