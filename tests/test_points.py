@@ -22,7 +22,7 @@ import test_lineprotocol_roundtrip as roundtrip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.influx.line import LineEncoder, Point
+from collector.influx.line import LineEncoder, Point, series_key
 from collector.ingest.points import DERIVED, MessageEncoder, to_points
 from collector.ingest.subscriber import SubscriberConfig, encode_message
 from netroom import protocol, schema
@@ -263,6 +263,8 @@ def test_tags_shared_across_series_are_escaped_as_each_alone() -> None:
               for n in ("1", "1 2", "")]
     enc = LineEncoder()
     assert enc.lines(points) == [LineEncoder().line(p) for p in points]
+    for p, line in zip(points, enc.lines(points)):
+        assert line.startswith(series_key(p.measurement, p.tags) + " ok=")
     assert enc.lines(points)[1].startswith(
         "compliance,battalion_name=第一大队,detachment=d\\ 1\\,\\=x,n=1\\ 2,rule=all,site=sq-1 ")
 

@@ -40,7 +40,7 @@ mounts; NIC names) are the same as before.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 SERIES_CACHE_MAX = 200_000
 
@@ -79,9 +79,16 @@ def quote_string(value: str) -> str:
 
 def series_key(measurement: str, tags: Mapping[str, Any]) -> str:
     """``measurement,k=v,...`` with tags sorted by key; empty keys/values dropped."""
+    return _joined(measurement, sorted(tags.items()), escape_name)
+
+
+def _joined(measurement: str, items: Iterable[tuple[Any, Any]],
+            escape: Callable[[Any], str]) -> str:
+    """series_key of tag (key, value) pairs already sorted by key, each escaped by
+    ``escape`` (escape_name, or a memo of it)."""
     parts = [escape_measurement(measurement)]
-    for k in sorted(tags):
-        key, value = escape_name(k), escape_name(tags[k])
+    for k, v in items:
+        key, value = escape(k), escape(v)
         if key and value:
             parts.append(f"{key}={value}")
     return ",".join(parts)
@@ -134,20 +141,15 @@ class LineEncoder:
         """series_key of (measurement, *tags sorted by key), each tag key and value
         escaped once: the points of one write-back share most of them (their org
         path's ids and names), though each is a series of its own."""
-        parts = [escape_measurement(key[0])]
-        names = self._names
-        if len(names) >= SERIES_CACHE_MAX:
-            names.clear()
-        for k, v in key[1:]:
-            ek = names.get(k)
-            if ek is None:
-                ek = names[k] = escape_name(k)
-            ev = names.get(v)
-            if ev is None:
-                ev = names[v] = escape_name(v)
-            if ek and ev:
-                parts.append(f"{ek}={ev}")
-        return ",".join(parts)
+        if len(self._names) >= SERIES_CACHE_MAX:
+            self._names.clear()
+        return _joined(key[0], key[1:], self._escaped)
+
+    def _escaped(self, name: str) -> str:
+        escaped = self._names.get(name)
+        if escaped is None:
+            escaped = self._names[name] = escape_name(name)
+        return escaped
 
     def lines(self, points: list[Point]) -> list[str]:
         return [self.line(p) for p in points]

@@ -196,13 +196,14 @@ def outside(records: list[rec.Record], runs: list[rec.Run]) -> list[rec.Record]:
     spans: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for r in runs:
         spans.setdefault((r.site, r.host), []).append((r.ts, r.end_ms))
-    starts = {k: [a for a, _ in sorted(v)] for k, v in spans.items()}
-    ends = {k: [b for _, b in sorted(v)] for k, v in spans.items()}
+    for v in spans.values():
+        v.sort()
+    starts = {k: [a for a, _ in v] for k, v in spans.items()}
 
     def inside(b: rec.Beat) -> bool:
         key = (b.site, b.host)
         i = bisect.bisect_right(starts.get(key, ()), b.ts) - 1
-        return i >= 0 and b.ts <= ends[key][i]
+        return i >= 0 and b.ts <= spans[key][i][1]
 
     return [r for r in records if not (type(r) is rec.Beat and inside(r))]
 
