@@ -181,7 +181,8 @@ def group_by(*names: str) -> str:
 
 
 def tag_is(name: str, value: str) -> str:
-    """``"role" = 'room'``: only for validated ids and constants."""
+    """``"role" = 'room'``: a tag, or a string field (InfluxQL compares both
+    alike), equal to a validated id or a constant (nothing else goes in)."""
     return f"{ident(name)} = '{value}'"
 
 
