@@ -126,6 +126,13 @@ class InfluxSink:
         for result in answer.get("results") or []:
             if result.get("error"):
                 raise SinkError(f"{self.base}: {_one_line(str(result['error']))}")
+            # A server with [http] max-row-limit cuts a long answer and drops the
+            # series after the cut, saying only "partial": fewer PCs would look
+            # like a shortfall. Unknown is not pass: refuse it.
+            if result.get("partial") or any(s.get("partial")
+                                             for s in result.get("series") or ()):
+                raise SinkError(f"{self.base}: InfluxDB cut its answer short ([http] "
+                                "max-row-limit): set max-row-limit = 0 (docs/operations.md)")
         return answer
 
     def _send(self, method: str, path: str, params: dict[str, str],
