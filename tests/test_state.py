@@ -9,6 +9,7 @@ and after the state was rebuilt from InfluxDB alone.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import difflib
@@ -213,6 +214,10 @@ def publish(mosquitto: Mosquitto, msgs: list[tuple[str, bytes]]) -> None:
         pub.close()
 
 
+STATE_TABLES = ("inventory", "online", "offline", "intervals", "runs", "room_first", "probe",
+                "isolation", "bandwidth", "days")
+
+
 def test_state_equals_influxdb_across_restart_sigkill_and_rebuild(
         fleet: Callable[..., Path], mosquitto: Mosquitto, influxd: Influxd, influx_db: str,
         tmp_path: Path) -> None:
@@ -257,6 +262,31 @@ def test_state_equals_influxdb_across_restart_sigkill_and_rebuild(
         assert_same(cfg)
     finally:
         stop_process(proc)
+    # The room statuses read in many slices (one per 6 hours holding any)
+    # make the state one slice makes, in no more queries than the bound.
+    c, now_ms = load(cfg), int(time.time() * 1000)
+    made = []
+    for limit in (rebuild.SLICE_ROWS, 1):
+        sink, asked = InfluxSink(c.influxdb), []
+        read = reader(sink)
+
+        def counted(q: str) -> list[dict[str, Any]]:
+            asked.append(q)  # noqa: B023 - called before the loop moves on
+            return read(q)  # noqa: B023
+
+        db = StateDB(str(tmp_path / f"sliced-{limit}" / "state.sqlite"))
+        try:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(rebuild, "SLICE_ROWS", limit)
+                rebuild.rebuild(db, counted, c.org, now_ms)
+            made.append((len(asked), tuple(sorted(db.db.execute(f"SELECT * FROM {t}")
+                                                  .fetchall()) for t in STATE_TABLES)))
+        finally:
+            db.close()
+            sink.close()
+    (one, whole), (many, sliced) = made
+    assert one == rebuild.FIXED_QUERIES + 1 < many <= rebuild.max_queries(c.org, now_ms)
+    assert sliced == whole
 
 
 def test_state_equals_influxdb_with_two_workers_after_midnight(
@@ -396,8 +426,15 @@ def test_a_rebuild_keeps_of_room_statuses_what_the_state_needs(tmp_path: Path) -
                          "settings_version": str(t), "agent_version": "1.0"})
             beats += [rec.Beat("s", host, t + k * 20_000) for k in range(1, rnd.choice((2, 9)))]
             t += rnd.choice((60_000, 300_000, 1_200_000))
-    reduced = rebuild.room_statuses(rows)
+    reduced = list(rebuild.room_statuses([rows]))
     assert sum(isinstance(r, rec.Status) for r in reduced) < len(rows) / 2
+    # Read half an hour at a time, as a rebuild reads them (a slice per query):
+    # the same records.
+    cuts = [day0 + k * 1_800_000 for k in range(1, 8)]
+    slices = [[r for r in rows if a <= r["time"] < b]
+              for a, b in zip([0, *cuts], [*cuts, 2 * day0])]
+    assert sum(map(len, slices)) == len(rows) and len(slices) == 8
+    assert collections.Counter(rebuild.room_statuses(slices)) == collections.Counter(reduced)
 
     def state(records: list[rec.Record], name: str) -> tuple[list[Any], ...]:
         db = StateDB(str(tmp_path / name / "state.sqlite"), lambda site: 3.0)

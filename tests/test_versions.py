@@ -200,7 +200,16 @@ def test_state_and_influxdb_and_a_rebuild_agree(fleet: tuple[Path, Any],
     sink = InfluxSink(c.influxdb)
     try:
         db = StateDB(str(tmp_path / "rebuilt.sqlite"))
-        rebuild.rebuild(db, reader(sink), c.org, now)
+        asked: list[str] = []
+        read = reader(sink)
+
+        def counted(q: str) -> list[dict[str, Any]]:
+            asked.append(q)
+            return read(q)
+
+        rebuild.rebuild(db, counted, c.org, now)
+        # A fixed number of queries and the room statuses' slices, not one per PC.
+        assert rebuild.FIXED_QUERIES < len(asked) <= rebuild.max_queries(c.org, now)
         from_influx = agents.load(reader(sink), c.org, now).facts
     finally:
         sink.close()

@@ -1,18 +1,21 @@
 """Fills a new state database from InfluxDB, and says how far back it keeps.
 
 Used when the state file is missing (a new collector, a lost disk, a fleet
-restored into InfluxDB by other means): a fixed number of fleet-wide queries
-(``QUERIES`` of them, however many sites and PCs), whose rows become the
-records ingest would have made. Room PCs' ticks are not read one by one:
-InfluxDB's ``elapsed()`` finds the silences longer than the shortest gap a
-run may bridge, and only the ticks on either side of one come back.
+restored into InfluxDB by other means): fleet-wide queries whose rows become
+the records ingest would have made; how many depends on the windows the
+config keeps (at most ``max_queries``), never grows with sites and PCs. Room
+PCs' ticks are not read one by one: InfluxDB's ``elapsed()`` finds the
+silences longer than the shortest gap a run may bridge, and only the ticks on
+either side of one come back. Their statuses (hourly with a clock check:
+about 260 per room PC in the window) are read a slice of time at a time and
+reduced as they come, so memory follows the fleet, not the history.
 """
 from __future__ import annotations
 
 import bisect
 import collections
 import logging
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 from collector.compliance import rollout, skew
 from collector.compliance.model import Org
@@ -26,11 +29,12 @@ from netroom import central, protocol, schema
 
 log = logging.getLogger(__name__)
 
-QUERIES = 14
+FIXED_QUERIES = 14  # besides the slices of room statuses
+STATUS_SLICE_MS = 6 * schema.HOUR_MS  # the shortest slice (40,000 PCs, hourly: ~120k rows)
+SLICE_ROWS = 100_000  # room statuses one query reads at most, unless 6 hours hold more
 CHUNK = 5000  # records per transaction
 STATE = schema.ident(protocol.STATE)
 ROOM = schema.tag_is(schema.ROLE, rec.ROOM)
-NOT_ROOM = f"{schema.ident(schema.ROLE)} != '{rec.ROOM}'"
 ONLINE = schema.tag_is(protocol.STATE, protocol.ONLINE)  # a field, compared the same way
 
 
@@ -68,13 +72,37 @@ def rebuild(db: StateDB, read: Read, org: Org, now_ms: int) -> dict[str, int]:
     return kinds
 
 
+def max_queries(org: Org, now_ms: int) -> int:
+    """The most InfluxDB queries a rebuild at ``now_ms`` makes, whatever the
+    fleet: the fixed ones and a slice per STATUS_SLICE_MS of the status window."""
+    since, hi = keep(org, now_ms)["status"], skew.horizon(now_ms)
+    return FIXED_QUERIES + (hi - since) // STATUS_SLICE_MS + 2
+
+
+def _slices(counts: list[Row], since: int, hi: int) -> list[tuple[int, int]]:
+    """[since, hi] (epoch ms) in slices, oldest first, each up to SLICE_ROWS
+    room statuses by ``counts`` (rows per STATUS_SLICE_MS, from the epoch):
+    a small fleet's whole window is one slice."""
+    out: list[tuple[int, int]] = []
+    start, rows = since, 0
+    for r in counts:
+        n = int(r.get("n") or 0)
+        if rows and rows + n > SLICE_ROWS:
+            cut = max(int(r["time"]), start + 1)  # this bucket starts the next slice
+            out.append((start, cut - 1))
+            start, rows = cut, 0
+        rows += n
+    out.append((start, hi))
+    return out
+
+
 def _by_pc(r: rec.Record) -> tuple[str, str, int]:
     """Site, PC (a site's own records first) and time (epoch ms)."""
     return getattr(r, "site", ""), getattr(r, "host", ""), rec.time_of(r)
 
 
 def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
-    """The records InfluxDB's history makes, from ``QUERIES`` fleet-wide queries."""
+    """The records InfluxDB's history makes, from at most ``max_queries`` fleet-wide queries."""
     k = keep(org, now_ms)
     hi = skew.horizon(now_ms)
     by_series = schema.group_by(schema.SITE, schema.HOST, schema.NETWORK, schema.ROLE)
@@ -87,19 +115,26 @@ def records(read: Read, org: Org, now_ms: int) -> list[rec.Record]:
             for r in rows if r.get("host_id") is not None]
     others = schema.tags("will", "interval_s", central.VERSION_FIELD, central.ERROR_FIELD,
                          central.LOCAL_FIELD, *rollout.STATUS_FIELDS)
-    frm = f"FROM {schema.ident(schema.STATUS)} WHERE time >= {k['status']}ms AND time <= {hi}ms"
-    # Room PCs' statuses are heartbeats; of other PCs' only the newest online
-    # one counts (db._status), and last() picks it with its other fields.
-    statuses = read(f"SELECT {STATE}, {others} {frm} AND {ROOM} {by_series}")
-    room = room_statuses([r for r in statuses
-                          if r.get(protocol.STATE) in (protocol.ONLINE, protocol.OFFLINE)])
-    shortest = min([DEFAULT_INTERVAL_S, *(float(r["interval_s"]) for r in statuses
-                                          if r.get("interval_s") is not None)])
-    del statuses  # the rows, not held while the largest query's are read
-    out += [status(r) for r in read(f"SELECT last({STATE}) AS {STATE}, {others} {frm} "
-                                     f"AND {NOT_ROOM} AND {ONLINE} {by_series}")]
+    table = schema.ident(schema.STATUS)
+    frm = f"FROM {table} WHERE time >= {k['status']}ms AND time <= {hi}ms"
+    # Room statuses per 6 hours (how to slice them) and the shortest interval
+    # they announced (the gap a run bridges).
+    counts = read(f'SELECT count({STATE}) AS "n", min("interval_s") AS "shortest" {frm} '
+                  f"AND {ROOM} GROUP BY time({STATUS_SLICE_MS}ms) fill(none)")
+    shortest = min([DEFAULT_INTERVAL_S, *(float(r["shortest"]) for r in counts
+                                          if r.get("shortest") is not None)])
     runs = _runs(read, org, shortest, k["runs"], hi)
-    out += outside(room, runs)
+    # Room PCs' statuses are heartbeats too: state, will and interval, a
+    # slice at a time, reduced as they come (room_statuses, outside).
+    lean = f'SELECT {STATE}, "will", "interval_s" FROM {table}'  # noqa: S608
+    out += outside(room_statuses(
+        read(f"{lean} WHERE time >= {a}ms AND time <= {b}ms AND {ROOM} {by_series}")
+        for a, b in _slices(counts, k["status"], hi)), runs)
+    # Every PC's newest online status with all its fields: last() picks it
+    # with its other fields (db._status keeps only the newest). After the
+    # room statuses: the same status read twice, the full one lands last.
+    out += [status(r) for r in read(f"SELECT last({STATE}) AS {STATE}, {others} {frm} "
+                                     f"AND {ONLINE} {by_series}")]
     out += runs
     out += _latest(read, schema.PROBE, ("ok",),
                    schema.group_by(schema.SITE, schema.HOST, schema.NETWORK, schema.PROBE_TAG),
@@ -160,7 +195,7 @@ def _latest(read: Read, measurement: str, fields: tuple[str, ...], group: str, s
     return [make(r) for r in (*newest, *ahead) if r.get(fields[0]) is not None]
 
 
-def room_statuses(rows: list[Row]) -> list[rec.Record]:
+def room_statuses(slices: Iterable[list[Row]]) -> Iterator[rec.Record]:
     """Room PCs' statuses as records that make the state all of them make.
 
     An online status is a heartbeat (a tick), sets the PC's newest ``online``
@@ -168,27 +203,52 @@ def room_statuses(rows: list[Row]) -> list[rec.Record]:
     gap the ticks after it bridge). So only the newest of a PC, and the first
     and last of each run of equal announced intervals, must stay statuses;
     the rest are ticks (rec.Beat), which a batch writes once per PC, not once
-    each (db._ticks). Offline statuses all stay.
+    each (db._ticks). Offline statuses all stay; other states are no heartbeat.
+
+    ``slices``: the rows, a slice of time after another, oldest first (each
+    in any order). Records come as soon as they are known; what waits is
+    each PC's newest online status and its last two announcing an interval.
     """
-    rows = sorted(rows, key=lambda r: int(r["time"]))
-    online: dict[tuple[str, str], list[int]] = {}
-    for i, r in enumerate(rows):
-        if r[protocol.STATE] == protocol.ONLINE:
-            online.setdefault((r[schema.SITE], r[schema.HOST]), []).append(i)
-    keep = {i for i, r in enumerate(rows) if r[protocol.STATE] != protocol.ONLINE}
-    for idx in online.values():
-        keep.add(idx[-1])
-        said = [i for i in idx if rows[i].get("interval_s") is not None]
-        for a, b, c in zip([None, *said], said, [*said[1:], None]):
-            iv = rows[b]["interval_s"]
-            if a is None or c is None or rows[a]["interval_s"] != iv \
-                    or rows[c]["interval_s"] != iv:
-                keep.add(b)
-    return [status(r) if i in keep else rec.Beat(r[schema.SITE], r[schema.HOST], int(r["time"]))
-            for i, r in enumerate(rows)]
+    newest: dict[tuple[str, str], Row] = {}
+    said: dict[tuple[str, str], tuple[Row | None, Row]] = {}  # (before, last): last undecided
+    for rows in slices:
+        rows.sort(key=_time)
+        for r in rows:
+            state = r.get(protocol.STATE)
+            if state == protocol.OFFLINE:
+                yield status(r)
+            if state != protocol.ONLINE:
+                continue
+            key = (r[schema.SITE], r[schema.HOST])
+            old = newest.get(key)
+            if old is not None and old.get("interval_s") is None:
+                yield _beat(old)  # no longer the newest, announced nothing
+            newest[key] = r
+            iv = r.get("interval_s")
+            if iv is None:
+                continue
+            before, last = said.get(key, (None, None))
+            if last is not None:  # its value's first or last, or a tick
+                was = last["interval_s"]
+                keep = before is None or before["interval_s"] != was or iv != was
+                yield status(last) if keep else _beat(last)
+            said[key] = (last, r)
+    for _, last in said.values():
+        yield status(last)  # the last announcement of its value (and maybe the newest)
+    for r in newest.values():
+        if r.get("interval_s") is None:
+            yield status(r)
 
 
-def outside(records: list[rec.Record], runs: list[rec.Run]) -> list[rec.Record]:
+def _time(r: Row) -> int:
+    return int(r["time"])
+
+
+def _beat(r: Row) -> rec.Beat:
+    return rec.Beat(r[schema.SITE], r[schema.HOST], int(r["time"]))
+
+
+def outside(records: Iterable[rec.Record], runs: list[rec.Run]) -> list[rec.Record]:
     """``records`` but the ticks (rec.Beat) inside a run of their PC: an online
     status is also a metrics tick, which the run already stands for, and a
     tick inside a run changes no row (db._spans; a status between splits
