@@ -2,8 +2,8 @@
 
 Used when the state file is missing (a new collector, a lost disk, a fleet
 restored into InfluxDB by other means): fleet-wide queries whose rows become
-the records ingest would have made; how many depends on the windows the
-config keeps (at most ``max_queries``), never grows with sites and PCs. Room
+the records ingest would have made; at most ``max_queries`` of them, a
+number the config's windows fix and the fleet's size never raises. Room
 PCs' ticks are not read one by one: InfluxDB's ``elapsed()`` finds the
 silences longer than the shortest gap a run may bridge, and only the ticks on
 either side of one come back. Their statuses (hourly with a clock check:
