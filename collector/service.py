@@ -299,10 +299,13 @@ class Collector:
         with self._eval_lock:
             if not self._ensure_state(read):
                 raise SinkError("the state is being rebuilt once the spool has drained")
+            upto = self._eval_state.late_upto()  # the late marks this pass accounts for
             snaps = passes.snapshots(self._eval_state, org, int(time.time() * 1000))
         ev, lines, days = passes.outcome(org, snaps)
-        # The days written are read back from the state once they are durable.
-        self.writer.put(Entry(0, 0, lines, facts=days))  # blocks while the queue is full
+        # The days written are read back from the state once they are durable,
+        # and the late marks they account for cleared with them.
+        facts: list[Any] = [*days, state_records.LateSeen(upto)] if upto else list(days)
+        self.writer.put(Entry(0, 0, lines, facts=facts))  # blocks while the queue is full
         if ev.unregistered and errors is not None:
             errors.log(logging.WARNING, "unregistered", "%d hosts report sites not in the "
                        "sites tree, e.g. %s/%s", len(ev.unregistered),

@@ -20,6 +20,11 @@ DAY_MS = 86_400_000
 # so how far ahead of now a stored time can be real (collector/compliance/skew.py).
 CLOCK_AHEAD_MS = 10 * MINUTE_MS
 CLOCK_BEHIND_MS = 30 * DAY_MS
+# A room's day is stored in `availability` once it ended this long ago; ticks
+# that arrive later (an outbox after a link came back) amend it.
+DAY_STORED_AFTER_MS = HOUR_MS
+# A day in a room's time zone is at most this long (a DST change).
+LONGEST_DAY_MS = 25 * HOUR_MS
 
 # --- measurements ---
 # One per message kind, with the kind's scalar fields ...

@@ -30,6 +30,7 @@ from collector.config import load
 from collector.influx.client import InfluxSink
 from collector.store import heartbeats
 from collector.store.snapshot import reader
+from collector.store.state.db import StateDB, path_in
 
 SH = ZoneInfo("Asia/Shanghai")
 # The two queries of docs/availability.md, verbatim.
@@ -213,6 +214,44 @@ def test_a_past_day_replayed_gives_the_hand_computed_share(
     # "Which rooms were not open all day" (that day), as docs/availability.md writes it.
     failed = influxd.query(NOT_OPEN_ALL_DAY.replace("$day", day.isoformat()), influx_db)
     assert [(r["site"], r["open_share"]) for r in series(failed)] == [("sq-1", 0.916667)]
+
+    # The site's link was down that evening: pc-b's outbox delivers its ticks
+    # of 19:01-20:00 only now, long after the day was stored.
+    late = [message("metrics", {"cpu_percent": 3.0, "collect_ms": 2.0}, host="pc-b",
+                    ts=at(day, 19) + 60 * minute) for minute in range(1, 61)]
+    pub = Publisher(mosquitto)
+    pub.publish_many(late)
+    pub.close()
+    assert wait_count(influxd, influx_db, "metrics", "collect_ms", n + 60) == n + 60
+
+    def room_rule(source: str) -> dict[str, Any]:
+        r = run_cli("collector.cli.main", "report", "--config", str(base), "--format", "json",
+                    "--source", source)
+        assert r.returncode == 0, r.stderr
+        [v] = [x for x in json.loads(r.stdout)["sites"][0]["rules"]
+               if x["rule"] == "room_open_all_day"]
+        return dict(v)
+
+    # The state counts them at once: open 08:00-20:00, 12 h of the two days' 24.
+    wait_until(lambda: room_rule("state")["actual"] == 0.5, 20)
+    # The next pass stores the day again with them; InfluxDB's readers follow.
+    sink = InfluxSink(load(base).influxdb)
+    svc.evaluate_now(reader(sink))
+    sink.close()
+
+    def stored_day() -> dict[str, Any]:
+        [row] = series(influxd.query(f'SELECT * FROM "availability" WHERE {where}', influx_db))
+        return dict(row)
+
+    wait_until(lambda: stored_day()["open_s"] == 43200, 20)
+    assert (stored_day()["ok"], availability()["open_s"], availability()["ok"]) == (1, 43200, True)
+    assert room_rule("influxdb")["actual"] == room_rule("state")["actual"] == 0.5
+    # The marks are cleared once the day is durable again: the next pass reads it back.
+    state = StateDB(path_in(load(base).spool_dir), readonly=True)
+    try:
+        wait_until(lambda: not state.db.execute("SELECT count(*) FROM late").fetchone()[0], 20)
+    finally:
+        state.close()
 
 
 def probe_config(base: Path, port: int, canary_port: int | None = None) -> None:

@@ -214,10 +214,6 @@ def publish(mosquitto: Mosquitto, msgs: list[tuple[str, bytes]]) -> None:
         pub.close()
 
 
-STATE_TABLES = ("inventory", "online", "offline", "intervals", "runs", "room_first", "probe",
-                "isolation", "bandwidth", "days")
-
-
 def test_state_equals_influxdb_across_restart_sigkill_and_rebuild(
         fleet: Callable[..., Path], mosquitto: Mosquitto, influxd: Influxd, influx_db: str,
         tmp_path: Path) -> None:
@@ -262,17 +258,40 @@ def test_state_equals_influxdb_across_restart_sigkill_and_rebuild(
         assert_same(cfg)
     finally:
         stop_process(proc)
-    # The room statuses read in many slices (one per 6 hours holding any)
-    # make the state one slice makes, in no more queries than the bound.
-    c, now_ms = load(cfg), int(time.time() * 1000)
+
+
+STATE_TABLES = ("inventory", "online", "offline", "intervals", "runs", "room_first", "probe",
+                "isolation", "bandwidth", "days")
+
+
+def test_room_statuses_read_in_slices_make_the_state_one_read_makes(
+        tmp_path: Path, mosquitto: Mosquitto, influxd: Influxd, influx_db: str) -> None:
+    """Three days of room PCs' statuses (intervals back and forth, clean and
+    unclean ends) and ticks, written to InfluxDB: rebuilt with a slice per 6
+    hours, the state equals the one from a single slice, in no more queries
+    than the bound."""
+    c = load(write_config(tmp_path, mosquitto, influxd, db=influx_db, sites=tree("UTC")))
+    now_ms, rnd = int(time.time() * 1000), random.Random(3)
+    lines = []
+    for site, host, net in ROOMS[:6]:
+        tags = f"site={site},host={host},network={net},role=room"
+        t = now_ms - 3 * 86_400_000 + rnd.randrange(60_000)
+        while t < now_ms - 60_000:
+            state = "offline" if rnd.random() < 0.15 else "online"
+            lines.append(f'status,{tags} state="{state}",interval_s={rnd.choice((30, 60, 60))}.0,'
+                         f"will={str(rnd.random() < 0.5).lower()} {t}")
+            lines += [f"metrics,{tags} collect_ms=1.0 {t + 1000 + k * 60_000}"
+                      for k in range(rnd.choice((1, 30, 90)))]
+            t += rnd.choice((600_000, 3_600_000, 7_200_000))
+    sink = InfluxSink(c.influxdb)
+    sink.write(lines)
     made = []
     for limit in (rebuild.SLICE_ROWS, 1):
-        sink, asked = InfluxSink(c.influxdb), []
-        read = reader(sink)
+        asked: list[str] = []
 
         def counted(q: str) -> list[dict[str, Any]]:
-            asked.append(q)  # noqa: B023 - called before the loop moves on
-            return read(q)  # noqa: B023
+            asked.append(q)  # noqa: B023 - called within its iteration
+            return sink.query(q)
 
         db = StateDB(str(tmp_path / f"sliced-{limit}" / "state.sqlite"))
         try:
@@ -283,10 +302,12 @@ def test_state_equals_influxdb_across_restart_sigkill_and_rebuild(
                                                   .fetchall()) for t in STATE_TABLES)))
         finally:
             db.close()
-            sink.close()
+    sink.close()
     (one, whole), (many, sliced) = made
     assert one == rebuild.FIXED_QUERIES + 1 < many <= rebuild.max_queries(c.org, now_ms)
     assert sliced == whole
+    # Each PC's online status, offline ones, two intervals per PC.
+    assert len(whole[1]) == 6 and len(whole[2]) > 6 and len(whole[3]) == 12
 
 
 def test_state_equals_influxdb_with_two_workers_after_midnight(

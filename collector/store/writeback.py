@@ -25,8 +25,6 @@ from collector.compliance.rules.base import FAIL, NO_DATA, NOT_APPLICABLE, WAIVE
 from collector.influx.line import Point
 from netroom import schema
 
-GRACE_MS = schema.HOUR_MS  # a day is written once it ended this long ago
-
 
 def site_tags(org: Org, site: Site) -> dict[str, str]:
     """The tags of every point about ``site``: org path ids, site id, and names."""
@@ -159,7 +157,7 @@ def availability_points(snaps: Snapshots, org: Org) -> list[Point]:
         tags = site_tags(org, site)
         target = float(room_open_all_day.site_params(org, site)["target"])
         for d in snap.availability:
-            if d.stored or snaps.now_ms < d.end_ms + GRACE_MS:
+            if d.stored or snaps.now_ms < d.end_ms + schema.DAY_STORED_AFTER_MS:
                 continue
             fields: dict[str, Any] = {"day": d.day, "required_s": d.required_s,
                                       "open_s": d.open_s, "target": target,

@@ -28,6 +28,11 @@ What is kept, pruned to what the rules look back on (``prune``):
 - ``days``: complete days the collector stored in ``availability``;
 - ``room_first``: per site, its room PCs' first report (tick or status) ever
   seen, never pruned (days before it are unknown, not closed);
+- ``late``: per site, time spans (``lo_ms``, ``hi_ms``) that room PCs' ticks
+  or statuses reached after a day there may have been stored (an outbox
+  delivering after a link came back): the stored days they overlap are
+  computed again, and stored again, by the next pass (``LateSeen`` clears
+  the marks it accounted for once those days are durable);
 - ``hardware``, ``hardware_changes``: each PC's last inventory as the hardware
   register compares it, and the changes found not yet durable (hardware.py).
 Times are epoch ms. docs/scale.md explains the design.
@@ -36,11 +41,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from typing import Any, Callable, Iterable, Tuple
 
 from collector.store.state import hardware
 from collector.store.state import records as rec
-from netroom import protocol
+from netroom import protocol, schema
 
 # 4: room_first; 5: online's agent version and update fields (an older file
 # is rebuilt, which fills them).
@@ -76,6 +82,10 @@ _TABLES = (
     "CREATE TABLE IF NOT EXISTS room_first (site TEXT PRIMARY KEY, first_ms INTEGER) "
     "WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS offline_ts ON offline (ts)",
+    # No layout change: a file without it has no marks (snapshot.py checks).
+    # AUTOINCREMENT: a cleared id is never reused (LateSeen clears up to one).
+    "CREATE TABLE IF NOT EXISTS late (id INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT, "
+    "lo_ms INTEGER, hi_ms INTEGER)",
 )
 
 
@@ -147,7 +157,8 @@ class StateDB:
                 # other place (hardware.py keeps its own layout).
                 for (name,) in self.db.execute(
                         "SELECT name FROM sqlite_master WHERE type='table' AND name NOT IN "
-                        "('hardware', 'hardware_changes')").fetchall():
+                        "('hardware', 'hardware_changes') AND name NOT LIKE 'sqlite%'"
+                ).fetchall():
                     self.db.execute(f'DROP TABLE IF EXISTS "{name}"')
             for sql in _TABLES + hardware.TABLES:
                 self.db.execute(sql)
@@ -180,8 +191,10 @@ class StateDB:
             return False  # a file still being created
 
     # --- writes ---
-    def apply(self, records: Iterable[rec.Record | None]) -> None:
-        """Apply records in one transaction (committed, fsync'd, on return)."""
+    def apply(self, records: Iterable[rec.Record | None], late: bool = True) -> None:
+        """Apply records in one transaction (committed, fsync'd, on return).
+        ``late``: mark what reaches stored days (False for a rebuild's history,
+        whose stored days came with it)."""
         got = [r for r in records if r is not None]
         if not got:
             return
@@ -204,6 +217,8 @@ class StateDB:
                     sql = f"INSERT OR REPLACE INTO {table} VALUES ({marks})"  # noqa: S608
                     self.db.executemany(sql, rows)
                 self._timed(timed)
+                if late:
+                    self._mark_late(timed)
             except BaseException:
                 self.db.execute("ROLLBACK")
                 self._runs.clear()  # may hold what was rolled back
@@ -237,8 +252,37 @@ class StateDB:
                 self._inventory(r)
             elif isinstance(r, rec.ChangesWritten):
                 hardware.written(self.db.execute, r)
+            elif isinstance(r, rec.LateSeen):
+                self.db.execute("DELETE FROM late WHERE id <= ?", (r.upto,))
         for (site, host), got in spans.items():
             self._join(site, host, got)
+
+    def _mark_late(self, timed: list[rec.Record]) -> None:
+        """Mark, per site, the time room PCs' ticks and statuses of this batch
+        reach (their run's bridge, missing_intervals x at most 60 s, either
+        side) where a stored day may lie: one stored once it ended
+        DAY_STORED_AFTER_MS ago. Live ticks reach no such day."""
+        stored_before = int(time.time() * 1000) - schema.DAY_STORED_AFTER_MS
+        spans: dict[str, list[int]] = {}
+        for r in timed:
+            if not (isinstance(r, (rec.Beat, rec.Run))
+                    or (isinstance(r, rec.Status) and r.role == rec.ROOM)):
+                continue
+            reach = round(self.missing_of(r.site) * DEFAULT_INTERVAL_S * 1000)
+            if r.ts - reach > stored_before:
+                continue
+            end = r.end_ms if isinstance(r, rec.Run) else r.ts
+            span = spans.setdefault(r.site, [r.ts - reach, end + reach])
+            span[0], span[1] = min(span[0], r.ts - reach), max(span[1], end + reach)
+        if spans:
+            self.db.executemany("INSERT INTO late (site, lo_ms, hi_ms) VALUES (?, ?, ?)",
+                                [(site, lo, hi) for site, (lo, hi) in spans.items()])
+
+    def late_upto(self) -> int:
+        """The newest late mark's id (0: none): a pass that read the marks up
+        to it clears them with LateSeen once its days are durable."""
+        row = self.db.execute("SELECT max(id) FROM late").fetchone()
+        return int(row[0] or 0)
 
     def _join(self, site: str, host: str, got: list[tuple[int, int, bool]]) -> None:
         """A PC's ticks and runs (start, end, is a tick), in time order."""
@@ -417,6 +461,7 @@ class StateDB:
         x("DELETE FROM offline WHERE ts < ?", (keep["status"],))
         x("DELETE FROM intervals WHERE last_ts < ?", (keep["status"],))
         x("DELETE FROM runs WHERE end_ms < ?", (keep["runs"],))
+        x("DELETE FROM late WHERE hi_ms < ?", (keep["runs"],))
         x("DELETE FROM bandwidth WHERE ts <= ?", (keep["bandwidth"],))
         x("DELETE FROM days WHERE start_ms < ?", (keep["runs"],))
         for table, key in (("probe", "site, host, network, probe"),

@@ -64,7 +64,7 @@ def rebuild(db: StateDB, read: Read, org: Org, now_ms: int) -> dict[str, int]:
     # ingest workers write to the same file meanwhile.
     got.sort(key=_by_pc)
     for i in range(0, len(got), CHUNK):
-        db.apply(got[i:i + CHUNK])
+        db.apply(got[i:i + CHUNK], late=False)  # its stored days came with it
     db.put("complete", "1")
     kinds = dict(collections.Counter(type(r).__name__ for r in got).most_common())
     log.info("state rebuilt from InfluxDB: %d records%s", len(got),

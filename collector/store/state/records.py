@@ -129,8 +129,16 @@ class ChangesWritten(NamedTuple):
     ts: int = 0  # applied with the timed records; the order does not matter
 
 
+class LateSeen(NamedTuple):
+    """A pass accounted for the late marks up to ``upto`` (StateDB.late_upto):
+    the days they reached are durable again, computed with them."""
+
+    upto: int
+    ts: int = 0  # applied with the timed records; the order does not matter
+
+
 Record = Union[Inventory, Status, Beat, Run, Probe, Isolation, Test, Day, First,
-               ChangesWritten]
+               ChangesWritten, LateSeen]
 
 
 def time_of(r: Record) -> int:

@@ -139,9 +139,13 @@ def load_availability(db: StateDB, org: Org, now_ms: int) -> Loaded:
     span = {sid: max(int(p["days"]), int(p["rolling_days"])) for sid, p in params.items()}
     stored_since = now_ms - (max(span.values()) + 2) * schema.DAY_MS
     stored: dict[str, dict[str, DayOpen]] = {}
+    late = _late(db)
     for sid, day, start, required, opened in db.db.execute(
             "SELECT site, day, start_ms, required_s, open_s FROM days WHERE start_ms >= ?",
             (stored_since,)):
+        if any(lo <= start + schema.LONGEST_DAY_MS and hi >= start
+               for lo, hi in late.get(sid, ())):
+            continue  # ticks came after it was stored: computed (and stored) again
         stored.setdefault(sid, {})[day] = DayOpen(day, start, start + schema.DAY_MS,
                                                   float(required), float(opened or 0.0),
                                                   stored=True)
@@ -168,6 +172,17 @@ def load_availability(db: StateDB, org: Org, now_ms: int) -> Loaded:
             live.get(site.id, {}), now_ms, site.room.min_online, missing),
             "room_first_ms": first.get(site.id)}
     return Loaded(out)
+
+
+def _late(db: StateDB) -> dict[str, list[tuple[int, int]]]:
+    """Per site, the spans late ticks reached (db.py ``late``; none in a file
+    an older collector made)."""
+    if not db.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'late'").fetchone():
+        return {}
+    out: dict[str, list[tuple[int, int]]] = {}
+    for site, lo, hi in db.db.execute("SELECT site, lo_ms, hi_ms FROM late"):
+        out.setdefault(site, []).append((lo, hi))
+    return out
 
 
 def _days(db: StateDB, org: Org, now_ms: int, windows: dict[tuple[str, Any], tuple[int, int]],
