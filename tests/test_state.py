@@ -486,6 +486,30 @@ def test_a_rebuild_keeps_of_room_statuses_what_the_state_needs(tmp_path: Path) -
     assert state([*kept, *runs], "outside") == state([*reduced, *runs], "inside")
 
 
+def test_late_marks_are_one_per_site_and_a_pass_clears_only_what_it_read(
+        tmp_path: Path) -> None:
+    """Ticks that may reach a stored day mark their site once however many
+    batches bring them (a catch-up); a pass's LateSeen keeps a mark widened
+    after it read the marks; live ticks and a rebuild's history mark nothing."""
+    db = StateDB(str(tmp_path / "s" / "state.sqlite"))  # missing_intervals 3: reach 180 s
+    now = int(time.time() * 1000)
+    old, reach = now - 2 * 86_400_000, 180_000
+    db.apply([rec.Beat("s", "h1", old), rec.Beat("s2", "h1", old)])
+    db.apply([rec.Beat("s", "h2", old + 3_600_000)])
+    db.apply([rec.Beat("s", "h3", now - 60_000)])  # live
+    db.apply([rec.Beat("s3", "h1", old)], late=False)  # a rebuild's
+    assert sorted(db.db.execute("SELECT site, lo_ms, hi_ms FROM late")) == [
+        ("s", old - reach, old + 3_600_000 + reach), ("s2", old - reach, old + reach)]
+    upto = db.late_upto()  # a pass reads the marks
+    db.apply([rec.Beat("s", "h1", old - 3_600_000)])  # more come meanwhile
+    db.apply([rec.LateSeen(upto)])  # its days are durable
+    assert list(db.db.execute("SELECT site, lo_ms FROM late")) == [
+        ("s", old - 3_600_000 - reach)]
+    db.apply([rec.LateSeen(db.late_upto())])
+    assert db.late_upto() == 0
+    db.close()
+
+
 def _measure(spans: list[tuple[int, int]]) -> int:
     return sum(e - s for s, e in spans)
 

@@ -28,11 +28,12 @@ What is kept, pruned to what the rules look back on (``prune``):
 - ``days``: complete days the collector stored in ``availability``;
 - ``room_first``: per site, its room PCs' first report (tick or status) ever
   seen, never pruned (days before it are unknown, not closed);
-- ``late``: per site, time spans (``lo_ms``, ``hi_ms``) that room PCs' ticks
-  or statuses reached after a day there may have been stored (an outbox
-  delivering after a link came back): the stored days they overlap are
+- ``late``: per site, the time span (``lo_ms``, ``hi_ms``) that room PCs'
+  ticks or statuses reached after a day there may have been stored (an
+  outbox delivering after a link came back): the stored days it overlaps are
   computed again, and stored again, by the next pass (``LateSeen`` clears
-  the marks it accounted for once those days are durable);
+  the marks it accounted for once those days are durable). One row per site
+  (a catch-up's batches widen it); ``seq`` says which batch last did;
 - ``hardware``, ``hardware_changes``: each PC's last inventory as the hardware
   register compares it, and the changes found not yet durable (hardware.py).
 Times are epoch ms. docs/scale.md explains the design.
@@ -52,6 +53,7 @@ from netroom import protocol, schema
 # is rebuilt, which fills them).
 SCHEMA_VERSION = "5"
 FILE = "state.sqlite"
+LATE_SEQ = "late_seq"  # meta: the last late mark's number
 DEFAULT_INTERVAL_S = 60.0  # an agent that never announced one (collector.store.heartbeats)
 
 _TABLES = (
@@ -83,9 +85,8 @@ _TABLES = (
     "WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS offline_ts ON offline (ts)",
     # No layout change: a file without it has no marks (snapshot.py checks).
-    # AUTOINCREMENT: a cleared id is never reused (LateSeen clears up to one).
-    "CREATE TABLE IF NOT EXISTS late (id INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT, "
-    "lo_ms INTEGER, hi_ms INTEGER)",
+    "CREATE TABLE IF NOT EXISTS late (site TEXT PRIMARY KEY, lo_ms INTEGER, hi_ms INTEGER, "
+    "seq INTEGER) WITHOUT ROWID",
 )
 
 
@@ -253,7 +254,7 @@ class StateDB:
             elif isinstance(r, rec.ChangesWritten):
                 hardware.written(self.db.execute, r)
             elif isinstance(r, rec.LateSeen):
-                self.db.execute("DELETE FROM late WHERE id <= ?", (r.upto,))
+                self.db.execute("DELETE FROM late WHERE seq <= ?", (r.upto,))
         for (site, host), got in spans.items():
             self._join(site, host, got)
 
@@ -274,14 +275,21 @@ class StateDB:
             end = r.end_ms if isinstance(r, rec.Run) else r.ts
             span = spans.setdefault(r.site, [r.ts - reach, end + reach])
             span[0], span[1] = min(span[0], r.ts - reach), max(span[1], end + reach)
-        if spans:
-            self.db.executemany("INSERT INTO late (site, lo_ms, hi_ms) VALUES (?, ?, ?)",
-                                [(site, lo, hi) for site, (lo, hi) in spans.items()])
+        if not spans:
+            return
+        # seq never repeats (meta, not max(seq): a cleared number would come
+        # back), so a pass's LateSeen never clears a mark it did not read.
+        seq = int(self.get(LATE_SEQ) or 0) + 1
+        self.put(LATE_SEQ, str(seq))
+        self.db.executemany(
+            "INSERT INTO late VALUES (?, ?, ?, ?) ON CONFLICT (site) DO UPDATE SET "
+            "lo_ms = min(lo_ms, excluded.lo_ms), hi_ms = max(hi_ms, excluded.hi_ms), "
+            "seq = excluded.seq", [(site, lo, hi, seq) for site, (lo, hi) in spans.items()])
 
     def late_upto(self) -> int:
-        """The newest late mark's id (0: none): a pass that read the marks up
+        """The newest late mark's seq (0: none): a pass that read the marks up
         to it clears them with LateSeen once its days are durable."""
-        row = self.db.execute("SELECT max(id) FROM late").fetchone()
+        row = self.db.execute("SELECT max(seq) FROM late").fetchone()
         return int(row[0] or 0)
 
     def _join(self, site: str, host: str, got: list[tuple[int, int, bool]]) -> None:
