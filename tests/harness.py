@@ -127,8 +127,12 @@ def count(influxd: Influxd, db: str, measurement: str, field: str,
 
 def wait_count(influxd: Influxd, db: str, measurement: str, field: str, n: int,
                where: str = "", timeout: float = 20) -> int:
-    """Poll until ``count(field) >= n`` or the timeout (s); return the count."""
-    wait_until(lambda: count(influxd, db, measurement, field, where) >= n, timeout, 0.1)
+    """Poll until ``count(field) >= n``; return the count. At the timeout (s)
+    an AssertionError: a test that waits for points must not go on without them
+    (it would compare nothing with nothing)."""
+    if not wait_until(lambda: count(influxd, db, measurement, field, where) >= n, timeout, 0.1):
+        got = count(influxd, db, measurement, field, where)
+        raise AssertionError(f"{measurement}.{field}: {got} of {n} points after {timeout:g} s")
     return count(influxd, db, measurement, field, where)
 
 

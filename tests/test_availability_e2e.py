@@ -233,7 +233,7 @@ def test_a_past_day_replayed_gives_the_hand_computed_share(
         return dict(v)
 
     # The state counts them at once: open 08:00-20:00, 12 h of the two days' 24.
-    wait_until(lambda: room_rule("state")["actual"] == 0.5, 20)
+    assert wait_until(lambda: room_rule("state")["actual"] == 0.5, 20)
     # The next pass stores the day again with them; InfluxDB's readers follow.
     sink = InfluxSink(load(base).influxdb)
     svc.evaluate_now(reader(sink))
@@ -243,13 +243,14 @@ def test_a_past_day_replayed_gives_the_hand_computed_share(
         [row] = series(influxd.query(f'SELECT * FROM "availability" WHERE {where}', influx_db))
         return dict(row)
 
-    wait_until(lambda: stored_day()["open_s"] == 43200, 20)
+    assert wait_until(lambda: stored_day()["open_s"] == 43200, 20)
     assert (stored_day()["ok"], availability()["open_s"], availability()["ok"]) == (1, 43200, True)
     assert room_rule("influxdb")["actual"] == room_rule("state")["actual"] == 0.5
     # The marks are cleared once the day is durable again: the next pass reads it back.
     state = StateDB(path_in(load(base).spool_dir), readonly=True)
     try:
-        wait_until(lambda: not state.db.execute("SELECT count(*) FROM late").fetchone()[0], 20)
+        assert wait_until(
+            lambda: not state.db.execute("SELECT count(*) FROM late").fetchone()[0], 20)
     finally:
         state.close()
 

@@ -222,6 +222,8 @@ def test_state_equals_influxdb_across_restart_sigkill_and_rebuild(
     msgs = history(now)
     proc = start_collector(cfg, tmp_path / "c1.log")
     try:
+        # Subscribed first: the broker keeps nothing for a session it does not know yet.
+        assert wait_until(lambda: "subscribed to" in (tmp_path / "c1.log").read_text(), 20)
         publish(mosquitto, [*history(now)[: len(msgs) // 2]])
         pub = Publisher(mosquitto)
         fleets.seed(pub, now)
