@@ -221,10 +221,8 @@ class Mosquitto(_Server):
             # mosquitto announces in CONNACK (default 20; 0 = none sent, i.e.
             # 65535); toward MQTT5 subscribers the client's own value applies.
             "max_inflight_messages 0",
-            # Not 0 ("no limit"): mosquitto before 2.0.17 (Debian 12 has 2.0.11)
-            # then stops delivering to a persistent session that reconnects
-            # (mosquitto commit bfb373d "Fix max_queued_messages 0 stopping
-            # clients from receiving messages"). As deploy/mosquitto: a limit.
+            # A limit, as deploy/mosquitto sets one (0, "no maximum", the
+            # mosquitto docs call not recommended); far above any test's queue.
             "max_queued_messages 10000000",
             f"log_dest file {d}/mosquitto.log",
             *self.extra_config,

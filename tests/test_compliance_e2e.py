@@ -161,7 +161,7 @@ def test_collector_writes_compliance_points_with_org_path_tags(
     assert rows["cadre_internet_pcs"]["last_shortfall_internet_pcs"] == 3
     assert (rows["all"]["last_ok"], rows["all"]["last_failed"]) == (0, 4)
     # mean(ok) over sites is the passing share a dashboard shows: 2 of 7 pass.
-    wait_until(lambda: _site_oks(influxd, landed_ms) == 7, 10, 0.2)
+    assert wait_until(lambda: _site_oks(influxd, landed_ms) == 7, 10, 0.2)
     share = list(series(influxd.query(
         f"SELECT mean(ok) FROM (SELECT last(ok) AS ok FROM compliance WHERE rule = 'all' "
         f"AND time > {landed_ms}ms GROUP BY site)", DB)))

@@ -363,7 +363,7 @@ def test_bundle_build_install_publish_upgrade_uninstall(tmp_path: Path,
             return [json.loads(m.payload)["state"] for m in got if m.topic.endswith("/status")]
 
         # The stop published "offline" (retained) before the agent exited.
-        wait_until(lambda: states()[-1:] == ["offline"], 20)
+        assert wait_until(lambda: states()[-1:] == ["offline"], 20)
         client.disconnect()
         client.loop_stop()
     assert stopped.returncode == 0

@@ -107,7 +107,8 @@ def test_changes_once_and_only_real_ones(fleet: tuple[Path, Any], tmp_path: Path
                       site="sq-2"),  # moved to another squadron
         ])
         wait_count(influxd, influx_db, schema.INVENTORY_CHANGE, "action", 4)
-        wait_until(lambda: any(r["change"] == "site" for r in changes(influxd, influx_db)), 20)
+        assert wait_until(
+            lambda: any(r["change"] == "site" for r in changes(influxd, influx_db)), 20)
         got = sorted((int(r["time"]), r["site"], r["host"], r["change"], r.get("item") or "",
                       r["action"], r["before"], r["after"]) for r in changes(influxd, influx_db))
         t = (T0 + 60 * 2) * 1000
@@ -123,7 +124,7 @@ def test_changes_once_and_only_real_ones(fleet: tuple[Path, Any], tmp_path: Path
         assert (mem["before_bytes"], mem["after_bytes"], mem["delta_bytes"]) == (
             8 * GIB - 200 * 2**20, 4 * GIB - 200 * 2**20, -4 * GIB)
         assert (mem["detachment"], mem["network"], mem["role"]) == ("zd-1", "gov", "cadre")
-        wait_until(lambda: pending(tmp_path / "spool") == 0, 20)
+        assert wait_until(lambda: pending(tmp_path / "spool") == 0, 20)
 
         # A restart keeps each PC's last inventory: a redelivered one changes
         # nothing, a new NIC is one change, and nothing is written twice.
@@ -136,7 +137,7 @@ def test_changes_once_and_only_real_ones(fleet: tuple[Path, Any], tmp_path: Path
                                                          "mac": "00:aa:bb:cc:dd:ee"}]},
                       6, site="sq-2")])
         wait_count(influxd, influx_db, schema.INVENTORY_CHANGE, "action", 5)
-        wait_until(lambda: pending(tmp_path / "spool") == 0, 20)
+        assert wait_until(lambda: pending(tmp_path / "spool") == 0, 20)
         nic = [r for r in changes(influxd, influx_db) if r["change"] == "nic"]
         assert [(r["item"], r["action"], r["after"]) for r in nic] == [
             ("eth1", "added", "eth1 00:aa:bb:cc:dd:ee")]
@@ -274,12 +275,12 @@ def test_a_lost_state_is_seeded_from_influxdb(fleet: tuple[Path, Any], tmp_path:
     try:
         pub.publish(*inventory(BASE, 0))
         wait_count(influxd, influx_db, schema.INVENTORY, "host_id", 1)
-        wait_until(lambda: _rows(tmp_path / "spool", "hardware") == 1, 20)
+        assert wait_until(lambda: _rows(tmp_path / "spool", "hardware") == 1, 20)
         svc.stop()
         for f in (tmp_path / "spool").glob("state.sqlite*"):
             f.unlink()
         run_collector(config)
-        wait_until(lambda: _rows(tmp_path / "spool", "hardware") == 1, 20)  # seeded
+        assert wait_until(lambda: _rows(tmp_path / "spool", "hardware") == 1, 20)  # seeded
         pub.publish(*inventory(step(**MEM_OUT), 1))
         wait_count(influxd, influx_db, schema.INVENTORY_CHANGE, "action", 1)
         assert [(r["change"], r["action"]) for r in changes(influxd, influx_db)] == [

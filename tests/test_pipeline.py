@@ -183,7 +183,7 @@ def test_collector_sigkilled_mid_stream_loses_nothing_and_duplicates_nothing(
         assert wait_until(lambda: "connected" in log.read_text(), 15), log.read_text()
         pub.publish_many(msgs[: n // 2])
         # Kill it while it is busy: some points written, some acks not yet sent.
-        wait_until(lambda: count(influxd, "kill", "metrics", "users") > 0, 15)
+        assert wait_until(lambda: count(influxd, "kill", "metrics", "users") > 0, 15)
         col.send_signal(signal.SIGKILL)
         col.wait(10)
         landed_before_restart = count(influxd, "kill", "metrics", "users")
