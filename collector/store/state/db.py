@@ -158,8 +158,7 @@ class StateDB:
                 # other place (hardware.py keeps its own layout).
                 for (name,) in self.db.execute(
                         "SELECT name FROM sqlite_master WHERE type='table' AND name NOT IN "
-                        "('hardware', 'hardware_changes') AND name NOT LIKE 'sqlite%'"
-                ).fetchall():
+                        "('hardware', 'hardware_changes')").fetchall():
                     self.db.execute(f'DROP TABLE IF EXISTS "{name}"')
             for sql in _TABLES + hardware.TABLES:
                 self.db.execute(sql)
@@ -265,11 +264,14 @@ class StateDB:
         DAY_STORED_AFTER_MS ago. Live ticks reach no such day."""
         stored_before = int(time.time() * 1000) - schema.DAY_STORED_AFTER_MS
         spans: dict[str, list[int]] = {}
+        reaches: dict[str, int] = {}
         for r in timed:
             if not (isinstance(r, (rec.Beat, rec.Run))
                     or (isinstance(r, rec.Status) and r.role == rec.ROOM)):
                 continue
-            reach = round(self.missing_of(r.site) * DEFAULT_INTERVAL_S * 1000)
+            reach = reaches.get(r.site)
+            if reach is None:
+                reach = reaches[r.site] = round(self.longest_gap_ms(r.site))
             if r.ts - reach > stored_before:
                 continue
             end = r.end_ms if isinstance(r, rec.Run) else r.ts
@@ -382,10 +384,14 @@ class StateDB:
                 "SELECT interval_s FROM intervals WHERE site=? AND host=? "
                 "ORDER BY last_ts DESC LIMIT 1", (site, host)).fetchone()
             if row is None:  # not announced yet (maybe to another worker): ask again later
-                return self.missing_of(site) * DEFAULT_INTERVAL_S * 1000
+                return self.longest_gap_ms(site)
             interval = float(row[0])
             self._intervals[(site, host)] = interval
         return self.missing_of(site) * min(interval, DEFAULT_INTERVAL_S) * 1000
+
+    def longest_gap_ms(self, site: str) -> float:
+        """The longest silence any of the site's runs bridges (gap_ms at 60 s)."""
+        return self.missing_of(site) * DEFAULT_INTERVAL_S * 1000
 
     def _span(self, site: str, host: str, start: int, end: int) -> None:
         self._spans(site, host, [(start, end)])
